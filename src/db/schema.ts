@@ -1,0 +1,64 @@
+/**
+ * D1 holds only what must be queried across sessions: the session index, an event index
+ * (no content), and API keys. Every row carries its tenant and every query filters by it.
+ * The Durable Objects are the source of truth; these tables are a projection of them.
+ */
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const sessions = sqliteTable(
+	"sessions",
+	{
+		tenant: text("tenant").notNull(),
+		id: text("id").notNull(),
+		status: text("status", { enum: ["active", "deleted"] }).notNull(),
+		agent: text("agent"),
+		subject: text("subject"),
+		parentId: text("parent_id"),
+		version: integer("version").notNull(),
+		eventCount: integer("event_count").notNull(),
+		tokensTotal: integer("tokens_total").notNull(),
+		createdAt: integer("created_at").notNull(),
+		updatedAt: integer("updated_at").notNull(),
+		deletedAt: integer("deleted_at"),
+	},
+	(table) => [
+		primaryKey({ columns: [table.tenant, table.id] }),
+		index("sessions_by_updated").on(table.tenant, table.updatedAt, table.id),
+		index("sessions_by_agent").on(table.tenant, table.agent, table.updatedAt),
+		index("sessions_by_subject").on(table.tenant, table.subject, table.updatedAt),
+		index("sessions_by_parent").on(table.tenant, table.parentId),
+	],
+);
+
+export const events = sqliteTable(
+	"events",
+	{
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		seq: integer("seq").notNull(),
+		type: text("type").notNull(),
+		role: text("role"),
+		name: text("name"),
+		tokens: integer("tokens").notNull(),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [
+		primaryKey({ columns: [table.tenant, table.sessionId, table.seq] }),
+		index("events_by_type").on(table.tenant, table.type, table.createdAt),
+	],
+);
+
+export const apiKeys = sqliteTable(
+	"api_keys",
+	{
+		id: text("id").primaryKey(),
+		tenant: text("tenant").notNull(),
+		role: text("role", { enum: ["admin", "writer", "reader"] }).notNull(),
+		name: text("name"),
+		/** SHA-256 of the whole key, hex; the key itself is never stored. */
+		hash: text("hash").notNull(),
+		createdAt: integer("created_at").notNull(),
+		revokedAt: integer("revoked_at"),
+	},
+	(table) => [index("api_keys_by_tenant").on(table.tenant, table.createdAt)],
+);

@@ -1,0 +1,82 @@
+import { z } from "@hono/zod-openapi";
+
+/** Session ids are chosen by clients (e.g. `user:42`) so they are bounded and URL-safe. */
+export const SessionId = z
+	.string()
+	.min(1)
+	.max(128)
+	.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, "use letters, digits and . _ : - (starting with a letter or digit)")
+	.openapi({ example: "user:42" });
+
+export const TenantId = z
+	.string()
+	.min(1)
+	.max(63)
+	.regex(/^[a-z0-9][a-z0-9_-]*$/, "use lowercase letters, digits, _ and -")
+	.openapi({ example: "acme" });
+
+/** State namespaces and keys travel in the path, so they share the session id's alphabet. */
+export const StateName = z
+	.string()
+	.min(1)
+	.max(128)
+	.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, "use letters, digits and . _ : - (starting with a letter or digit)");
+
+/** Any JSON value (object, array, string, number, boolean or null), but present. */
+export const JsonValue = z
+	.unknown()
+	.refine((value) => value !== undefined, "Required")
+	.openapi({ description: "Any JSON value" });
+
+const METADATA_MAX_BYTES = 8 * 1024;
+/** Free-form metadata stays inline in the row, so it is bounded (8 KiB of JSON). */
+export const Metadata = z
+	.record(z.string(), z.unknown())
+	.refine((value) => new TextEncoder().encode(JSON.stringify(value)).length <= METADATA_MAX_BYTES, {
+		message: `metadata must be at most ${METADATA_MAX_BYTES} bytes of JSON`,
+	})
+	.openapi({ description: "Free-form JSON object, at most 8 KiB", example: { source: "cli" } });
+
+export const Version = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const Timestamp = z.string().openapi({ description: "ISO 8601 time", example: "2026-11-22T10:00:00.000Z" });
+
+/** A large value kept in R2: the full content is fetched separately. */
+export const ContentRef = z
+	.object({
+		sha256: z.string(),
+		bytes: z.number().int(),
+		preview: z.string(),
+	})
+	.openapi("ContentRef");
+
+export const SessionParams = z.object({ id: SessionId.openapi({ param: { name: "id", in: "path" } }) });
+
+/**
+ * Headers every write accepts: retry safety, optimistic concurrency on the session version and
+ * the fencing token of a writer lease.
+ */
+export const WriteHeaders = z.object({
+	"idempotency-key": z
+		.string()
+		.min(1)
+		.max(255)
+		.regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+		.optional()
+		.openapi({ description: "A retry with the same key returns the first response and writes nothing" }),
+	"if-match": z
+		.string()
+		.regex(/^(W\/)?"?\d{1,15}"?$/, 'a session version, e.g. "7"')
+		.optional()
+		.openapi({ description: "Expected session version; a stale one gets 409 version_conflict" }),
+	"lease-token": z
+		.string()
+		.regex(/^\d{1,15}$/, "a fencing token, e.g. 3")
+		.optional()
+		.openapi({ description: "Fencing token of the writer lease, required while a lease is held" }),
+});
+export type WriteHeaders = z.infer<typeof WriteHeaders>;
+
+export const Pagination = {
+	limit: z.coerce.number().int().min(1).max(1000).default(100),
+};

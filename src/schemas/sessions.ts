@@ -1,0 +1,104 @@
+import { z } from "@hono/zod-openapi";
+import { Metadata, SessionId, Timestamp, Version } from "./common";
+
+export const SessionStatus = z.enum(["active", "deleted"]);
+
+/** Per-session settings; absent fields take the deployment's defaults. */
+export const SessionPolicy = z
+	.object({
+		inlineLimitBytes: z
+			.number()
+			.int()
+			.min(1024)
+			.max(1024 * 1024)
+			.optional()
+			.openapi({ description: "Content larger than this (JSON bytes) is stored in R2; default 16 KiB" }),
+	})
+	.strict()
+	.openapi("SessionPolicy");
+export type SessionPolicy = z.infer<typeof SessionPolicy>;
+
+export const CreateSessionBody = z
+	.object({
+		id: SessionId.optional().openapi({ description: "Client-chosen id; generated when absent" }),
+		agent: z.string().min(1).max(200).optional(),
+		subject: z.string().min(1).max(200).optional(),
+		parentId: SessionId.optional(),
+		metadata: Metadata.optional(),
+		policy: SessionPolicy.optional(),
+	})
+	.strict()
+	.openapi("CreateSession");
+export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
+
+export const Session = z
+	.object({
+		id: SessionId,
+		status: SessionStatus,
+		agent: z.string().nullable(),
+		subject: z.string().nullable(),
+		parentId: z.string().nullable(),
+		metadata: z.record(z.string(), z.unknown()),
+		policy: SessionPolicy,
+		version: Version,
+		eventCount: z.number().int(),
+		lastSeq: z.number().int(),
+		stateKeyCount: z.number().int(),
+		tokens: z.object({ total: z.number().int() }),
+		lease: z.object({ holder: z.string(), expiresAt: Timestamp }).nullable(),
+		projection: z.object({
+			pending: z.number().int().openapi({ description: "Changes not yet visible in the D1 index" }),
+			lastError: z.string().nullable(),
+		}),
+		createdAt: Timestamp,
+		updatedAt: Timestamp,
+	})
+	.openapi("Session");
+export type Session = z.infer<typeof Session>;
+
+export const DeletedSession = z
+	.object({
+		id: SessionId,
+		status: z.literal("deleted"),
+		deletedAt: Timestamp,
+		purge: z.enum(["complete", "pending"]).openapi({
+			description: "pending: the D1 index or R2 could not be reached yet; the object retries until done",
+		}),
+	})
+	.openapi("DeletedSession");
+export type DeletedSession = z.infer<typeof DeletedSession>;
+
+export const ListSessionsQuery = z.object({
+	agent: z.string().max(200).optional(),
+	subject: z.string().max(200).optional(),
+	status: SessionStatus.optional(),
+	parentId: SessionId.optional(),
+	updatedAfter: z.iso.datetime().optional(),
+	updatedBefore: z.iso.datetime().optional(),
+	limit: z.coerce.number().int().min(1).max(200).default(50),
+	cursor: z.string().max(512).optional(),
+});
+export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
+
+export const SessionSummary = z
+	.object({
+		id: SessionId,
+		status: SessionStatus,
+		agent: z.string().nullable(),
+		subject: z.string().nullable(),
+		parentId: z.string().nullable(),
+		version: Version,
+		eventCount: z.number().int(),
+		tokensTotal: z.number().int(),
+		createdAt: Timestamp,
+		updatedAt: Timestamp,
+		deletedAt: Timestamp.nullable(),
+	})
+	.openapi("SessionSummary");
+
+export const SessionList = z
+	.object({
+		sessions: z.array(SessionSummary),
+		nextCursor: z.string().nullable(),
+	})
+	.openapi("SessionList");

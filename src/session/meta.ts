@@ -1,0 +1,118 @@
+/**
+ * The session row: identity, counters and the session version. Invariant: `version` grows by
+ * exactly one per accepted write and `last_seq` is the highest event seq ever assigned; both
+ * change only inside the write's transaction.
+ */
+import type { Session, SessionPolicy } from "../schemas/sessions";
+
+export interface SessionRow {
+	id: string;
+	tenant: string;
+	status: "active" | "deleted";
+	agent: string | null;
+	subject: string | null;
+	parent_id: string | null;
+	metadata: string;
+	policy: string;
+	version: number;
+	last_seq: number;
+	event_count: number;
+	state_key_count: number;
+	tokens_total: number;
+	created_at: number;
+	updated_at: number;
+	deleted_at: number | null;
+}
+
+export interface NewSession {
+	id: string;
+	tenant: string;
+	agent?: string;
+	subject?: string;
+	parentId?: string;
+	metadata?: Record<string, unknown>;
+	policy?: SessionPolicy;
+}
+
+export function readSession(sql: SqlStorage): SessionRow | null {
+	return sql.exec<SessionRow & Record<string, SqlStorageValue>>("SELECT * FROM session").toArray()[0] ?? null;
+}
+
+export function insertSession(sql: SqlStorage, input: NewSession, now: number): SessionRow {
+	sql.exec(
+		`INSERT INTO session (singleton, id, tenant, status, agent, subject, parent_id, metadata, policy, version,
+			last_seq, event_count, state_key_count, tokens_total, created_at, updated_at)
+		 VALUES (1, ?, ?, 'active', ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, ?, ?)`,
+		input.id,
+		input.tenant,
+		input.agent ?? null,
+		input.subject ?? null,
+		input.parentId ?? null,
+		JSON.stringify(input.metadata ?? {}),
+		JSON.stringify(input.policy ?? {}),
+		now,
+		now,
+	);
+	return readSession(sql) as SessionRow;
+}
+
+/** Applies one accepted write's effect on the counters and bumps the version by one. */
+export function bumpVersion(
+	sql: SqlStorage,
+	change: { lastSeq?: number; events?: number; tokens?: number; stateKeys?: number },
+	now: number,
+): SessionRow {
+	sql.exec(
+		`UPDATE session SET version = version + 1,
+			last_seq = COALESCE(?, last_seq),
+			event_count = event_count + ?,
+			tokens_total = tokens_total + ?,
+			state_key_count = state_key_count + ?,
+			updated_at = ?`,
+		change.lastSeq ?? null,
+		change.events ?? 0,
+		change.tokens ?? 0,
+		change.stateKeys ?? 0,
+		now,
+	);
+	return readSession(sql) as SessionRow;
+}
+
+/** Keeps only what proves the session existed and was deleted: no agent, subject or metadata. */
+export function markDeleted(sql: SqlStorage, now: number): SessionRow {
+	sql.exec(
+		`UPDATE session SET status = 'deleted', agent = NULL, subject = NULL, metadata = '{}', policy = '{}',
+			version = version + 1, updated_at = ?, deleted_at = ?`,
+		now,
+		now,
+	);
+	return readSession(sql) as SessionRow;
+}
+
+export function sessionPolicy(row: SessionRow): SessionPolicy {
+	return JSON.parse(row.policy) as SessionPolicy;
+}
+
+export function toSessionView(
+	row: SessionRow,
+	extra: Pick<Session, "lease" | "projection">,
+): Session {
+	return {
+		id: row.id,
+		status: row.status,
+		agent: row.agent,
+		subject: row.subject,
+		parentId: row.parent_id,
+		metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+		policy: sessionPolicy(row),
+		version: row.version,
+		eventCount: row.event_count,
+		lastSeq: row.last_seq,
+		stateKeyCount: row.state_key_count,
+		tokens: { total: row.tokens_total },
+		lease: extra.lease,
+		projection: extra.projection,
+		createdAt: new Date(row.created_at).toISOString(),
+		updatedAt: new Date(row.updated_at).toISOString(),
+	};
+}
