@@ -1,0 +1,83 @@
+/**
+ * The Worker: request id → structured log → body limit → auth → tenant-scoped routes. It
+ * validates and authorizes; the session objects own ordering and consistency.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import type { AppEnv } from "./app-env";
+import { authenticate, authorizeByMethod } from "./auth/authenticate";
+import { ApiError, errorResponse, handleError } from "./errors";
+import { blobRoutes } from "./routes/blobs";
+import { eventRoutes } from "./routes/events";
+import { keyRoutes } from "./routes/keys";
+import { leaseRoutes } from "./routes/lease";
+import { sessionRoutes } from "./routes/sessions";
+import { stateRoutes } from "./routes/state";
+
+const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+export function buildApp(): OpenAPIHono<AppEnv> {
+	const app = new OpenAPIHono<AppEnv>();
+
+	app.use(requestId({ limitLength: 128 }));
+	app.use(async (c, next) => {
+		const started = Date.now();
+		await next();
+		console.log(
+			JSON.stringify({
+				level: c.res.status >= 500 ? "error" : "info",
+				msg: "request",
+				requestId: c.var.requestId,
+				method: c.req.method,
+				path: c.req.path,
+				status: c.res.status,
+				tenant: c.var.principal?.tenant,
+				keyId: c.var.principal?.keyId,
+				durationMs: Date.now() - started,
+			}),
+		);
+	});
+
+	app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+	app.use("/v1/*", (c, next) => {
+		const configured = Number.parseInt(c.env.MAX_REQUEST_BYTES, 10);
+		return bodyLimit({
+			maxSize: Number.isFinite(configured) ? configured : DEFAULT_MAX_REQUEST_BYTES,
+			onError: () => {
+				throw new ApiError("payload_too_large", "Request body is too large", { maxBytes: configured });
+			},
+		})(c, next);
+	});
+	app.use("/v1/*", async (c, next) => {
+		const type = c.req.header("content-type");
+		if (["POST", "PUT", "PATCH"].includes(c.req.method) && !type?.toLowerCase().startsWith("application/json")) {
+			throw new ApiError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'");
+		}
+		await next();
+	});
+	app.use("/v1/*", authenticate);
+	app.use("/v1/sessions/*", authorizeByMethod);
+	app.use("/v1/sessions", authorizeByMethod);
+
+	for (const routes of [sessionRoutes, eventRoutes, stateRoutes, leaseRoutes, blobRoutes, keyRoutes]) app.route("/", routes);
+
+	app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+		type: "http",
+		scheme: "bearer",
+		description: "An API key: the bootstrap ADMIN_API_KEY or one minted with POST /v1/admin/keys",
+	});
+	app.doc31("/openapi.json", {
+		openapi: "3.1.0",
+		info: {
+			title: "edge-context",
+			version: "1.0.0",
+			description: "A context layer for AI agents: versioned, recoverable, auditable session context on Cloudflare.",
+		},
+	});
+
+	app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`)));
+	app.onError(handleError);
+	return app;
+}

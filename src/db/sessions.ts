@@ -1,0 +1,59 @@
+import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { ListSessionsQuery } from "../schemas/sessions";
+import { sessions } from "./schema";
+
+export type SessionIndexEntry = typeof sessions.$inferSelect;
+
+interface Cursor {
+	updatedAt: number;
+	id: string;
+}
+
+export function encodeCursor(cursor: Cursor): string {
+	return btoa(JSON.stringify([cursor.updatedAt, cursor.id])).replace(/=+$/, "");
+}
+
+/** The cursor's position, or null when it is not one this API produced. */
+export function decodeCursor(text: string): Cursor | null {
+	try {
+		const [updatedAt, id] = JSON.parse(atob(text)) as unknown[];
+		if (typeof updatedAt !== "number" || typeof id !== "string") return null;
+		return { updatedAt, id };
+	} catch {
+		return null;
+	}
+}
+
+/**
+ * One page of a tenant's sessions, newest update first, with keyset pagination on
+ * (updated_at, id) so pages stay stable while sessions keep changing. Deleted sessions
+ * (tombstones) appear only when asked for with status=deleted.
+ */
+export async function listSessions(
+	database: D1Database,
+	tenant: string,
+	query: Omit<ListSessionsQuery, "cursor">,
+	after: Cursor | null,
+): Promise<{ rows: SessionIndexEntry[]; next: Cursor | null }> {
+	const filters: (SQL | undefined)[] = [eq(sessions.tenant, tenant), eq(sessions.status, query.status ?? "active")];
+	if (query.agent !== undefined) filters.push(eq(sessions.agent, query.agent));
+	if (query.subject !== undefined) filters.push(eq(sessions.subject, query.subject));
+	if (query.parentId !== undefined) filters.push(eq(sessions.parentId, query.parentId));
+	if (query.updatedAfter !== undefined) filters.push(gt(sessions.updatedAt, Date.parse(query.updatedAfter)));
+	if (query.updatedBefore !== undefined) filters.push(lt(sessions.updatedAt, Date.parse(query.updatedBefore)));
+	if (after) {
+		filters.push(
+			or(lt(sessions.updatedAt, after.updatedAt), and(eq(sessions.updatedAt, after.updatedAt), lt(sessions.id, after.id))),
+		);
+	}
+	const rows = await drizzle(database)
+		.select()
+		.from(sessions)
+		.where(and(...filters))
+		.orderBy(desc(sessions.updatedAt), desc(sessions.id))
+		.limit(query.limit + 1);
+	const page = rows.slice(0, query.limit);
+	const last = page[page.length - 1];
+	return { rows: page, next: rows.length > query.limit && last ? { updatedAt: last.updatedAt, id: last.id } : null };
+}

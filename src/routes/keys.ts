@@ -1,0 +1,103 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Principal } from "../app-env";
+import { mintKey, sha256, toHex } from "../auth/api-keys";
+import { forgetCachedKey, requireRole } from "../auth/authenticate";
+import { type ApiKeyRow, insertApiKey, listApiKeys, revokeApiKey } from "../db/api-keys";
+import { ApiError } from "../errors";
+import { ApiKeyInfo, CreatedKey, CreateKeyBody, KeyParams } from "../schemas/keys";
+import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+
+export const keyRoutes = createRouter();
+keyRoutes.use("/v1/admin/*", requireRole("admin"));
+
+/** The bootstrap key manages every tenant's keys; a minted admin key only its own tenant's. */
+function managedTenant(principal: Principal): string | null {
+	return principal.keyId === "bootstrap" ? null : principal.tenant;
+}
+
+function toInfo(row: ApiKeyRow): z.infer<typeof ApiKeyInfo> {
+	return {
+		id: row.id,
+		tenant: row.tenant,
+		role: row.role,
+		name: row.name,
+		createdAt: new Date(row.createdAt).toISOString(),
+		revokedAt: row.revokedAt === null ? null : new Date(row.revokedAt).toISOString(),
+	};
+}
+
+async function withIndex<T>(work: () => Promise<T>): Promise<T> {
+	try {
+		return await work();
+	} catch (error) {
+		if (error instanceof ApiError) throw error;
+		console.error(JSON.stringify({ level: "error", msg: "api key store failed", error: String(error) }));
+		throw new ApiError("dependency_unavailable", "The key store (D1) is unavailable; retry");
+	}
+}
+
+keyRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/admin/keys",
+		tags: ["admin"],
+		summary: "Mint an API key for a tenant and role",
+		security: bearerSecurity,
+		request: { body: { required: true, content: { "application/json": { schema: CreateKeyBody } } } },
+		responses: { 201: json(CreatedKey, "The key, shown only this once"), ...errorResponses(413, 415, 503) },
+	}),
+	async (c) => {
+		const body = c.req.valid("json");
+		const principal = c.var.principal;
+		const scope = managedTenant(principal);
+		const tenant = body.tenant ?? principal.tenant;
+		if (scope !== null && tenant !== scope) throw new ApiError("forbidden", "An admin key can only mint keys for its own tenant");
+		const { id, key } = mintKey();
+		const row = await withIndex(async () =>
+			insertApiKey(c.env.DB, {
+				id,
+				tenant,
+				role: body.role,
+				name: body.name ?? null,
+				hash: toHex(await sha256(key)),
+				createdAt: Date.now(),
+			}),
+		);
+		return c.json({ ...toInfo(row), key }, 201);
+	},
+);
+
+keyRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/admin/keys",
+		tags: ["admin"],
+		summary: "List API keys (never their secrets)",
+		security: bearerSecurity,
+		responses: { 200: json(z.object({ keys: z.array(ApiKeyInfo) }), "Keys"), ...errorResponses(503) },
+	}),
+	async (c) => {
+		const rows = await withIndex(() => listApiKeys(c.env.DB, managedTenant(c.var.principal)));
+		return c.json({ keys: rows.map(toInfo) }, 200);
+	},
+);
+
+keyRoutes.openapi(
+	createRoute({
+		method: "delete",
+		path: "/v1/admin/keys/{keyId}",
+		tags: ["admin"],
+		summary: "Revoke an API key",
+		security: bearerSecurity,
+		request: { params: KeyParams },
+		responses: { 200: json(ApiKeyInfo, "Revoked"), ...errorResponses(404, 503) },
+	}),
+	async (c) => {
+		const { keyId } = c.req.valid("param");
+		const row = await withIndex(() => revokeApiKey(c.env.DB, keyId, managedTenant(c.var.principal), Date.now()));
+		if (!row) throw new ApiError("not_found", "No such API key");
+		forgetCachedKey(keyId);
+		return c.json(toInfo(row), 200);
+	},
+);
+

@@ -1,0 +1,54 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiError, unwrap } from "../errors";
+import { SessionParams, WriteHeaders } from "../schemas/common";
+import { AcquireLeaseBody, Lease } from "../schemas/lease";
+import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { markReplay, sessionStub } from "./session-stub";
+import { writeOptions } from "./write-options";
+
+export const leaseRoutes = createRouter();
+
+leaseRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/sessions/{id}/lease",
+		tags: ["lease"],
+		summary: "Acquire or renew the writer lease",
+		description:
+			"Without `token`: acquires a free or expired lease and returns a new fencing token. With the current `token`: " +
+			"renews it. While the lease is held, every write must send `Lease-Token: <token>`.",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			body: { required: true, content: { "application/json": { schema: AcquireLeaseBody } } },
+		},
+		responses: { 200: json(Lease, "The lease"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+	}),
+	async (c) => {
+		const result = await sessionStub(c, c.req.valid("param").id).acquireLease(
+			c.req.valid("json"),
+			writeOptions(c.req.valid("header")),
+		);
+		const lease = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		return c.json(lease, 200);
+	},
+);
+
+leaseRoutes.openapi(
+	createRoute({
+		method: "delete",
+		path: "/v1/sessions/{id}/lease",
+		tags: ["lease"],
+		summary: "Release the writer lease",
+		security: bearerSecurity,
+		request: { params: SessionParams, headers: WriteHeaders.pick({ "lease-token": true }) },
+		responses: { 200: json(z.object({ released: z.literal(true) }), "Released"), ...errorResponses(404, 409, 410) },
+	}),
+	async (c) => {
+		const token = writeOptions(c.req.valid("header")).leaseToken;
+		if (token === undefined) throw new ApiError("validation_failed", "Send the lease's token as Lease-Token");
+		return c.json(unwrap(await sessionStub(c, c.req.valid("param").id).releaseLease(token)), 200);
+	},
+);

@@ -1,0 +1,41 @@
+import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { ErrorResponse, validationError } from "../errors";
+
+/** A sub-app whose validation failures become 400 validation_failed with field paths. */
+export function createRouter(): OpenAPIHono<AppEnv> {
+	return new OpenAPIHono<AppEnv>({
+		defaultHook: (result) => {
+			if (!result.success) throw validationError(result.error, result.target === "json" ? "request body" : result.target);
+		},
+	});
+}
+
+const errorContent = { content: { "application/json": { schema: ErrorResponse } } };
+
+/** The error responses a route can give, for the OpenAPI document. */
+export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 423 | 503)[]) {
+	const descriptions: Record<number, string> = {
+		400: "Invalid JSON or failed validation",
+		401: "Missing or invalid API key",
+		403: "The key's role does not allow this",
+		404: "Not found",
+		409: "Version conflict, existing session or stale lease token",
+		410: "The session was deleted",
+		413: "Request body too large",
+		415: "Body is not application/json",
+		422: "Idempotency-Key reused for a different request",
+		423: "Session is leased by another writer",
+		503: "A dependency (R2, D1) is unavailable; retry",
+	};
+	return Object.fromEntries(
+		[400, 401, 403, ...statuses].map((status) => [status, { description: descriptions[status], ...errorContent }]),
+	);
+}
+
+export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** A JSON response entry for createRoute. */
+export function json<T extends z.ZodType>(schema: T, description: string) {
+	return { description, content: { "application/json": { schema } } };
+}

@@ -1,0 +1,133 @@
+import { createRoute } from "@hono/zod-openapi";
+import { sha256 } from "../auth/api-keys";
+import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from "../db/sessions";
+import { ApiError, unwrap } from "../errors";
+import { SessionParams, WriteHeaders } from "../schemas/common";
+import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList } from "../schemas/sessions";
+import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { markReplay, sessionStub } from "./session-stub";
+import { writeOptions } from "./write-options";
+
+export const sessionRoutes = createRouter();
+
+/**
+ * A session id for a create without one. With an Idempotency-Key the id is derived from it,
+ * so a retried create reaches the same object and gets the same session back.
+ */
+async function newSessionId(idempotencyKey: string | undefined): Promise<string> {
+	const bytes = idempotencyKey ? await sha256(`session-id\n${idempotencyKey}`) : crypto.getRandomValues(new Uint8Array(16));
+	return `ses_${[...bytes.slice(0, 16)].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
+
+sessionRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/sessions",
+		tags: ["sessions"],
+		summary: "Create a session",
+		security: bearerSecurity,
+		request: {
+			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			body: { required: true, content: { "application/json": { schema: CreateSessionBody } } },
+		},
+		responses: { 201: json(Session, "Created"), ...errorResponses(409, 410, 413, 415, 422) },
+	}),
+	async (c) => {
+		const body = c.req.valid("json");
+		const headers = c.req.valid("header");
+		const id = body.id ?? (await newSessionId(headers["idempotency-key"]));
+		const { principal } = c.var;
+		const result = await sessionStub(c, id).createSession(
+			{ ...body, id, tenant: principal.tenant },
+			writeOptions(headers),
+		);
+		const session = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		c.header("ETag", `"${session.version}"`);
+		return c.json(session, 201);
+	},
+);
+
+sessionRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions",
+		tags: ["sessions"],
+		summary: "List sessions from the D1 index",
+		description: "The index is updated from each session's outbox shortly after every write (eventually consistent).",
+		security: bearerSecurity,
+		request: { query: ListSessionsQuery },
+		responses: { 200: json(SessionList, "A page of sessions"), ...errorResponses(503) },
+	}),
+	async (c) => {
+		const { cursor, ...query } = c.req.valid("query");
+		const after = cursor === undefined ? null : decodeCursor(cursor);
+		if (cursor !== undefined && after === null) {
+			throw new ApiError("validation_failed", "Invalid cursor", { issues: [{ path: "cursor", message: "not a cursor from this API" }] });
+		}
+		let page: Awaited<ReturnType<typeof listSessions>>;
+		try {
+			page = await listSessions(c.env.DB, c.var.principal.tenant, query, after);
+		} catch (error) {
+			console.error(JSON.stringify({ level: "error", msg: "session index query failed", error: String(error) }));
+			throw new ApiError("dependency_unavailable", "The session index is unavailable; retry");
+		}
+		return c.json({ sessions: page.rows.map(toSummary), nextCursor: page.next ? encodeCursor(page.next) : null }, 200);
+	},
+);
+
+function toSummary(row: SessionIndexEntry) {
+	return {
+		id: row.id,
+		status: row.status,
+		agent: row.agent,
+		subject: row.subject,
+		parentId: row.parentId,
+		version: row.version,
+		eventCount: row.eventCount,
+		tokensTotal: row.tokensTotal,
+		createdAt: new Date(row.createdAt).toISOString(),
+		updatedAt: new Date(row.updatedAt).toISOString(),
+		deletedAt: row.deletedAt === null ? null : new Date(row.deletedAt).toISOString(),
+	};
+}
+
+sessionRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}",
+		tags: ["sessions"],
+		summary: "Read a session: version, counters, token totals, lease, projection lag",
+		security: bearerSecurity,
+		request: { params: SessionParams },
+		responses: { 200: json(Session, "The session"), ...errorResponses(404, 410) },
+	}),
+	async (c) => {
+		const session = unwrap(await sessionStub(c, c.req.valid("param").id).describe());
+		c.header("ETag", `"${session.version}"`);
+		return c.json(session, 200);
+	},
+);
+
+sessionRoutes.openapi(
+	createRoute({
+		method: "delete",
+		path: "/v1/sessions/{id}",
+		tags: ["sessions"],
+		summary: "Delete a session everywhere, keeping a content-free tombstone",
+		description:
+			"Purges the object's storage, the D1 index rows and every R2 object of the session. A held lease does not block it. " +
+			"202 means R2 or D1 could not be reached yet; the object keeps retrying until the purge is complete.",
+		security: bearerSecurity,
+		request: { params: SessionParams, headers: WriteHeaders.pick({ "if-match": true }) },
+		responses: {
+			200: json(DeletedSession, "Deleted and purged"),
+			202: json(DeletedSession, "Deleted; purge of R2/D1 still pending"),
+			...errorResponses(404, 409),
+		},
+	}),
+	async (c) => {
+		const deleted = unwrap(await sessionStub(c, c.req.valid("param").id).deleteSession(writeOptions(c.req.valid("header"))));
+		return deleted.purge === "complete" ? c.json(deleted, 200) : c.json(deleted, 202);
+	},
+);

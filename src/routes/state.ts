@@ -1,0 +1,112 @@
+import { createRoute } from "@hono/zod-openapi";
+import { BlobStore } from "../blobs/blob-store";
+import { unwrap } from "../errors";
+import { WriteHeaders } from "../schemas/common";
+import {
+	DeleteStateQuery,
+	ListStateQuery,
+	PutStateBody,
+	StateItem,
+	StateKeyParams,
+	StateNamespaceParams,
+	StatePage,
+	StateWriteResult,
+} from "../schemas/state";
+import { readBlobContent } from "./blobs";
+import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { markReplay, sessionStub } from "./session-stub";
+import { writeOptions } from "./write-options";
+
+export const stateRoutes = createRouter();
+
+stateRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/state/{ns}",
+		tags: ["state"],
+		summary: "List a namespace's keys in key order",
+		security: bearerSecurity,
+		request: { params: StateNamespaceParams, query: ListStateQuery },
+		responses: { 200: json(StatePage, "A page of keys"), ...errorResponses(404, 410, 503) },
+	}),
+	async (c) => {
+		const { id, ns } = c.req.valid("param");
+		const { includeContent, ...query } = c.req.valid("query");
+		const page = unwrap(await sessionStub(c, id).listState(ns, query));
+		if (includeContent) {
+			const store = new BlobStore(c.env.BLOBS);
+			page.items = await Promise.all(
+				page.items.map(async (item) =>
+					item.valueRef ? { ...item, value: await readBlobContent(c, store, id, item.valueRef.sha256) } : item,
+				),
+			);
+		}
+		return c.json(page, 200);
+	},
+);
+
+stateRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/state/{ns}/{key}",
+		tags: ["state"],
+		summary: "Read a key with its version",
+		description: "A value stored in R2 comes as valueRef; add ?includeContent=true to inline it.",
+		security: bearerSecurity,
+		request: { params: StateKeyParams, query: ListStateQuery.pick({ includeContent: true }) },
+		responses: { 200: json(StateItem, "The key"), ...errorResponses(404, 410, 503) },
+	}),
+	async (c) => {
+		const { id, ns, key } = c.req.valid("param");
+		const item = unwrap(await sessionStub(c, id).getState(ns, key));
+		c.header("ETag", `"${item.version}"`);
+		if (c.req.valid("query").includeContent && item.valueRef) {
+			item.value = await readBlobContent(c, new BlobStore(c.env.BLOBS), id, item.valueRef.sha256);
+		}
+		return c.json(item, 200);
+	},
+);
+
+stateRoutes.openapi(
+	createRoute({
+		method: "put",
+		path: "/v1/sessions/{id}/state/{ns}/{key}",
+		tags: ["state"],
+		summary: "Set a key; compare-and-set with ifVersion",
+		security: bearerSecurity,
+		request: {
+			params: StateKeyParams,
+			headers: WriteHeaders,
+			body: { required: true, content: { "application/json": { schema: PutStateBody } } },
+		},
+		responses: { 200: json(StateWriteResult, "Written"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+	}),
+	async (c) => {
+		const { id, ns, key } = c.req.valid("param");
+		const body = c.req.valid("json");
+		const result = await sessionStub(c, id).putState(ns, key, body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const written = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		c.header("ETag", `"${written.version}"`);
+		return c.json(written, 200);
+	},
+);
+
+stateRoutes.openapi(
+	createRoute({
+		method: "delete",
+		path: "/v1/sessions/{id}/state/{ns}/{key}",
+		tags: ["state"],
+		summary: "Delete a key; only if still at ifVersion when given",
+		security: bearerSecurity,
+		request: { params: StateKeyParams, headers: WriteHeaders, query: DeleteStateQuery },
+		responses: { 200: json(StateWriteResult, "Deleted"), ...errorResponses(404, 409, 410, 422, 423) },
+	}),
+	async (c) => {
+		const { id, ns, key } = c.req.valid("param");
+		const result = await sessionStub(c, id).deleteState(ns, key, c.req.valid("query").ifVersion, writeOptions(c.req.valid("header")));
+		const deleted = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		return c.json(deleted, 200);
+	},
+);
