@@ -55,7 +55,8 @@ const OUTBOX_BATCH = 50;
 
 export class SessionObject extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
-	private readonly blobs: BlobStore;
+	/** The R2 adapter; fault-injection tests swap it for one that fails. */
+	blobs: BlobStore;
 	/** The D1 index adapter; fault-injection tests swap it for one that fails. */
 	projection: D1Projection;
 	private draining: Promise<void> | null = null;

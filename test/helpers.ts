@@ -1,0 +1,58 @@
+import { env, exports } from "cloudflare:workers";
+
+export const ADMIN_KEY = env.ADMIN_API_KEY;
+
+/** A fresh id: storage is shared by all tests of a file, so no two tests share a session. */
+export function newId(prefix = "s"): string {
+	return `${prefix}-${crypto.randomUUID()}`;
+}
+
+export interface CallOptions {
+	method?: string;
+	body?: unknown;
+	/** A raw body, sent as is (for malformed input). */
+	rawBody?: string;
+	key?: string | null;
+	headers?: Record<string, string>;
+}
+
+/** Calls the Worker's fetch handler as an agent would over HTTP. */
+export async function call(path: string, options: CallOptions = {}): Promise<Response> {
+	const headers: Record<string, string> = { ...options.headers };
+	const key = options.key === undefined ? ADMIN_KEY : options.key;
+	if (key !== null) headers.authorization = `Bearer ${key}`;
+	let body: string | undefined = options.rawBody;
+	if (options.body !== undefined) body = JSON.stringify(options.body);
+	if (body !== undefined && !Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
+		headers["content-type"] = "application/json";
+	}
+	return exports.default.fetch(new Request(`http://edge-context.test${path}`, { method: options.method ?? "GET", headers, body }));
+}
+
+/** Calls and parses the JSON body, asserting nothing: tests check status and body. */
+export async function callJson<T = any>(path: string, options: CallOptions = {}): Promise<{ status: number; body: T; headers: Headers }> {
+	const response = await call(path, options);
+	return { status: response.status, body: (await response.json()) as T, headers: response.headers };
+}
+
+export async function createSession(options: { id?: string; key?: string; body?: Record<string, unknown> } = {}): Promise<string> {
+	const id = options.id ?? newId();
+	const { status, body } = await callJson("/v1/sessions", { method: "POST", key: options.key, body: { id, ...options.body } });
+	if (status !== 201) throw new Error(`create failed: ${status} ${JSON.stringify(body)}`);
+	return id;
+}
+
+export async function mintKey(role: "admin" | "writer" | "reader", tenant?: string): Promise<string> {
+	const { status, body } = await callJson("/v1/admin/keys", { method: "POST", body: { role, tenant } });
+	if (status !== 201) throw new Error(`mint failed: ${status} ${JSON.stringify(body)}`);
+	return body.key as string;
+}
+
+/** The session's object, as the Worker addresses it for the bootstrap key's tenant. */
+export function sessionObject(id: string, tenant = env.ADMIN_TENANT) {
+	return env.SESSION.getByName(`${tenant}/${id}`);
+}
+
+export function appendBody(count: number, content = (index: number) => `event ${index}`) {
+	return { events: Array.from({ length: count }, (_, index) => ({ type: "note", content: content(index) })) };
+}
