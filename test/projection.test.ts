@@ -1,0 +1,105 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { D1Projection } from "../src/db/projection";
+import type { SessionObject } from "../src/session/session-object";
+import { appendBody, callJson, createSession, sessionObject } from "./helpers";
+import { failingD1, type Outage } from "./faults";
+
+async function indexRow(id: string) {
+	return env.DB.prepare("SELECT version, event_count FROM sessions WHERE id = ?").bind(id).first<{ version: number; event_count: number }>();
+}
+
+async function indexedEvents(id: string): Promise<number> {
+	return (await env.DB.prepare("SELECT count(*) AS n FROM events WHERE session_id = ?").bind(id).first<{ n: number }>())!.n;
+}
+
+async function breakD1(id: string): Promise<Outage> {
+	const outage: Outage = { down: true };
+	await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+		instance.projection = new D1Projection(failingD1(env.DB, outage));
+	});
+	return outage;
+}
+
+describe("D1 projection through the outbox", () => {
+	it("indexes sessions and events once the alarm drains the outbox", async () => {
+		const id = await createSession({ body: { agent: "indexer" } });
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(30) });
+		await runDurableObjectAlarm(sessionObject(id));
+		expect(await indexRow(id)).toEqual({ version: 2, event_count: 30 });
+		expect(await indexedEvents(id)).toBe(30);
+		expect((await callJson(`/v1/sessions/${id}`)).body.projection).toEqual({ pending: 0, lastError: null });
+	});
+
+	it("accepts writes while D1 is down and catches the index up after D1 returns", async () => {
+		const id = await createSession();
+		const outage = await breakD1(id);
+		for (let index = 0; index < 5; index++) {
+			const write = await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(4) });
+			expect(write.status).toBe(201);
+		}
+		const put = await callJson(`/v1/sessions/${id}/state/kv/a`, { method: "PUT", body: { value: 1 } });
+		expect(put.status).toBe(200);
+		await runDurableObjectAlarm(sessionObject(id));
+
+		const lagging = await callJson(`/v1/sessions/${id}`);
+		expect(lagging.body.projection.pending).toBeGreaterThan(0);
+		expect(lagging.body.projection.lastError).toContain("injected outage");
+		// The create may have been indexed before D1 broke; none of the writes since were.
+		expect((await indexRow(id))?.event_count ?? 0).toBe(0);
+
+		outage.down = false;
+		await runDurableObjectAlarm(sessionObject(id));
+		expect(await indexRow(id)).toEqual({ version: 7, event_count: 20 });
+		expect(await indexedEvents(id)).toBe(20);
+		expect((await callJson(`/v1/sessions/${id}`)).body.projection).toEqual({ pending: 0, lastError: null });
+	});
+
+	it("converges when an alarm runs again after a drain (at-least-once alarms)", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(3) });
+		await runDurableObjectAlarm(sessionObject(id));
+		// Re-apply the same changes, as a drain cut off before acknowledging would.
+		await new D1Projection(env.DB).apply([
+			{
+				kind: "write",
+				session: {
+					tenant: env.ADMIN_TENANT,
+					id,
+					status: "active",
+					agent: null,
+					subject: null,
+					parentId: null,
+					version: 1,
+					eventCount: 0,
+					tokensTotal: 0,
+					createdAt: 0,
+					updatedAt: 0,
+					deletedAt: null,
+				},
+				events: [{ seq: 1, type: "note", role: null, name: null, tokens: 1, createdAt: 0 }],
+			},
+		]);
+		await runDurableObjectAlarm(sessionObject(id));
+		expect(await indexRow(id)).toEqual({ version: 2, event_count: 3 });
+		expect(await indexedEvents(id)).toBe(3);
+	});
+
+	it("finishes a deletion's purge once D1 is back, answering 202 meanwhile", async () => {
+		const id = await createSession({ body: { subject: "to-forget" } });
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(2) });
+		await runDurableObjectAlarm(sessionObject(id));
+		const outage = await breakD1(id);
+		const deleted = await callJson(`/v1/sessions/${id}`, { method: "DELETE" });
+		expect(deleted.status).toBe(202);
+		expect(deleted.body.purge).toBe("pending");
+		expect(await indexedEvents(id)).toBe(2);
+		outage.down = false;
+		await runDurableObjectAlarm(sessionObject(id));
+		expect(await indexedEvents(id)).toBe(0);
+		const tombstone = await env.DB.prepare("SELECT status, subject FROM sessions WHERE id = ?").bind(id).first();
+		expect(tombstone).toEqual({ status: "deleted", subject: null });
+		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).body.purge).toBe("complete");
+	});
+});
