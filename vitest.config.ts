@@ -5,22 +5,32 @@ import { defineConfig } from "vitest/config";
 export default defineConfig(async () => {
 	const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
 	return {
-		plugins: [
-			cloudflareTest({
-				wrangler: { configPath: "./wrangler.toml" },
-				miniflare: {
-					bindings: {
-						ADMIN_API_KEY: "test-admin-key-0123456789",
-						TEST_MIGRATIONS: migrations,
-					},
-				},
-			}),
-		],
 		test: {
-			include: ["test/**/*.test.ts"],
-			setupFiles: ["./test/apply-migrations.ts"],
 			// Request logs are noise when a test passes and context when it fails.
 			silent: "passed-only",
+			projects: [
+				{
+					plugins: [
+						cloudflareTest({
+							wrangler: { configPath: "./wrangler.toml" },
+							miniflare: {
+								bindings: {
+									ADMIN_API_KEY: "test-admin-key-0123456789",
+									TEST_MIGRATIONS: migrations,
+								},
+							},
+						}),
+					],
+					test: {
+						name: "workers",
+						include: ["test/*.test.ts"],
+						setupFiles: ["./test/apply-migrations.ts"],
+					},
+				},
+				{
+					test: { name: "node", include: ["test/node/*.test.ts"], environment: "node" },
+				},
+			],
 		},
 	};
 });

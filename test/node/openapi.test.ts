@@ -1,0 +1,54 @@
+// Runs in Node, not workerd: the spec validator compiles JSON schemas with `new Function`,
+// which workerd forbids. The app's routes import no runtime-only module, so it builds here.
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { describe, expect, it } from "vitest";
+import { buildApp } from "../../src/app";
+
+async function spec() {
+	const response = await buildApp().request("/openapi.json", {}, {});
+	expect(response.status).toBe(200);
+	return (await response.json()) as { openapi: string; paths: Record<string, Record<string, { responses: object; security?: unknown }>> };
+}
+
+describe("OpenAPI document", () => {
+	it("is a valid OpenAPI 3.1 document", async () => {
+		const document = await spec();
+		const result = await new Validator().validate(document);
+		expect(result.errors ?? []).toEqual([]);
+		expect(result.valid).toBe(true);
+		expect(document.openapi).toBe("3.1.0");
+	});
+
+	it("describes every route with its error responses and bearer auth", async () => {
+		const document = await spec();
+		const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+			Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+		);
+		expect(operations.sort()).toEqual(
+			[
+				"POST /v1/sessions",
+				"GET /v1/sessions",
+				"GET /v1/sessions/{id}",
+				"DELETE /v1/sessions/{id}",
+				"POST /v1/sessions/{id}/events",
+				"GET /v1/sessions/{id}/events",
+				"GET /v1/sessions/{id}/blobs/{sha256}",
+				"GET /v1/sessions/{id}/state/{ns}",
+				"GET /v1/sessions/{id}/state/{ns}/{key}",
+				"PUT /v1/sessions/{id}/state/{ns}/{key}",
+				"DELETE /v1/sessions/{id}/state/{ns}/{key}",
+				"POST /v1/sessions/{id}/lease",
+				"DELETE /v1/sessions/{id}/lease",
+				"POST /v1/admin/keys",
+				"GET /v1/admin/keys",
+				"DELETE /v1/admin/keys/{keyId}",
+			].sort(),
+		);
+		for (const methods of Object.values(document.paths)) {
+			for (const operation of Object.values(methods)) {
+				expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(["400", "401", "403"]));
+				expect(operation.security).toEqual([{ bearerAuth: [] }]);
+			}
+		}
+	});
+});
