@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The README's curl walk-through, step by step, failing on the first unexpected answer.
+# Needs EC_URL (default http://127.0.0.1:8787) and EC_KEY (the key from .dev.vars).
+set -euo pipefail
+EC_URL=${EC_URL:-http://127.0.0.1:8787}
+: "${EC_KEY:?set EC_KEY to the ADMIN_API_KEY from .dev.vars}"
+SESSION="demo-$(date +%s)-$RANDOM"
+
+ec() { curl -sS -H "Authorization: Bearer $EC_KEY" -H "Content-Type: application/json" "$@"; }
+expect() { grep -q -- "$1" <<<"$2" || { echo "expected $1 in: $2" >&2; exit 1; }; }
+
+# 1. Create a session.
+out=$(ec -X POST "$EC_URL/v1/sessions" -d "{\"id\":\"$SESSION\",\"agent\":\"research\"}")
+expect '"version":1' "$out"
+
+# 2. Append events (one batch, atomic), with an Idempotency-Key so a retry is safe.
+out=$(ec -X POST "$EC_URL/v1/sessions/$SESSION/events" -H "Idempotency-Key: step-1" -d '{"events":[
+  {"type":"message","role":"user","content":"Survey 100 pages on CRDTs"},
+  {"type":"decision","content":"Read pages in order, save findings every 10"}]}')
+expect '"firstSeq":1' "$out"
+retry=$(ec -X POST "$EC_URL/v1/sessions/$SESSION/events" -H "Idempotency-Key: step-1" -d '{"events":[
+  {"type":"message","role":"user","content":"Survey 100 pages on CRDTs"},
+  {"type":"decision","content":"Read pages in order, save findings every 10"}]}')
+[ "$out" = "$retry" ] || { echo "retry differed: $retry" >&2; exit 1; }
+
+# 3. Read them back.
+out=$(ec "$EC_URL/v1/sessions/$SESSION/events?after=0&limit=50")
+expect '"seq":2' "$out"
+
+# 4. Set state, then compare-and-set it.
+out=$(ec -X PUT "$EC_URL/v1/sessions/$SESSION/state/progress/pages_analyzed" -d '{"value":30,"ifVersion":0}')
+expect '"version":3' "$out"
+out=$(ec -X PUT "$EC_URL/v1/sessions/$SESSION/state/progress/pages_analyzed" -d '{"value":31,"ifVersion":3}')
+expect '"version":4' "$out"
+out=$(ec -X PUT "$EC_URL/v1/sessions/$SESSION/state/progress/pages_analyzed" -d '{"value":99,"ifVersion":3}')
+expect '"version_conflict"' "$out"
+
+# 5. The session: version, counts, token totals.
+out=$(ec "$EC_URL/v1/sessions/$SESSION")
+expect '"eventCount":2' "$out"
+echo "walkthrough: ok ($SESSION)"
