@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { ListSessionsQuery } from "../schemas/sessions";
+import { toPage } from "../paging";
 import { sessions } from "./schema";
 
 export type SessionIndexEntry = typeof sessions.$inferSelect;
@@ -53,7 +54,6 @@ export async function listSessions(
 		.where(and(...filters))
 		.orderBy(desc(sessions.updatedAt), desc(sessions.id))
 		.limit(query.limit + 1);
-	const page = rows.slice(0, query.limit);
-	const last = page[page.length - 1];
-	return { rows: page, next: rows.length > query.limit && last ? { updatedAt: last.updatedAt, id: last.id } : null };
+	const { page, next } = toPage(rows, query.limit, (row) => ({ updatedAt: row.updatedAt, id: row.id }));
+	return { rows: page, next };
 }

@@ -80,20 +80,19 @@ export const ListSessionsQuery = z.object({
 });
 export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
 
-export const SessionSummary = z
-	.object({
-		id: SessionId,
-		status: SessionStatus,
-		agent: z.string().nullable(),
-		subject: z.string().nullable(),
-		parentId: z.string().nullable(),
-		version: Version,
-		eventCount: z.number().int(),
-		tokensTotal: z.number().int(),
-		createdAt: Timestamp,
-		updatedAt: Timestamp,
-		deletedAt: Timestamp.nullable(),
-	})
+/** What the D1 index knows of a session: enough to find it, eventually consistent. */
+export const SessionSummary = Session.pick({
+	id: true,
+	status: true,
+	agent: true,
+	subject: true,
+	parentId: true,
+	version: true,
+	eventCount: true,
+	createdAt: true,
+	updatedAt: true,
+})
+	.extend({ tokensTotal: z.number().int(), deletedAt: Timestamp.nullable() })
 	.openapi("SessionSummary");
 
 export const SessionList = z

@@ -4,6 +4,7 @@
  */
 import type { Event, EventInput, EventType } from "../schemas/events";
 import type { PlacedValue } from "./content";
+import { toPage } from "../paging";
 
 interface EventRow {
 	seq: number;
@@ -93,11 +94,8 @@ export function readEvents(
 			query.limit + 1,
 		)
 		.toArray();
-	const page = rows.slice(0, query.limit);
-	return {
-		events: page.map(toEvent),
-		nextAfter: rows.length > query.limit ? page[page.length - 1].seq : null,
-	};
+	const { page, next } = toPage(rows, query.limit, (row) => row.seq);
+	return { events: page.map(toEvent), nextAfter: next };
 }
 
 function toEvent(row: EventRow): Event {

@@ -5,6 +5,7 @@
  */
 import type { StateItem } from "../schemas/state";
 import type { PlacedValue } from "./content";
+import { toPage } from "../paging";
 
 interface StateRow {
 	ns: string;
@@ -70,11 +71,8 @@ export function readNamespace(
 	const rows = sql
 		.exec<Row>("SELECT * FROM state WHERE ns = ? AND key > ? ORDER BY key LIMIT ?", ns, query.after ?? "", query.limit + 1)
 		.toArray();
-	const page = rows.slice(0, query.limit);
-	return {
-		items: page.map(toItem),
-		nextAfter: rows.length > query.limit ? page[page.length - 1].key : null,
-	};
+	const { page, next } = toPage(rows, query.limit, (row) => row.key);
+	return { items: page.map(toItem), nextAfter: next };
 }
 
 function toItem(row: StateRow): StateItem {
