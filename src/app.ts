@@ -9,6 +9,8 @@ import type { AppEnv } from "./app-env";
 import { authenticate, authorizeByMethod } from "./auth/authenticate";
 import { ApiError, errorResponse, handleError } from "./errors";
 import { blobRoutes } from "./routes/blobs";
+import { checkpointRoutes } from "./routes/checkpoints";
+import { contextRoutes } from "./routes/context";
 import { eventRoutes } from "./routes/events";
 import { keyRoutes } from "./routes/keys";
 import { leaseRoutes } from "./routes/lease";
@@ -61,7 +63,9 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 	app.use("/v1/sessions/*", authorizeByMethod);
 	app.use("/v1/sessions", authorizeByMethod);
 
-	for (const routes of [sessionRoutes, eventRoutes, stateRoutes, leaseRoutes, blobRoutes, keyRoutes]) app.route("/", routes);
+	for (const routes of [sessionRoutes, eventRoutes, stateRoutes, contextRoutes, checkpointRoutes, leaseRoutes, blobRoutes, keyRoutes]) {
+		app.route("/", routes);
+	}
 
 	app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
 		type: "http",

@@ -29,6 +29,10 @@ export class BlobStoreUnavailable extends Error {
 	override name = "BlobStoreUnavailable";
 }
 
+export function archiveKey(tenant: string, sessionId: string, name: string): string {
+	return `${sessionPrefix(tenant, sessionId)}archives/${name}`;
+}
+
 export class BlobStore {
 	constructor(private readonly bucket: R2Bucket) {}
 
@@ -57,6 +61,45 @@ export class BlobStore {
 			return object ? await object.text() : null;
 		} catch (error) {
 			throw new BlobStoreUnavailable(`R2 read failed: ${error instanceof Error ? error.message : String(error)}`);
+		}
+	}
+
+	/** Writes a compaction archive (JSONL, plus a readable markdown transcript beside it). */
+	async putArchive(tenant: string, sessionId: string, name: string, jsonl: string, markdown: string): Promise<string> {
+		const key = archiveKey(tenant, sessionId, `${name}.jsonl`);
+		try {
+			await this.bucket.put(key, jsonl, { httpMetadata: { contentType: "application/x-ndjson" } });
+			await this.bucket.put(archiveKey(tenant, sessionId, `${name}.md`), markdown, {
+				httpMetadata: { contentType: "text/markdown; charset=utf-8" },
+			});
+		} catch (error) {
+			throw new BlobStoreUnavailable(`R2 write failed: ${error instanceof Error ? error.message : String(error)}`);
+		}
+		return key;
+	}
+
+	/** The text at a key of this session's own prefix (archives are addressed by their full key). */
+	async getText(key: string): Promise<string | null> {
+		try {
+			const object = await this.bucket.get(key);
+			return object ? await object.text() : null;
+		} catch (error) {
+			throw new BlobStoreUnavailable(`R2 read failed: ${error instanceof Error ? error.message : String(error)}`);
+		}
+	}
+
+	/** Copies a blob from one session's prefix to another's (forks own their content). */
+	async copyBlob(tenant: string, fromSession: string, toSession: string, sha256: string): Promise<void> {
+		try {
+			const object = await this.bucket.get(blobKey(tenant, fromSession, sha256));
+			if (!object) throw new BlobStoreUnavailable(`blob ${sha256} is missing from session ${fromSession}`);
+			await this.bucket.put(blobKey(tenant, toSession, sha256), await object.arrayBuffer(), {
+				httpMetadata: { contentType: "application/json" },
+				sha256,
+			});
+		} catch (error) {
+			if (error instanceof BlobStoreUnavailable) throw error;
+			throw new BlobStoreUnavailable(`R2 copy failed: ${error instanceof Error ? error.message : String(error)}`);
 		}
 	}
 

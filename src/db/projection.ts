@@ -8,7 +8,7 @@ import { and, eq, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
 import type { EventIndexRow } from "../session/log";
-import { events, sessions } from "./schema";
+import { checkpoints, compactions, events, sessions } from "./schema";
 
 export interface SessionIndexRow {
 	tenant: string;
@@ -25,8 +25,11 @@ export interface SessionIndexRow {
 	deletedAt: number | null;
 }
 
+export type CompactionIndexRow = Omit<typeof compactions.$inferInsert, "tenant" | "sessionId">;
+export type CheckpointIndexRow = Omit<typeof checkpoints.$inferInsert, "tenant" | "sessionId">;
+
 export type ProjectionChange =
-	| { kind: "write"; session: SessionIndexRow; events?: EventIndexRow[] }
+	| { kind: "write"; session: SessionIndexRow; events?: EventIndexRow[]; compaction?: CompactionIndexRow; checkpoint?: CheckpointIndexRow }
 	| { kind: "purge"; session: SessionIndexRow };
 
 /** D1 allows 100 bound parameters per statement; an event row binds 8. */
@@ -41,20 +44,23 @@ export class D1Projection {
 		const statements: BatchItem<"sqlite">[] = [];
 		let latest: SessionIndexRow | null = null;
 		for (const change of changes) {
+			const owner = { tenant: change.session.tenant, sessionId: change.session.id };
 			if (change.kind === "purge") {
-				const { tenant, id } = change.session;
-				statements.push(db.delete(events).where(and(eq(events.tenant, tenant), eq(events.sessionId, id))));
-			} else if (change.events?.length) {
-				const rows = change.events.map((event) => ({
-					tenant: change.session.tenant,
-					sessionId: change.session.id,
-					...event,
-				}));
+				for (const table of [events, compactions, checkpoints]) {
+					statements.push(db.delete(table).where(and(eq(table.tenant, owner.tenant), eq(table.sessionId, owner.sessionId))));
+				}
+				latest = newer(latest, change.session);
+				continue;
+			}
+			if (change.compaction) statements.push(db.insert(compactions).values({ ...owner, ...change.compaction }).onConflictDoNothing());
+			if (change.checkpoint) statements.push(db.insert(checkpoints).values({ ...owner, ...change.checkpoint }).onConflictDoNothing());
+			if (change.events?.length) {
+				const rows = change.events.map((event) => ({ ...owner, ...event }));
 				for (let start = 0; start < rows.length; start += EVENT_ROWS_PER_STATEMENT) {
 					statements.push(db.insert(events).values(rows.slice(start, start + EVENT_ROWS_PER_STATEMENT)).onConflictDoNothing());
 				}
 			}
-			if (!latest || change.session.version > latest.version) latest = change.session;
+			latest = newer(latest, change.session);
 		}
 		if (latest) {
 			const { tenant, id, ...fields } = latest;
@@ -72,4 +78,8 @@ export class D1Projection {
 		const [first, ...rest] = statements;
 		if (first) await db.batch([first, ...rest]);
 	}
+}
+
+function newer(current: SessionIndexRow | null, candidate: SessionIndexRow): SessionIndexRow {
+	return !current || candidate.version > current.version ? candidate : current;
 }

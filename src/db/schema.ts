@@ -48,6 +48,39 @@ export const events = sqliteTable(
 	],
 );
 
+/** One row per compaction: how much it saved, for cross-session reporting. */
+export const compactions = sqliteTable(
+	"compactions",
+	{
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		id: integer("id").notNull(),
+		version: integer("version").notNull(),
+		fromSeq: integer("from_seq").notNull(),
+		toSeq: integer("to_seq").notNull(),
+		archivedEvents: integer("archived_events").notNull(),
+		beforeTokens: integer("before_tokens").notNull(),
+		afterTokens: integer("after_tokens").notNull(),
+		summarizer: text("summarizer").notNull(),
+		trigger: text("trigger").notNull(),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenant, table.sessionId, table.id] }), index("compactions_by_time").on(table.tenant, table.createdAt)],
+);
+
+export const checkpoints = sqliteTable(
+	"checkpoints",
+	{
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		name: text("name").notNull(),
+		version: integer("version").notNull(),
+		lastSeq: integer("last_seq").notNull(),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenant, table.sessionId, table.name] })],
+);
+
 export const apiKeys = sqliteTable(
 	"api_keys",
 	{

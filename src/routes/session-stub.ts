@@ -21,6 +21,16 @@ export type SessionRpc = Pick<
 	| "acquireLease"
 	| "releaseLease"
 	| "deleteSession"
+	| "updateSession"
+	| "getContext"
+	| "compact"
+	| "listCompactions"
+	| "createCheckpoint"
+	| "listCheckpoints"
+	| "getCheckpoint"
+	| "restore"
+	| "exportFork"
+	| "createFork"
 >;
 
 /**

@@ -1,23 +1,14 @@
 import { createRoute } from "@hono/zod-openapi";
-import { sha256 } from "../auth/api-keys";
 import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from "../db/sessions";
 import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
-import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList } from "../schemas/sessions";
+import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { newSessionId } from "./session-ids";
 import { markReplay, sessionStub } from "./session-stub";
 import { writeOptions } from "./write-options";
 
 export const sessionRoutes = createRouter();
-
-/**
- * A session id for a create without one. With an Idempotency-Key the id is derived from it,
- * so a retried create reaches the same object and gets the same session back.
- */
-async function newSessionId(idempotencyKey: string | undefined): Promise<string> {
-	const bytes = idempotencyKey ? await sha256(`session-id\n${idempotencyKey}`) : crypto.getRandomValues(new Uint8Array(16));
-	return `ses_${[...bytes.slice(0, 16)].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
-}
 
 sessionRoutes.openapi(
 	createRoute({
@@ -129,5 +120,29 @@ sessionRoutes.openapi(
 	async (c) => {
 		const deleted = unwrap(await sessionStub(c, c.req.valid("param").id).deleteSession(writeOptions(c.req.valid("header"))));
 		return deleted.purge === "complete" ? c.json(deleted, 200) : c.json(deleted, 202);
+	},
+);
+
+sessionRoutes.openapi(
+	createRoute({
+		method: "patch",
+		path: "/v1/sessions/{id}",
+		tags: ["sessions"],
+		summary: "Change agent, subject, metadata or policy fields",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			headers: WriteHeaders,
+			body: { required: true, content: { "application/json": { schema: UpdateSessionBody } } },
+		},
+		responses: { 200: json(Session, "Updated"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+	}),
+	async (c) => {
+		const body = c.req.valid("json");
+		const result = await sessionStub(c, c.req.valid("param").id).updateSession(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const session = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		c.header("ETag", `"${session.version}"`);
+		return c.json(session, 200);
 	},
 );

@@ -1,9 +1,18 @@
 import { z } from "@hono/zod-openapi";
-import { ContentRef, JsonValue, Metadata, Timestamp, Version } from "./common";
+import { ContentRef, csv, JsonValue, Metadata, Timestamp, Version } from "./common";
 
 export const EventType = z.enum(["message", "tool_call", "tool_result", "error", "decision", "note"]);
 export type EventType = z.infer<typeof EventType>;
 export const Role = z.enum(["system", "user", "assistant", "tool"]);
+
+/** Token usage the model provider reported for the call this event records. */
+export const Usage = z
+	.object({
+		inputTokens: z.number().int().min(0).max(100_000_000).optional(),
+		outputTokens: z.number().int().min(0).max(100_000_000).optional(),
+	})
+	.strict()
+	.openapi("Usage");
 
 export const EventInput = z
 	.object({
@@ -13,6 +22,8 @@ export const EventInput = z
 		toolCallId: z.string().min(1).max(200).optional(),
 		content: JsonValue,
 		metadata: Metadata.optional(),
+		pinned: z.boolean().optional().openapi({ description: "Always in the context window, never compacted" }),
+		usage: Usage.optional(),
 	})
 	.strict()
 	.superRefine((event, ctx) => {
@@ -57,26 +68,30 @@ export const Event = z
 		content: z.unknown().optional().openapi({ description: "Absent when contentRef is set and not expanded" }),
 		contentRef: ContentRef.optional(),
 		metadata: z.record(z.string(), z.unknown()).optional(),
+		pinned: z.boolean().optional(),
+		usage: Usage.optional(),
 		tokens: z.number().int(),
+		archived: z.boolean().optional().openapi({ description: "Compacted out of hot storage; read from its R2 archive" }),
+		rewound: z.boolean().optional().openapi({ description: "Left out of the context by a restore to an earlier checkpoint" }),
 		createdAt: Timestamp,
 	})
 	.openapi("Event");
 export type Event = z.infer<typeof Event>;
 
-const typeList = z
-	.string()
-	.transform((value) => value.split(",").filter(Boolean))
-	.pipe(z.array(EventType));
-
 export const ListEventsQuery = z.object({
 	after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return events with seq greater than this" }),
 	limit: z.coerce.number().int().min(1).max(1000).default(100),
-	types: typeList.optional().openapi({ type: "string", description: "Comma-separated event types" }),
+	types: csv(EventType).optional().openapi({ type: "string", description: "Comma-separated event types" }),
 	includeContent: z
 		.enum(["true", "false"])
 		.default("false")
 		.transform((value) => value === "true")
 		.openapi({ description: "Inline the full content of events stored in R2" }),
+	includeArchived: z
+		.enum(["true", "false"])
+		.default("false")
+		.transform((value) => value === "true")
+		.openapi({ description: "Include compacted events, read back from their R2 archives" }),
 });
 export type ListEventsQuery = z.infer<typeof ListEventsQuery>;
 

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { Metadata, SessionId, Timestamp, Version } from "./common";
+import { EventType } from "./events";
 
 export const SessionStatus = z.enum(["active", "deleted"]);
 
@@ -13,6 +14,47 @@ export const SessionPolicy = z
 			.max(1024 * 1024)
 			.optional()
 			.openapi({ description: "Content larger than this (JSON bytes) is stored in R2; default 16 KiB" }),
+		tokenizer: z
+			.enum(["o200k_base", "cl100k_base"])
+			.optional()
+			.openapi({ description: "Encoding used to count tokens: o200k_base (GPT-4o family, default) or cl100k_base" }),
+		modelWindowTokens: z
+			.number()
+			.int()
+			.min(1024)
+			.max(10_000_000)
+			.optional()
+			.openapi({ description: "The model's context window; default 128000" }),
+		compactAtShare: z
+			.number()
+			.min(0.05)
+			.max(0.95)
+			.optional()
+			.openapi({ description: "Compact when the context reaches this share of the model window; default 0.6" }),
+		compactAfterSeconds: z
+			.number()
+			.int()
+			.min(60)
+			.max(365 * 24 * 3600)
+			.optional()
+			.openapi({ description: "Also compact this long after the last compaction (or creation), if anything is compactable" }),
+		milestoneTypes: z
+			.array(EventType)
+			.max(6)
+			.optional()
+			.openapi({ description: "Appending an event of one of these types triggers a compaction" }),
+		keepRecentEvents: z
+			.number()
+			.int()
+			.min(0)
+			.max(10_000)
+			.optional()
+			.openapi({ description: "The newest events are never compacted; default 20" }),
+		keepTypes: z
+			.array(EventType)
+			.max(6)
+			.optional()
+			.openapi({ description: "Event types kept verbatim through compaction; default decision and error" }),
 	})
 	.strict()
 	.openapi("SessionPolicy");
@@ -34,6 +76,7 @@ export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
 export const Session = z
 	.object({
 		id: SessionId,
+		forkedFrom: z.object({ sessionId: SessionId, version: Version }).nullable(),
 		status: SessionStatus,
 		agent: z.string().nullable(),
 		subject: z.string().nullable(),
@@ -44,7 +87,14 @@ export const Session = z
 		eventCount: z.number().int(),
 		lastSeq: z.number().int(),
 		stateKeyCount: z.number().int(),
-		tokens: z.object({ total: z.number().int() }),
+		tokens: z.object({
+			total: z.number().int().openapi({ description: "All tokens ever appended, full content counted" }),
+			context: z.number().int().openapi({
+				description: "Estimated tokens of the current context (provider-reported usage when known); drives compaction",
+			}),
+			reportedInput: z.number().int().nullable().openapi({ description: "Latest input token count reported by the provider" }),
+		}),
+		compactions: z.number().int(),
 		lease: z.object({ holder: z.string(), expiresAt: Timestamp }).nullable(),
 		projection: z.object({
 			pending: z.number().int().openapi({ description: "Changes not yet visible in the D1 index" }),
@@ -101,3 +151,15 @@ export const SessionList = z
 		nextCursor: z.string().nullable(),
 	})
 	.openapi("SessionList");
+
+export const UpdateSessionBody = z
+	.object({
+		agent: z.string().min(1).max(200).nullable().optional(),
+		subject: z.string().min(1).max(200).nullable().optional(),
+		metadata: Metadata.optional(),
+		policy: SessionPolicy.optional().openapi({ description: "Replaces the policy's given fields; others keep their values" }),
+		expectedVersion: Version.optional(),
+	})
+	.strict()
+	.openapi("UpdateSession");
+export type UpdateSessionBody = z.infer<typeof UpdateSessionBody>;

@@ -15,6 +15,7 @@ export const PutStateBody = z
 			description: "Compare-and-set: the key's current version; 0 means the key must not exist",
 		}),
 		expectedVersion: Version.optional(),
+		pinned: z.boolean().optional().openapi({ description: "Always in the context window, verbatim" }),
 	})
 	.strict()
 	.openapi("PutState");
@@ -31,6 +32,7 @@ export const StateItem = z
 		value: z.unknown().optional(),
 		valueRef: ContentRef.optional(),
 		version: Version.openapi({ description: "Session version of the key's last write; use as ifVersion" }),
+		pinned: z.boolean(),
 		updatedAt: Timestamp,
 	})
 	.openapi("StateItem");

@@ -3,7 +3,7 @@
  * next due time; the alarm is always armed for the earliest. Alarms are at-least-once, so
  * every job must be safe to run twice.
  */
-export type JobName = "drain_outbox" | "forget_idempotency";
+export type JobName = "drain_outbox" | "forget_idempotency" | "compact";
 
 export interface JobRow {
 	name: JobName;

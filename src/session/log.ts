@@ -1,12 +1,15 @@
 /**
- * The append-only event log. Invariant: seqs are assigned here, inside the write's
- * transaction, as last_seq + 1, + 2, ... so they are contiguous and never reused.
+ * The append-only event log. Invariants: seqs are assigned here, inside the write's
+ * transaction, as last_seq + 1, + 2, ... so they are contiguous and never reused; a row is
+ * never deleted. Compaction only moves a row's content out to its R2 archive (archived_by
+ * names the compaction), leaving the row as a content-free stub.
  */
+import { toPage } from "../paging";
 import type { Event, EventInput, EventType } from "../schemas/events";
 import type { PlacedValue } from "./content";
-import { toPage } from "../paging";
+import { type Intervals, isVisible, visibilitySql } from "./history";
 
-interface EventRow {
+export interface EventRow {
 	seq: number;
 	version: number;
 	type: EventType;
@@ -18,14 +21,26 @@ interface EventRow {
 	blob_bytes: number | null;
 	preview: string | null;
 	metadata: string | null;
+	pinned: number;
+	usage: string | null;
 	tokens: number;
+	preview_tokens: number | null;
+	archived_by: number | null;
 	created_at: number;
 }
+
+type Row = EventRow & Record<string, SqlStorageValue>;
+
+const COLUMNS = `seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview, metadata,
+	pinned, usage, tokens, preview_tokens, archived_by, created_at`;
 
 export interface PreparedEvent {
 	input: EventInput;
 	content: PlacedValue;
+	/** Tokens of the full content. */
 	tokens: number;
+	/** Tokens of the preview, for content kept in R2 (what a window shows of it). */
+	previewTokens: number | null;
 }
 
 /** What the D1 index keeps of an event: enough to find it, not its content. */
@@ -45,13 +60,13 @@ export function insertEvents(
 	now: number,
 ): EventIndexRow[] {
 	let cumulative = start.tokensTotal;
-	return events.map(({ input, content, tokens }, index) => {
+	return events.map(({ input, content, tokens, previewTokens }, index) => {
 		const seq = start.seq + index;
 		cumulative += tokens;
 		sql.exec(
 			`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
-				metadata, tokens, tokens_cumulative, created_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			seq,
 			start.version,
 			input.type,
@@ -63,42 +78,96 @@ export function insertEvents(
 			content.blob?.bytes ?? null,
 			content.preview,
 			input.metadata ? JSON.stringify(input.metadata) : null,
+			input.pinned ? 1 : 0,
+			input.usage ? JSON.stringify(input.usage) : null,
 			tokens,
+			previewTokens,
 			cumulative,
 			now,
 		);
-		return {
-			seq,
-			type: input.type,
-			role: input.role ?? null,
-			name: input.name ?? null,
-			tokens,
-			createdAt: now,
-		};
+		return { seq, type: input.type, role: input.role ?? null, name: input.name ?? null, tokens, createdAt: now };
 	});
 }
 
-/** One page of events after `after`, in seq order, optionally of some types only. */
-export function readEvents(
+/** One page of the log after `after`, in seq order; compacted stubs only when asked for. */
+export function readEventRows(
 	sql: SqlStorage,
-	query: { after: number; limit: number; types?: EventType[] },
-): { events: Event[]; nextAfter: number | null } {
+	query: { after: number; limit: number; types?: EventType[]; includeArchived: boolean },
+): { rows: EventRow[]; nextAfter: number | null } {
 	const typeFilter = query.types?.length ? `AND type IN (${query.types.map(() => "?").join(",")})` : "";
+	const hotFilter = query.includeArchived ? "" : "AND archived_by IS NULL";
 	const rows = sql
-		.exec<EventRow & Record<string, SqlStorageValue>>(
-			`SELECT seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview, metadata,
-				tokens, created_at
-			 FROM events WHERE seq > ? ${typeFilter} ORDER BY seq LIMIT ?`,
+		.exec<Row>(
+			`SELECT ${COLUMNS} FROM events WHERE seq > ? ${hotFilter} ${typeFilter} ORDER BY seq LIMIT ?`,
 			query.after,
 			...(query.types ?? []),
 			query.limit + 1,
 		)
 		.toArray();
 	const { page, next } = toPage(rows, query.limit, (row) => row.seq);
-	return { events: page.map(toEvent), nextAfter: next };
+	return { rows: page, nextAfter: next };
 }
 
-function toEvent(row: EventRow): Event {
+/**
+ * Candidates for the newest part of the current window, newest first and lazily: hot,
+ * unpinned, visible events. The scan stops as soon as the caller stops pulling, so its cost
+ * follows the budget, not the session's length.
+ */
+export function* hotEventsNewestFirst(sql: SqlStorage, intervals: Intervals, types?: EventType[]): Generator<EventRow> {
+	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
+	const cursor = sql.exec<Row>(
+		`SELECT ${COLUMNS} FROM events WHERE archived_by IS NULL AND pinned = 0 ${typeFilter} ORDER BY seq DESC`,
+		...(types ?? []),
+	);
+	for (const row of cursor) if (isVisible(intervals, row.version)) yield row;
+}
+
+/**
+ * The same candidates as they were at an earlier version: events visible then, minus those
+ * compacted by a compaction visible then. Their content may since have moved to an archive.
+ */
+export function* eventsNewestFirstAt(sql: SqlStorage, intervals: Intervals, types?: EventType[]): Generator<EventRow> {
+	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
+	const visibleEvents = visibilitySql(intervals, "events.version");
+	const visibleCompactions = visibilitySql(intervals, "compactions.version");
+	const cursor = sql.exec<Row>(
+		`SELECT ${COLUMNS} FROM events WHERE pinned = 0 AND ${visibleEvents.clause} ${typeFilter}
+		   AND NOT EXISTS (
+			SELECT 1 FROM archived_events WHERE archived_events.seq = events.seq
+			  AND archived_events.compaction_id IN (SELECT id FROM compactions WHERE ${visibleCompactions.clause}))
+		 ORDER BY seq DESC`,
+		...visibleEvents.params,
+		...(types ?? []),
+		...visibleCompactions.params,
+	);
+	yield* cursor;
+}
+
+/** Pinned events visible at the given intervals, oldest first; pinned events are never compacted. */
+export function pinnedEvents(sql: SqlStorage, intervals: Intervals, types?: EventType[]): EventRow[] {
+	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
+	const visible = visibilitySql(intervals);
+	return sql
+		.exec<Row>(
+			`SELECT ${COLUMNS} FROM events WHERE pinned = 1 AND ${visible.clause} ${typeFilter} ORDER BY seq`,
+			...visible.params,
+			...(types ?? []),
+		)
+		.toArray();
+}
+
+/** Tokens an event takes in a window: its preview's when its content is in R2. */
+export function windowTokens(row: EventRow): number {
+	return row.blob_sha256 ? (row.preview_tokens ?? 0) : row.tokens;
+}
+
+/** The API view of a row. A compacted stub has no content: read it from its archive. */
+export function isStub(row: EventRow): boolean {
+	return row.archived_by !== null;
+}
+
+
+export function toEvent(row: EventRow): Event {
 	const event: Event = {
 		seq: row.seq,
 		version: row.version,
@@ -114,5 +183,75 @@ function toEvent(row: EventRow): Event {
 		event.contentRef = { sha256: row.blob_sha256, bytes: row.blob_bytes ?? 0, preview: row.preview ?? "" };
 	}
 	if (row.metadata) event.metadata = JSON.parse(row.metadata) as Record<string, unknown>;
+	if (row.pinned) event.pinned = true;
+	if (row.usage) event.usage = JSON.parse(row.usage) as Event["usage"];
 	return event;
+}
+
+/** Fills a compacted stub back from its archived view (used by restore). */
+export function rehydrate(sql: SqlStorage, event: Event): void {
+	sql.exec(
+		`UPDATE events SET content = ?, blob_sha256 = ?, blob_bytes = ?, preview = ?, metadata = ?, archived_by = NULL
+		 WHERE seq = ?`,
+		event.content === undefined ? null : JSON.stringify(event.content),
+		event.contentRef?.sha256 ?? null,
+		event.contentRef?.bytes ?? null,
+		event.contentRef?.preview ?? null,
+		event.metadata ? JSON.stringify(event.metadata) : null,
+		event.seq,
+	);
+}
+
+/** Moves content out of hot storage once it is safely archived: the row stays as a stub. */
+export function markArchived(sql: SqlStorage, seqs: number[], compactionId: number): void {
+	for (const seq of seqs) {
+		sql.exec(
+			// The hash and size stay: a stub still knows what its content weighs in a window.
+			"UPDATE events SET content = NULL, preview = NULL, metadata = NULL, archived_by = ? WHERE seq = ?",
+			compactionId,
+			seq,
+		);
+		sql.exec("INSERT INTO archived_events (seq, compaction_id) VALUES (?, ?)", seq, compactionId);
+	}
+}
+
+/** A copied event: its view plus the token counts the view does not carry. */
+export interface CopiedEvent {
+	event: Event;
+	tokens: number;
+	previewTokens: number | null;
+}
+
+export function toCopiedEvent(row: EventRow, event: Event = toEvent(row)): CopiedEvent {
+	return { event, tokens: row.tokens, previewTokens: row.preview_tokens };
+}
+
+/** Inserts events copied from another session (a fork), keeping their seqs. */
+export function insertCopiedEvents(sql: SqlStorage, events: CopiedEvent[], version: number): void {
+	let cumulative = 0;
+	for (const { event, tokens, previewTokens } of events) {
+		cumulative += tokens;
+		sql.exec(
+			`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
+				metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			event.seq,
+			version,
+			event.type,
+			event.role ?? null,
+			event.name ?? null,
+			event.toolCallId ?? null,
+			event.content === undefined ? null : JSON.stringify(event.content),
+			event.contentRef?.sha256 ?? null,
+			event.contentRef?.bytes ?? null,
+			event.contentRef?.preview ?? null,
+			event.metadata ? JSON.stringify(event.metadata) : null,
+			event.pinned ? 1 : 0,
+			event.usage ? JSON.stringify(event.usage) : null,
+			tokens,
+			previewTokens,
+			cumulative,
+			Date.parse(event.createdAt),
+		);
+	}
 }

@@ -22,6 +22,12 @@ export interface SessionRow {
 	created_at: number;
 	updated_at: number;
 	deleted_at: number | null;
+	reported_input_tokens: number | null;
+	reported_at_context: number | null;
+	context_tokens: number;
+	summary_tokens: number;
+	last_compaction_at: number | null;
+	forked_from: string | null;
 }
 
 export interface NewSession {
@@ -32,6 +38,7 @@ export interface NewSession {
 	parentId?: string;
 	metadata?: Record<string, unknown>;
 	policy?: SessionPolicy;
+	forkedFrom?: { sessionId: string; version: number };
 }
 
 export function readSession(sql: SqlStorage): SessionRow | null {
@@ -41,8 +48,8 @@ export function readSession(sql: SqlStorage): SessionRow | null {
 export function insertSession(sql: SqlStorage, input: NewSession, now: number): SessionRow {
 	sql.exec(
 		`INSERT INTO session (singleton, id, tenant, status, agent, subject, parent_id, metadata, policy, version,
-			last_seq, event_count, state_key_count, tokens_total, created_at, updated_at)
-		 VALUES (1, ?, ?, 'active', ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, ?, ?)`,
+			last_seq, event_count, state_key_count, tokens_total, created_at, updated_at, forked_from)
+		 VALUES (1, ?, ?, 'active', ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, ?, ?, ?)`,
 		input.id,
 		input.tenant,
 		input.agent ?? null,
@@ -52,6 +59,7 @@ export function insertSession(sql: SqlStorage, input: NewSession, now: number): 
 		JSON.stringify(input.policy ?? {}),
 		now,
 		now,
+		input.forkedFrom ? JSON.stringify(input.forkedFrom) : null,
 	);
 	return readSession(sql) as SessionRow;
 }
@@ -59,7 +67,7 @@ export function insertSession(sql: SqlStorage, input: NewSession, now: number): 
 /** Applies one accepted write's effect on the counters and bumps the version by one. */
 export function bumpVersion(
 	sql: SqlStorage,
-	change: { lastSeq?: number; events?: number; tokens?: number; stateKeys?: number },
+	change: { lastSeq?: number; events?: number; tokens?: number; contextTokens?: number; stateKeys?: number },
 	now: number,
 ): SessionRow {
 	sql.exec(
@@ -67,11 +75,13 @@ export function bumpVersion(
 			last_seq = COALESCE(?, last_seq),
 			event_count = event_count + ?,
 			tokens_total = tokens_total + ?,
+			context_tokens = context_tokens + ?,
 			state_key_count = state_key_count + ?,
 			updated_at = ?`,
 		change.lastSeq ?? null,
 		change.events ?? 0,
 		change.tokens ?? 0,
+		change.contextTokens ?? 0,
 		change.stateKeys ?? 0,
 		now,
 	);
@@ -93,12 +103,27 @@ export function sessionPolicy(row: SessionRow): SessionPolicy {
 	return JSON.parse(row.policy) as SessionPolicy;
 }
 
+/** Records the provider-reported input count carried by the newest event that had one. */
+export function recordReportedUsage(sql: SqlStorage, inputTokens: number): void {
+	sql.exec("UPDATE session SET reported_input_tokens = ?, reported_at_context = context_tokens", inputTokens);
+}
+
+export function contextSize(row: SessionRow) {
+	return {
+		contextTokens: row.context_tokens,
+		summaryTokens: row.summary_tokens,
+		reportedInputTokens: row.reported_input_tokens,
+		reportedAtContext: row.reported_at_context,
+	};
+}
+
 export function toSessionView(
 	row: SessionRow,
-	extra: Pick<Session, "lease" | "projection">,
+	extra: Pick<Session, "lease" | "projection" | "compactions"> & { contextTokens: number },
 ): Session {
 	return {
 		id: row.id,
+		forkedFrom: row.forked_from ? (JSON.parse(row.forked_from) as Session["forkedFrom"]) : null,
 		status: row.status,
 		agent: row.agent,
 		subject: row.subject,
@@ -109,7 +134,8 @@ export function toSessionView(
 		eventCount: row.event_count,
 		lastSeq: row.last_seq,
 		stateKeyCount: row.state_key_count,
-		tokens: { total: row.tokens_total },
+		tokens: { total: row.tokens_total, context: extra.contextTokens, reportedInput: row.reported_input_tokens },
+		compactions: extra.compactions,
 		lease: extra.lease,
 		projection: extra.projection,
 		createdAt: new Date(row.created_at).toISOString(),

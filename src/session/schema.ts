@@ -77,6 +77,74 @@ const migrations: string[][] = [
 			last_error TEXT
 		) WITHOUT ROWID`,
 	],
+	// Context engine: pins, provider-reported usage, compaction with archives, state history
+	// for time travel, checkpoints and restores.
+	[
+		"ALTER TABLE events ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
+		"ALTER TABLE events ADD COLUMN preview_tokens INTEGER",
+		"ALTER TABLE events ADD COLUMN usage TEXT",
+		"ALTER TABLE events ADD COLUMN archived_by INTEGER",
+		"CREATE INDEX events_hot ON events (archived_by, seq)",
+		"CREATE INDEX events_pinned ON events (seq) WHERE pinned = 1",
+		"ALTER TABLE state ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
+		"ALTER TABLE state ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0",
+		`CREATE TABLE state_log (
+			ns TEXT NOT NULL,
+			key TEXT NOT NULL,
+			version INTEGER NOT NULL,
+			value TEXT,
+			blob_sha256 TEXT,
+			blob_bytes INTEGER,
+			preview TEXT,
+			pinned INTEGER NOT NULL,
+			tokens INTEGER NOT NULL,
+			deleted INTEGER NOT NULL,
+			updated_at INTEGER NOT NULL,
+			PRIMARY KEY (ns, key, version)
+		) WITHOUT ROWID`,
+		`INSERT INTO state_log (ns, key, version, value, blob_sha256, blob_bytes, preview, pinned, tokens, deleted, updated_at)
+		 SELECT ns, key, version, value, blob_sha256, blob_bytes, preview, pinned, tokens, 0, updated_at FROM state`,
+		`CREATE TABLE compactions (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			version INTEGER NOT NULL,
+			from_seq INTEGER NOT NULL,
+			to_seq INTEGER NOT NULL,
+			archived_count INTEGER NOT NULL,
+			summary TEXT NOT NULL,
+			summary_data TEXT NOT NULL,
+			summary_tokens INTEGER NOT NULL,
+			before_tokens INTEGER NOT NULL,
+			after_tokens INTEGER NOT NULL,
+			summarizer TEXT NOT NULL,
+			trigger TEXT NOT NULL,
+			archive_key TEXT,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE archived_events (
+			seq INTEGER NOT NULL,
+			compaction_id INTEGER NOT NULL,
+			PRIMARY KEY (seq, compaction_id)
+		) WITHOUT ROWID`,
+		`CREATE TABLE restores (
+			version INTEGER PRIMARY KEY,
+			target_version INTEGER NOT NULL,
+			checkpoint TEXT,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE checkpoints (
+			name TEXT PRIMARY KEY,
+			version INTEGER NOT NULL,
+			last_seq INTEGER NOT NULL,
+			created_at INTEGER NOT NULL
+		) WITHOUT ROWID`,
+		"ALTER TABLE session ADD COLUMN reported_input_tokens INTEGER",
+		"ALTER TABLE session ADD COLUMN reported_at_context INTEGER",
+		"ALTER TABLE session ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0",
+		"ALTER TABLE session ADD COLUMN summary_tokens INTEGER NOT NULL DEFAULT 0",
+		"ALTER TABLE session ADD COLUMN last_compaction_at INTEGER",
+		"ALTER TABLE session ADD COLUMN forked_from TEXT",
+		"UPDATE session SET context_tokens = (SELECT coalesce(sum(tokens), 0) FROM events)",
+	],
 ];
 
 /** Brings the object's schema up to date; cheap when it already is. */

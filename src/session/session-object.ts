@@ -12,29 +12,56 @@ import { DurableObject } from "cloudflare:workers";
 import { BlobStore, BlobStoreUnavailable } from "../blobs/blob-store";
 import { D1Projection, type SessionIndexRow } from "../db/projection";
 import { type Failure, fail, ok, type Result } from "../errors";
+import type {
+	Checkpoint,
+	CompactBody,
+	CompactResult,
+	ContextQuery,
+	ContextWindow,
+	ForkBody,
+	RestoreBody,
+	RestoreResult,
+} from "../schemas/context";
 import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
 import type { AcquireLeaseBody, Lease } from "../schemas/lease";
-import type { DeletedSession, Session } from "../schemas/sessions";
+import type { DeletedSession, Session, UpdateSessionBody } from "../schemas/sessions";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
+import { estimateContextTokens } from "./compaction";
+import { listCompactions, toCompaction } from "./compaction-store";
+import {
+	applyCompaction,
+	compactionTrigger,
+	type PreparedCompaction,
+	planStillHolds,
+	prepareCompaction,
+	scheduleCompaction,
+	type Trigger,
+} from "./compactor";
 import { DEFAULT_INLINE_LIMIT_BYTES, type PlacedValue, placeValue } from "./content";
+import { exportSnapshot, type ForkSnapshot, seedSnapshot, snapshotBlobs } from "./fork";
+import { type CheckpointRow, insertCheckpoint, isVisible, listCheckpoints, readCheckpoint, visibilitySql, visibleIntervals } from "./history";
 import * as idempotency from "./idempotency";
 import * as jobs from "./jobs";
 import * as lease from "./lease";
-import { insertEvents, type PreparedEvent, readEvents } from "./log";
+import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
 import {
 	bumpVersion,
+	contextSize,
 	insertSession,
 	markDeleted,
 	type NewSession,
 	readSession,
+	recordReportedUsage,
 	type SessionRow,
 	sessionPolicy,
 	toSessionView,
 } from "./meta";
 import * as outbox from "./outbox";
+import { applyRestore, prepareRestore } from "./rewind";
 import { migrate } from "./schema";
 import * as state from "./state";
-import { countTokens } from "./tokens";
+import { countTokens, DEFAULT_ENCODING, type Encoding } from "./tokens";
+import { buildWindow, loadArchived } from "./window";
 
 /** What the Worker passes along with every write, from the request's headers and body. */
 export interface WriteOptions {
@@ -78,17 +105,10 @@ export class SessionObject extends DurableObject<Env> {
 		const fingerprint = await idempotency.fingerprintOf("create", input);
 		const result = this.ctx.storage.transactionSync((): WriteResult<Session> => {
 			const now = Date.now();
-			const existing = readSession(this.sql);
-			if (existing) {
-				if (existing.status === "deleted") return this.deletedFailure(existing);
-				if (write.idempotencyKey) {
-					const remembered = idempotency.recall(this.sql, write.idempotencyKey, fingerprint, now);
-					if (remembered.kind === "replay") return { ok: true, value: remembered.response as Session, replayed: true };
-					if (remembered.kind === "mismatch") return this.reusedKeyFailure();
-				}
-				return fail("session_exists", `Session ${input.id} already exists`, { id: input.id, version: existing.version });
-			}
+			const existing = this.existingOnCreate(input.id, write, fingerprint, now);
+			if (existing) return existing;
 			const row = insertSession(this.sql, input, now);
+			scheduleCompaction(this.sql, row, [], now);
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(row) }, now);
 			jobs.ensureScheduled(this.sql, "drain_outbox", now);
 			const view = this.view(row, now);
@@ -116,12 +136,18 @@ export class SessionObject extends DurableObject<Env> {
 		if ("result" in early) return early.result;
 		const owner = { tenant: early.row.tenant, sessionId: early.row.id };
 		const limit = inlineLimit(early.row, this.env);
+		const encoding = encodingOf(early.row);
 		let prepared: PreparedEvent[];
 		try {
 			prepared = [];
 			for (const input of body.events) {
 				const content = await placeValue(input.content, limit, this.blobs, owner);
-				prepared.push({ input, content, tokens: await countTokens(content.text) });
+				prepared.push({
+					input,
+					content,
+					tokens: await countTokens(content.text, encoding),
+					previewTokens: content.preview === null ? null : await countTokens(content.preview, encoding),
+				});
 			}
 		} catch (error) {
 			return blobFailure(error);
@@ -131,7 +157,18 @@ export class SessionObject extends DurableObject<Env> {
 			const firstSeq = row.last_seq + 1;
 			const indexed = insertEvents(this.sql, prepared, { seq: firstSeq, version, tokensTotal: row.tokens_total }, now);
 			const tokens = prepared.reduce((sum, event) => sum + event.tokens, 0);
-			const updated = bumpVersion(this.sql, { lastSeq: firstSeq + prepared.length - 1, events: prepared.length, tokens }, now);
+			const contextTokens = prepared.reduce((sum, event) => sum + (event.previewTokens ?? event.tokens), 0);
+			let updated = bumpVersion(
+				this.sql,
+				{ lastSeq: firstSeq + prepared.length - 1, events: prepared.length, tokens, contextTokens },
+				now,
+			);
+			const reported = prepared.findLast((event) => event.input.usage?.inputTokens !== undefined)?.input.usage?.inputTokens;
+			if (reported !== undefined) {
+				recordReportedUsage(this.sql, reported);
+				updated = readSession(this.sql) as SessionRow;
+			}
+			scheduleCompaction(this.sql, updated, prepared.map((event) => event.input.type), now);
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
 			return ok({
 				version: updated.version,
@@ -147,11 +184,40 @@ export class SessionObject extends DurableObject<Env> {
 		return this.afterCommit(result, owner);
 	}
 
-	/** A page of the log in seq order. */
+	/**
+	 * A page of the log in seq order. Compacted events come back from their R2 archives, in
+	 * place, when asked for; events a restore rewound are marked.
+	 */
 	async listEvents(query: ListEventsQuery): Promise<Result<EventPage>> {
 		const row = this.readable();
 		if (!("id" in row)) return row;
-		return ok(readEvents(this.sql, query));
+		const page = readEventRows(this.sql, query);
+		let archived = new Map<number, ReturnType<typeof toEvent>>();
+		try {
+			archived = await loadArchived(this.sql, this.blobs, page.rows.filter(isStub));
+		} catch (error) {
+			return blobFailure(error);
+		}
+		const intervals = visibleIntervals(this.sql, row.version);
+		const events = page.rows.map((eventRow) => {
+			const event = isStub(eventRow) ? { ...(archived.get(eventRow.seq) ?? toEvent(eventRow)), archived: true } : toEvent(eventRow);
+			return isVisible(intervals, eventRow.version) ? event : { ...event, rewound: true };
+		});
+		return ok({ events, nextAfter: page.nextAfter });
+	}
+
+	/**
+	 * The context window for a token budget, now or as it was at version `at`. Reads only
+	 * stored token counts: the tokenizer is never loaded on this path.
+	 */
+	async getContext(query: ContextQuery): Promise<Result<ContextWindow>> {
+		const row = this.readable();
+		if (!("id" in row)) return row;
+		try {
+			return await buildWindow(this.sql, this.blobs, query, row.version);
+		} catch (error) {
+			return blobFailure(error);
+		}
 	}
 
 	async getState(ns: string, key: string): Promise<Result<StateItem>> {
@@ -172,21 +238,29 @@ export class SessionObject extends DurableObject<Env> {
 	 * must not exist); a mismatch is a 409 and changes nothing.
 	 */
 	async putState(ns: string, key: string, body: PutStateBody, write: WriteOptions): Promise<WriteResult<StateWriteResult>> {
-		const fingerprint = await idempotency.fingerprintOf("put_state", { ns, key, value: body.value, ifVersion: body.ifVersion });
+		const fingerprint = await idempotency.fingerprintOf("put_state", {
+			ns,
+			key,
+			value: body.value,
+			ifVersion: body.ifVersion,
+			pinned: body.pinned ?? false,
+		});
 		const early = this.guard<StateWriteResult>(write, fingerprint, Date.now(), { fenced: true });
 		if ("result" in early) return early.result;
 		const owner = { tenant: early.row.tenant, sessionId: early.row.id };
 		let placed: PlacedValue;
+		let tokens: number;
 		try {
 			placed = await placeValue(body.value, inlineLimit(early.row, this.env), this.blobs, owner);
+			tokens = await countTokens(state.digestLine(ns, key, placed.inline ?? placed.preview ?? ""), encodingOf(early.row));
 		} catch (error) {
 			return blobFailure(error);
 		}
-		const result = this.commit<StateWriteResult>(write, fingerprint, { fenced: true }, (row, now) => {
+		const result = this.commit<StateWriteResult>(write, fingerprint, { fenced: true }, (_row, now) => {
 			const current = state.keyVersion(this.sql, ns, key);
 			if (body.ifVersion !== undefined && body.ifVersion !== current) return keyConflict(ns, key, body.ifVersion, current);
 			const updated = bumpVersion(this.sql, { stateKeys: current === 0 ? 1 : 0 }, now);
-			state.writeKey(this.sql, ns, key, placed, updated.version, now);
+			state.writeKey(this.sql, ns, key, { value: placed, pinned: body.pinned ?? false, tokens }, updated.version, now);
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(updated) }, now);
 			return ok({ ns, key, version: updated.version, sessionVersion: updated.version, deleted: false });
 		});
@@ -201,12 +275,12 @@ export class SessionObject extends DurableObject<Env> {
 		write: WriteOptions,
 	): Promise<WriteResult<StateWriteResult>> {
 		const fingerprint = await idempotency.fingerprintOf("delete_state", { ns, key, ifVersion });
-		const result = this.commit<StateWriteResult>(write, fingerprint, { fenced: true }, (row, now) => {
+		const result = this.commit<StateWriteResult>(write, fingerprint, { fenced: true }, (_row, now) => {
 			const current = state.keyVersion(this.sql, ns, key);
 			if (current === 0) return fail("not_found", `No state key ${ns}/${key}`, { ns, key });
 			if (ifVersion !== undefined && ifVersion !== current) return keyConflict(ns, key, ifVersion, current);
-			state.deleteKey(this.sql, ns, key);
 			const updated = bumpVersion(this.sql, { stateKeys: -1 }, now);
+			state.deleteKey(this.sql, ns, key, updated.version, now);
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(updated) }, now);
 			return ok({ ns, key, version: updated.version, sessionVersion: updated.version, deleted: true });
 		});
@@ -276,6 +350,175 @@ export class SessionObject extends DurableObject<Env> {
 		});
 	}
 
+	/** Changes agent, subject, metadata or policy fields; a write like any other. */
+	async updateSession(body: UpdateSessionBody, write: WriteOptions): Promise<WriteResult<Session>> {
+		const { expectedVersion: _expected, ...change } = body;
+		const fingerprint = await idempotency.fingerprintOf("update", change);
+		const result = this.commit<Session>(write, fingerprint, { fenced: true }, (row, now) => {
+			const policy = { ...sessionPolicy(row), ...change.policy };
+			const metadata = change.metadata ?? (JSON.parse(row.metadata) as Record<string, unknown>);
+			this.sql.exec(
+				"UPDATE session SET agent = ?, subject = ?, metadata = ?, policy = ?",
+				change.agent === undefined ? row.agent : change.agent,
+				change.subject === undefined ? row.subject : change.subject,
+				JSON.stringify(metadata),
+				JSON.stringify(policy),
+			);
+			const updated = bumpVersion(this.sql, {}, now);
+			scheduleCompaction(this.sql, updated, [], now);
+			outbox.enqueue(this.sql, { kind: "write", session: indexRow(updated) }, now);
+			return ok(this.view(updated, now));
+		});
+		await this.armAlarm();
+		return result;
+	}
+
+	/**
+	 * Compacts now, with the agent's own summary when given. The originals are archived to R2
+	 * before they leave the window; `compacted: false` says why nothing was done.
+	 */
+	async compact(body: CompactBody, write: WriteOptions): Promise<WriteResult<CompactResult>> {
+		const fingerprint = await idempotency.fingerprintOf("compact", { summary: body.summary, upToSeq: body.upToSeq });
+		const early = this.guard<CompactResult>(write, fingerprint, Date.now(), { fenced: true });
+		if ("result" in early) return early.result;
+		let prepared: PreparedCompaction | null;
+		try {
+			prepared = await prepareCompaction(this.sql, this.blobs, early.row, { upToSeq: body.upToSeq, agentSummary: body.summary });
+		} catch (error) {
+			return blobFailure(error);
+		}
+		if (!prepared) return ok({ compacted: false, compaction: null, reason: "nothing to compact: only recent, pinned or kept events remain" });
+		const plan = prepared;
+		const result = this.commit<CompactResult>(write, fingerprint, { fenced: true }, (_row, now) => {
+			if (!planStillHolds(this.sql, plan)) {
+				return fail("version_conflict", "Another compaction or a restore ran meanwhile; retry", { scope: "session" });
+			}
+			return ok(this.commitCompaction(plan, "manual", now));
+		});
+		await this.armAlarm();
+		return result;
+	}
+
+	async listCompactions(): Promise<Result<{ compactions: ReturnType<typeof toCompaction>[] }>> {
+		const row = this.readable();
+		if (!("id" in row)) return row;
+		return ok({ compactions: listCompactions(this.sql).map(toCompaction) });
+	}
+
+	/** Names the current version; restore and fork can start from it later. */
+	async createCheckpoint(name: string, write: WriteOptions): Promise<WriteResult<Checkpoint>> {
+		const fingerprint = await idempotency.fingerprintOf("checkpoint", name);
+		const result = this.commit<Checkpoint>(write, fingerprint, { fenced: true }, (row, now) => {
+			if (readCheckpoint(this.sql, name)) return fail("checkpoint_exists", `Checkpoint ${name} already exists`, { name });
+			const checkpoint: CheckpointRow = { name, version: row.version, last_seq: row.last_seq, created_at: now };
+			insertCheckpoint(this.sql, checkpoint);
+			outbox.enqueue(
+				this.sql,
+				{ kind: "write", session: indexRow(row), checkpoint: { name, version: row.version, lastSeq: row.last_seq, createdAt: now } },
+				now,
+			);
+			return ok(toCheckpoint(checkpoint));
+		});
+		await this.armAlarm();
+		return result;
+	}
+
+	async listCheckpoints(): Promise<Result<{ checkpoints: Checkpoint[] }>> {
+		const row = this.readable();
+		if (!("id" in row)) return row;
+		return ok({ checkpoints: listCheckpoints(this.sql).map(toCheckpoint) });
+	}
+
+	/** A checkpoint with the state as it was at its version. */
+	async getCheckpoint(name: string): Promise<Result<Checkpoint & { state: StateItem[] }>> {
+		const row = this.readable();
+		if (!("id" in row)) return row;
+		const checkpoint = readCheckpoint(this.sql, name);
+		if (!checkpoint) return fail("not_found", `No checkpoint ${name}`, { name });
+		const snapshot = state.stateAt(this.sql, visibilitySqlAt(this.sql, checkpoint.version));
+		return ok({ ...toCheckpoint(checkpoint), state: snapshot.map(state.toItem) });
+	}
+
+	/**
+	 * Rewinds the live state and the window to a checkpoint or version, as a new version. The
+	 * log keeps everything; events after the target are marked rewound.
+	 */
+	async restore(body: RestoreBody, write: WriteOptions): Promise<WriteResult<RestoreResult>> {
+		const fingerprint = await idempotency.fingerprintOf("restore", { checkpoint: body.checkpoint, version: body.version });
+		for (let attempt = 0; attempt < 3; attempt++) {
+			const early = this.guard<RestoreResult>(write, fingerprint, Date.now(), { fenced: true });
+			if ("result" in early) return early.result;
+			const target = this.pointInTime(early.row, body);
+			if (!target.ok) return target;
+			let prepared: Awaited<ReturnType<typeof prepareRestore>>;
+			try {
+				prepared = await prepareRestore(this.sql, this.blobs, target.value, body.checkpoint ?? null);
+			} catch (error) {
+				return blobFailure(error);
+			}
+			let overtaken = false;
+			const result = this.commit<RestoreResult>(write, fingerprint, { fenced: true }, (_row, now) => {
+				const applied = applyRestore(this.sql, prepared, now);
+				if (!applied) {
+					overtaken = true;
+					return fail("version_conflict", "A compaction ran meanwhile; retry", { scope: "session" });
+				}
+				outbox.enqueue(this.sql, { kind: "write", session: indexRow(applied.session) }, now);
+				return ok({
+					version: applied.session.version,
+					restoredTo: target.value,
+					rewoundEvents: applied.rewoundEvents,
+					stateChanges: applied.stateChanges,
+				});
+			});
+			if (!overtaken) {
+				await this.armAlarm();
+				return result;
+			}
+		}
+		return fail("version_conflict", "Compactions kept overtaking the restore; retry", { scope: "session" });
+	}
+
+	/** What a fork needs to start from this session at a checkpoint or version (default: now). */
+	async exportFork(point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>> {
+		const row = this.readable();
+		if (!("id" in row)) return row;
+		const target = point.checkpoint === undefined && point.version === undefined ? ok(row.version) : this.pointInTime(row, point);
+		if (!target.ok) return target;
+		try {
+			return await exportSnapshot(this.sql, this.blobs, row, target.value);
+		} catch (error) {
+			return blobFailure(error);
+		}
+	}
+
+	/** Creates this session as a fork of the snapshot's session; its blobs are copied first. */
+	async createFork(input: NewSession, snapshot: ForkSnapshot, write: WriteOptions): Promise<WriteResult<Session>> {
+		const fingerprint = await idempotency.fingerprintOf("fork", { input, from: snapshot.sessionId, version: snapshot.version });
+		if (!readSession(this.sql)) {
+			try {
+				for (const sha256 of snapshotBlobs(snapshot)) await this.blobs.copyBlob(input.tenant, snapshot.sessionId, input.id, sha256);
+			} catch (error) {
+				return blobFailure(error);
+			}
+		}
+		const result = this.ctx.storage.transactionSync((): WriteResult<Session> => {
+			const now = Date.now();
+			const existing = this.existingOnCreate(input.id, write, fingerprint, now);
+			if (existing) return existing;
+			insertSession(this.sql, input, now);
+			seedSnapshot(this.sql, snapshot, now);
+			const row = readSession(this.sql) as SessionRow;
+			outbox.enqueue(this.sql, { kind: "write", session: indexRow(row) }, now);
+			jobs.ensureScheduled(this.sql, "drain_outbox", now);
+			const view = this.view(row, now);
+			if (write.idempotencyKey) this.remember(write.idempotencyKey, fingerprint, view, now);
+			return ok(view);
+		});
+		await this.armAlarm();
+		return result;
+	}
+
 	/** Runs the background jobs that are due: the D1 projection drain, idempotency expiry. */
 	override async alarm(): Promise<void> {
 		this.armedFor = null;
@@ -286,6 +529,7 @@ export class SessionObject extends DurableObject<Env> {
 		for (const job of jobs.dueJobs(this.sql, now)) {
 			try {
 				if (job.name === "drain_outbox") await this.drainOutbox();
+				else if (job.name === "compact") await this.compactIfDue();
 				else this.forgetIdempotency();
 			} catch (error) {
 				const message = error instanceof Error ? error.message : String(error);
@@ -314,6 +558,52 @@ export class SessionObject extends DurableObject<Env> {
 			}
 		})();
 		return this.draining;
+	}
+
+	/**
+	 * The compaction job: re-checks the triggers (an alarm may run late, early or twice) and
+	 * compacts if one holds. Safe to re-run: a plan that finds nothing to archive is a no-op.
+	 */
+	private async compactIfDue(): Promise<void> {
+		const row = readSession(this.sql);
+		jobs.complete(this.sql, "compact");
+		if (!row || row.status !== "active") return;
+		const trigger = compactionTrigger(this.sql, row, Date.now());
+		if (!trigger) return;
+		const prepared = await prepareCompaction(this.sql, this.blobs, row, {});
+		if (!prepared) return;
+		this.ctx.storage.transactionSync(() => {
+			if (planStillHolds(this.sql, prepared)) this.commitCompaction(prepared, trigger, Date.now());
+			else jobs.ensureScheduled(this.sql, "compact", Date.now());
+		});
+	}
+
+	private commitCompaction(prepared: PreparedCompaction, trigger: Trigger, now: number): CompactResult {
+		const { compaction, session } = applyCompaction(this.sql, prepared, trigger, now);
+		const view = toCompaction(compaction);
+		outbox.enqueue(
+			this.sql,
+			{
+				kind: "write",
+				session: indexRow(session),
+				compaction: {
+					id: view.id,
+					version: view.version,
+					fromSeq: view.fromSeq,
+					toSeq: view.toSeq,
+					archivedEvents: view.archivedEvents,
+					beforeTokens: view.beforeTokens,
+					afterTokens: view.afterTokens,
+					summarizer: view.summarizer,
+					trigger: view.trigger,
+					createdAt: now,
+				},
+			},
+			now,
+		);
+		jobs.ensureScheduled(this.sql, "drain_outbox", now);
+		scheduleCompaction(this.sql, session, [], now);
+		return { compacted: true, compaction: view };
 	}
 
 	private forgetIdempotency(): void {
@@ -409,7 +699,37 @@ export class SessionObject extends DurableObject<Env> {
 		return toSessionView(row, {
 			lease: held ? { holder: held.holder, expiresAt: new Date(held.expires_at).toISOString() } : null,
 			projection: { pending: outbox.pendingCount(this.sql), lastError: jobs.lastError(this.sql, "drain_outbox") },
+			compactions: this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM compactions").one().n,
+			contextTokens: estimateContextTokens(contextSize(row)),
 		});
+	}
+
+	/** On a create: the failure or replay to return if the session already exists. */
+	private existingOnCreate(id: string, write: WriteOptions, fingerprint: string, now: number): WriteResult<Session> | null {
+		const existing = readSession(this.sql);
+		if (!existing) return null;
+		if (existing.status === "deleted") return this.deletedFailure(existing);
+		if (write.idempotencyKey) {
+			const remembered = idempotency.recall(this.sql, write.idempotencyKey, fingerprint, now);
+			if (remembered.kind === "replay") return { ok: true, value: remembered.response as Session, replayed: true };
+			if (remembered.kind === "mismatch") return this.reusedKeyFailure();
+		}
+		return fail("session_exists", `Session ${id} already exists`, { id, version: existing.version });
+	}
+
+	/** The version a checkpoint name or an explicit version designates. */
+	private pointInTime(row: SessionRow, point: { checkpoint?: string; version?: number }): Result<number> {
+		if (point.checkpoint !== undefined) {
+			const checkpoint = readCheckpoint(this.sql, point.checkpoint);
+			return checkpoint ? ok(checkpoint.version) : fail("not_found", `No checkpoint ${point.checkpoint}`, { name: point.checkpoint });
+		}
+		const version = point.version ?? row.version;
+		if (version > row.version) {
+			return fail("validation_failed", `Version ${version} is in the future; the session is at ${row.version}`, {
+				issues: [{ path: "version", message: `at most ${row.version}` }],
+			});
+		}
+		return ok(version);
 	}
 
 	private notFound(): Failure {
@@ -425,6 +745,18 @@ export class SessionObject extends DurableObject<Env> {
 	private reusedKeyFailure(): Failure {
 		return fail("idempotency_key_reused", "Idempotency-Key was already used for a different request");
 	}
+}
+
+function encodingOf(row: SessionRow): Encoding {
+	return sessionPolicy(row).tokenizer ?? DEFAULT_ENCODING;
+}
+
+function toCheckpoint(row: CheckpointRow): Checkpoint {
+	return { name: row.name, version: row.version, lastSeq: row.last_seq, createdAt: new Date(row.created_at).toISOString() };
+}
+
+function visibilitySqlAt(sql: SqlStorage, version: number) {
+	return visibilitySql(visibleIntervals(sql, version));
 }
 
 function inlineLimit(row: SessionRow, env: Env): number {

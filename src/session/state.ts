@@ -1,13 +1,14 @@
 /**
  * Namespaced, versioned key-value state. A key's version is the session version of its last
  * write, so it only ever grows: a compare-and-set against a deleted-then-recreated key can
- * never succeed by accident (no ABA).
+ * never succeed by accident (no ABA). Every change is also appended to state_log, in the same
+ * transaction, so the state as of any version can be rebuilt (time travel, restore, fork).
  */
+import { toPage } from "../paging";
 import type { StateItem } from "../schemas/state";
 import type { PlacedValue } from "./content";
-import { toPage } from "../paging";
 
-interface StateRow {
+export interface StateRow {
 	ns: string;
 	key: string;
 	value: string | null;
@@ -15,10 +16,19 @@ interface StateRow {
 	blob_bytes: number | null;
 	preview: string | null;
 	version: number;
+	pinned: number;
+	/** Tokens of the key's line in the state digest of a context window. */
+	tokens: number;
 	updated_at: number;
 }
 
 type Row = StateRow & Record<string, SqlStorageValue>;
+
+export interface StateWrite {
+	value: PlacedValue;
+	pinned: boolean;
+	tokens: number;
+}
 
 export function readKey(sql: SqlStorage, ns: string, key: string): StateItem | null {
 	const row = sql.exec<Row>("SELECT * FROM state WHERE ns = ? AND key = ?", ns, key).toArray()[0];
@@ -31,36 +41,96 @@ export function keyVersion(sql: SqlStorage, ns: string, key: string): number {
 	return row?.version ?? 0;
 }
 
-/** Writes the key at `version`; returns whether it was newly created. */
-export function writeKey(
-	sql: SqlStorage,
-	ns: string,
-	key: string,
-	value: PlacedValue,
-	version: number,
-	now: number,
-): boolean {
-	const existed = keyVersion(sql, ns, key) > 0;
-	sql.exec(
-		`INSERT INTO state (ns, key, value, blob_sha256, blob_bytes, preview, version, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, blob_sha256 = excluded.blob_sha256,
-			blob_bytes = excluded.blob_bytes, preview = excluded.preview, version = excluded.version,
-			updated_at = excluded.updated_at`,
-		ns,
-		key,
-		value.inline,
-		value.blob?.sha256 ?? null,
-		value.blob?.bytes ?? null,
-		value.preview,
-		version,
-		now,
-	);
-	return !existed;
+/** The text a key contributes to a context window's state digest. */
+export function digestLine(ns: string, key: string, text: string): string {
+	return `${ns}/${key}: ${text}`;
 }
 
-export function deleteKey(sql: SqlStorage, ns: string, key: string): void {
+export function writeKey(sql: SqlStorage, ns: string, key: string, write: StateWrite, version: number, now: number): void {
+	const row: StateRow = {
+		ns,
+		key,
+		value: write.value.inline,
+		blob_sha256: write.value.blob?.sha256 ?? null,
+		blob_bytes: write.value.blob?.bytes ?? null,
+		preview: write.value.preview,
+		version,
+		pinned: write.pinned ? 1 : 0,
+		tokens: write.tokens,
+		updated_at: now,
+	};
+	putRow(sql, row);
+}
+
+/** Writes a row as it is (restore copies rows from the log) and logs it. */
+export function putRow(sql: SqlStorage, row: StateRow): void {
+	sql.exec(
+		`INSERT INTO state (ns, key, value, blob_sha256, blob_bytes, preview, version, pinned, tokens, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, blob_sha256 = excluded.blob_sha256,
+			blob_bytes = excluded.blob_bytes, preview = excluded.preview, version = excluded.version,
+			pinned = excluded.pinned, tokens = excluded.tokens, updated_at = excluded.updated_at`,
+		row.ns,
+		row.key,
+		row.value,
+		row.blob_sha256,
+		row.blob_bytes,
+		row.preview,
+		row.version,
+		row.pinned,
+		row.tokens,
+		row.updated_at,
+	);
+	logChange(sql, row, false);
+}
+
+export function deleteKey(sql: SqlStorage, ns: string, key: string, version: number, now: number): void {
 	sql.exec("DELETE FROM state WHERE ns = ? AND key = ?", ns, key);
+	logChange(
+		sql,
+		{ ns, key, value: null, blob_sha256: null, blob_bytes: null, preview: null, version, pinned: 0, tokens: 0, updated_at: now },
+		true,
+	);
+}
+
+function logChange(sql: SqlStorage, row: StateRow, deleted: boolean): void {
+	sql.exec(
+		`INSERT INTO state_log (ns, key, version, value, blob_sha256, blob_bytes, preview, pinned, tokens, deleted, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		row.ns,
+		row.key,
+		row.version,
+		row.value,
+		row.blob_sha256,
+		row.blob_bytes,
+		row.preview,
+		row.pinned,
+		row.tokens,
+		deleted ? 1 : 0,
+		row.updated_at,
+	);
+}
+
+/** Every live key now, most recently written first. */
+export function liveState(sql: SqlStorage): StateRow[] {
+	return sql.exec<Row>("SELECT * FROM state ORDER BY version DESC, ns, key").toArray();
+}
+
+/**
+ * Every key as it was at `version` among the writes visible then (`visible` is the
+ * interval test of history.ts, as SQL), most recently written first.
+ */
+export function stateAt(sql: SqlStorage, visible: { clause: string; params: number[] }): StateRow[] {
+	return sql
+		.exec<Row & { deleted: number }>(
+			`SELECT * FROM (
+				SELECT *, row_number() OVER (PARTITION BY ns, key ORDER BY version DESC) AS position
+				FROM state_log WHERE ${visible.clause}
+			) WHERE position = 1 AND deleted = 0 ORDER BY version DESC, ns, key`,
+			...visible.params,
+		)
+		.toArray()
+		.map(({ deleted: _deleted, position: _position, ...row }) => row as unknown as StateRow);
 }
 
 export function readNamespace(
@@ -75,11 +145,12 @@ export function readNamespace(
 	return { items: page.map(toItem), nextAfter: next };
 }
 
-function toItem(row: StateRow): StateItem {
+export function toItem(row: StateRow): StateItem {
 	const item: StateItem = {
 		ns: row.ns,
 		key: row.key,
 		version: row.version,
+		pinned: row.pinned === 1,
 		updatedAt: new Date(row.updated_at).toISOString(),
 	};
 	if (row.value !== null) item.value = JSON.parse(row.value);

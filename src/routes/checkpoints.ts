@@ -1,0 +1,139 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiError, unwrap } from "../errors";
+import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
+import { Checkpoint, CheckpointName, CreateCheckpointBody, ForkBody, RestoreBody, RestoreResult } from "../schemas/context";
+import { Session } from "../schemas/sessions";
+import { StateItem } from "../schemas/state";
+import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { newSessionId } from "./session-ids";
+import { markReplay, sessionStub } from "./session-stub";
+import { writeOptions } from "./write-options";
+
+export const checkpointRoutes = createRouter();
+
+const CheckpointParams = z.object({
+	id: SessionId.openapi({ param: { name: "id", in: "path" } }),
+	name: CheckpointName.openapi({ param: { name: "name", in: "path" } }),
+});
+
+checkpointRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/sessions/{id}/checkpoints",
+		tags: ["checkpoints"],
+		summary: "Name the current version: its state and context position",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			headers: WriteHeaders,
+			body: { required: true, content: { "application/json": { schema: CreateCheckpointBody } } },
+		},
+		responses: { 201: json(Checkpoint, "Created"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+	}),
+	async (c) => {
+		const result = await sessionStub(c, c.req.valid("param").id).createCheckpoint(c.req.valid("json").name, writeOptions(c.req.valid("header")));
+		const checkpoint = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		return c.json(checkpoint, 201);
+	},
+);
+
+checkpointRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/checkpoints",
+		tags: ["checkpoints"],
+		summary: "List checkpoints",
+		security: bearerSecurity,
+		request: { params: SessionParams },
+		responses: { 200: json(z.object({ checkpoints: z.array(Checkpoint) }), "Checkpoints by version"), ...errorResponses(404, 410) },
+	}),
+	async (c) => c.json(unwrap(await sessionStub(c, c.req.valid("param").id).listCheckpoints()), 200),
+);
+
+checkpointRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/checkpoints/{name}",
+		tags: ["checkpoints"],
+		summary: "Read a checkpoint with the state as it was",
+		security: bearerSecurity,
+		request: { params: CheckpointParams },
+		responses: {
+			200: json(Checkpoint.extend({ state: z.array(StateItem) }), "The checkpoint and its state"),
+			...errorResponses(404, 410),
+		},
+	}),
+	async (c) => {
+		const { id, name } = c.req.valid("param");
+		return c.json(unwrap(await sessionStub(c, id).getCheckpoint(name)), 200);
+	},
+);
+
+checkpointRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/sessions/{id}/restore",
+		tags: ["checkpoints"],
+		summary: "Rewind state and window to a checkpoint or version, as a new version",
+		description: "History stays in the log: events after the target are marked rewound and leave the window.",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			headers: WriteHeaders,
+			body: { required: true, content: { "application/json": { schema: RestoreBody } } },
+		},
+		responses: { 200: json(RestoreResult, "Restored"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+	}),
+	async (c) => {
+		const body = c.req.valid("json");
+		const result = await sessionStub(c, c.req.valid("param").id).restore(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const restored = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		return c.json(restored, 200);
+	},
+);
+
+checkpointRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/sessions/{id}/fork",
+		tags: ["checkpoints"],
+		summary: "Start a new session from this one's context at a checkpoint or version",
+		description:
+			"The fork gets the state, the summary in effect and the uncompacted events (same seqs) of that version, a parent " +
+			"link, and its own copies of large content. From then on the two are independent.",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			body: { required: true, content: { "application/json": { schema: ForkBody } } },
+		},
+		responses: { 201: json(Session, "The fork"), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },
+	}),
+	async (c) => {
+		const { id } = c.req.valid("param");
+		const body = c.req.valid("json");
+		const headers = c.req.valid("header");
+		const forkId = body.id ?? (await newSessionId(headers["idempotency-key"]));
+		if (forkId === id) throw new ApiError("validation_failed", "A fork needs an id of its own", { issues: [{ path: "id", message: "same as the parent" }] });
+		const snapshot = unwrap(await sessionStub(c, id).exportFork({ checkpoint: body.checkpoint, version: body.version }));
+		const result = await sessionStub(c, forkId).createFork(
+			{
+				id: forkId,
+				tenant: c.var.principal.tenant,
+				agent: body.agent ?? snapshot.agent ?? undefined,
+				subject: snapshot.subject ?? undefined,
+				parentId: id,
+				metadata: snapshot.metadata,
+				policy: snapshot.policy,
+				forkedFrom: { sessionId: id, version: snapshot.version },
+			},
+			snapshot,
+			writeOptions(headers),
+		);
+		const fork = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		return c.json(fork, 201);
+	},
+);

@@ -1,0 +1,70 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { unwrap } from "../errors";
+import { SessionParams, WriteHeaders } from "../schemas/common";
+import { CompactBody, Compaction, CompactResult, ContextQuery, ContextWindow } from "../schemas/context";
+import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { markReplay, sessionStub } from "./session-stub";
+import { writeOptions } from "./write-options";
+
+export const contextRoutes = createRouter();
+
+contextRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/context",
+		tags: ["context"],
+		summary: "The context window for a token budget, now or at an earlier version",
+		description:
+			"Built newest-first within the budget: pinned items, a digest of live state, the latest compaction summary, then the " +
+			"most recent events; content kept in R2 appears as a reference with a preview. Its cost follows the budget, not the " +
+			"session's length. With `at=V` it rebuilds the window served at version V, also after later compactions. " +
+			"422 budget_too_small when the pinned items alone exceed the budget.",
+		security: bearerSecurity,
+		request: { params: SessionParams, query: ContextQuery },
+		responses: { 200: json(ContextWindow, "The window"), ...errorResponses(404, 410, 422, 503) },
+	}),
+	async (c) => {
+		const window = unwrap(await sessionStub(c, c.req.valid("param").id).getContext(c.req.valid("query")));
+		c.header("ETag", `"${window.version}"`);
+		return c.json(window, 200);
+	},
+);
+
+contextRoutes.openapi(
+	createRoute({
+		method: "post",
+		path: "/v1/sessions/{id}/compact",
+		tags: ["context"],
+		summary: "Compact now, optionally with an agent-written summary",
+		description:
+			"Folds events up to `upToSeq` (default: all but the policy's recent ones) into a summary; pinned events and the " +
+			"policy's keep types stay verbatim. The originals are archived to R2 first and stay readable.",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			headers: WriteHeaders,
+			body: { required: true, content: { "application/json": { schema: CompactBody } } },
+		},
+		responses: { 200: json(CompactResult, "Compacted, or why not"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+	}),
+	async (c) => {
+		const body = c.req.valid("json");
+		const result = await sessionStub(c, c.req.valid("param").id).compact(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const compacted = unwrap(result);
+		markReplay(c, result.ok && result.replayed);
+		return c.json(compacted, 200);
+	},
+);
+
+contextRoutes.openapi(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/compactions",
+		tags: ["context"],
+		summary: "Compaction records: range, tokens before and after, ratio, summarizer",
+		security: bearerSecurity,
+		request: { params: SessionParams },
+		responses: { 200: json(z.object({ compactions: z.array(Compaction) }), "Compactions, oldest first"), ...errorResponses(404, 410) },
+	}),
+	async (c) => c.json(unwrap(await sessionStub(c, c.req.valid("param").id).listCompactions()), 200),
+);

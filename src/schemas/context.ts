@@ -1,0 +1,135 @@
+import { z } from "@hono/zod-openapi";
+import { ContentRef, csv, SessionId, StateName, Timestamp, Version } from "./common";
+import { EventType, Role } from "./events";
+
+export const ContextQuery = z.object({
+	budget: z.coerce.number().int().min(1).max(10_000_000).openapi({ description: "Token budget of the window" }),
+	at: z.coerce.number().int().min(1).optional().openapi({ description: "Rebuild the window as it was at this session version" }),
+	types: csv(EventType).optional().openapi({ type: "string", description: "Only events of these types (comma-separated)" }),
+	namespaces: csv(StateName).optional().openapi({ type: "string", description: "Only state of these namespaces (comma-separated)" }),
+});
+export type ContextQuery = z.infer<typeof ContextQuery>;
+
+export const ContextItem = z
+	.object({
+		kind: z.enum(["pinned_state", "pinned_event", "state_digest", "summary", "event"]),
+		tokens: z.number().int(),
+		seq: z.number().int().optional(),
+		type: EventType.optional(),
+		role: Role.optional(),
+		name: z.string().optional(),
+		toolCallId: z.string().optional(),
+		ns: z.string().optional(),
+		key: z.string().optional(),
+		content: z.unknown().optional().openapi({ description: "The event content, state value, digest or summary text" }),
+		contentRef: ContentRef.optional().openapi({ description: "Large content: only its preview counts in the window" }),
+		throughSeq: z.number().int().optional().openapi({ description: "For a summary: the last seq it covers" }),
+	})
+	.openapi("ContextItem");
+export type ContextItem = z.infer<typeof ContextItem>;
+
+export const Omission = z
+	.object({
+		kind: z.enum(["event", "state", "summary"]),
+		reason: z.enum(["budget", "compacted"]),
+		count: z.number().int().optional(),
+		beforeSeq: z.number().int().optional().openapi({ description: "Events older than this seq were left out" }),
+	})
+	.openapi("Omission");
+export type Omission = z.infer<typeof Omission>;
+
+export const ContextWindow = z
+	.object({
+		version: Version.openapi({ description: "The session version this window reflects" }),
+		budget: z.number().int(),
+		used: z.number().int(),
+		utilization: z.number(),
+		items: z.array(ContextItem),
+		omitted: z.array(Omission),
+	})
+	.openapi("ContextWindow");
+export type ContextWindow = z.infer<typeof ContextWindow>;
+
+export const CompactBody = z
+	.object({
+		summary: z
+			.string()
+			.min(1)
+			.max(200_000)
+			.optional()
+			.openapi({ description: "An agent-written summary to use instead of the deterministic compactor's" }),
+		upToSeq: z.number().int().min(1).optional().openapi({ description: "Compact events up to this seq (default: all but the recent ones)" }),
+		expectedVersion: Version.optional(),
+	})
+	.strict()
+	.openapi("Compact");
+export type CompactBody = z.infer<typeof CompactBody>;
+
+export const Compaction = z
+	.object({
+		id: z.number().int(),
+		version: Version,
+		fromSeq: z.number().int(),
+		toSeq: z.number().int(),
+		archivedEvents: z.number().int(),
+		beforeTokens: z.number().int(),
+		afterTokens: z.number().int(),
+		ratio: z.number().openapi({ description: "afterTokens / beforeTokens" }),
+		summarizer: z.enum(["deterministic", "agent"]),
+		trigger: z.enum(["token_share", "elapsed", "milestone", "manual"]),
+		archiveKey: z.string().nullable(),
+		summary: z.string(),
+		createdAt: Timestamp,
+	})
+	.openapi("Compaction");
+export type Compaction = z.infer<typeof Compaction>;
+
+export const CompactResult = z
+	.object({ compacted: z.boolean(), compaction: Compaction.nullable(), reason: z.string().optional() })
+	.openapi("CompactResult");
+export type CompactResult = z.infer<typeof CompactResult>;
+
+export const CheckpointName = z
+	.string()
+	.min(1)
+	.max(128)
+	.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, "use letters, digits and . _ : - (starting with a letter or digit)");
+
+export const CreateCheckpointBody = z.object({ name: CheckpointName }).strict().openapi("CreateCheckpoint");
+
+export const Checkpoint = z
+	.object({ name: z.string(), version: Version, lastSeq: z.number().int(), createdAt: Timestamp })
+	.openapi("Checkpoint");
+export type Checkpoint = z.infer<typeof Checkpoint>;
+
+export const RestoreBody = z
+	.object({
+		checkpoint: CheckpointName.optional(),
+		version: Version.min(1).optional(),
+		expectedVersion: Version.optional(),
+	})
+	.strict()
+	.refine((point) => (point.checkpoint === undefined) !== (point.version === undefined), {
+		message: "give exactly one of checkpoint or version",
+	})
+	.openapi("Restore");
+export type RestoreBody = z.infer<typeof RestoreBody>;
+
+export const RestoreResult = z
+	.object({ version: Version, restoredTo: Version, rewoundEvents: z.number().int(), stateChanges: z.number().int() })
+	.openapi("RestoreResult");
+export type RestoreResult = z.infer<typeof RestoreResult>;
+
+export const ForkBody = z
+	.object({
+		id: SessionId.optional().openapi({ description: "The fork's id; generated when absent" }),
+		checkpoint: CheckpointName.optional(),
+		version: Version.min(1).optional(),
+		agent: z.string().min(1).max(200).optional(),
+	})
+	.strict()
+	.refine((point) => !(point.checkpoint !== undefined && point.version !== undefined), {
+		message: "give at most one of checkpoint or version (default: the current version)",
+	})
+	.openapi("Fork");
+export type ForkBody = z.infer<typeof ForkBody>;

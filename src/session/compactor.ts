@@ -1,0 +1,219 @@
+/**
+ * Runs a compaction planned by compaction.ts, crash-safely and idempotently:
+ *   1. prepare (async): plan from the current rows, count the summary's tokens, write the
+ *      archive (JSONL + markdown) to R2 under a name fixed by the plan;
+ *   2. apply (one synchronous transaction): record the compaction, turn the archived events
+ *      into stubs, bump the version.
+ * A crash between 1 and 2 leaves an orphan archive that the re-run overwrites with the same
+ * bytes. Apply refuses a plan that another compaction or a restore overtook; the job re-plans.
+ */
+import type { BlobStore } from "../blobs/blob-store";
+import type { Compaction } from "../schemas/context";
+import type { EventType } from "../schemas/events";
+import { type CompactionPolicy, overTokenShare, planCompaction, resolvePolicy } from "./compaction";
+import { type CompactionRow, insertCompaction, latestCompactionId, latestVisibleCompaction, summaryDataOf } from "./compaction-store";
+import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "./history";
+import * as jobs from "./jobs";
+import { type EventRow, markArchived, toEvent, windowTokens } from "./log";
+import { bumpVersion, contextSize, type SessionRow, sessionPolicy } from "./meta";
+import { digestLine, liveState } from "./state";
+import { countTokens, DEFAULT_ENCODING } from "./tokens";
+
+/**
+ * Events one compaction reads at most (inline content is at most 16 KiB each, so this bounds
+ * the memory a run needs well under the isolate's 128 MB); a longer backlog takes more runs.
+ */
+const MAX_EVENTS_PER_COMPACTION = 1000;
+
+export type Trigger = Compaction["trigger"];
+
+export interface PreparedCompaction {
+	archive: EventRow[];
+	fromSeq: number;
+	toSeq: number;
+	text: string;
+	data: string;
+	summaryTokens: number;
+	archiveKey: string;
+	summarizer: Compaction["summarizer"];
+	/** What the plan assumed; apply refuses the plan if either moved. */
+	basedOn: { compactionId: number; restoreVersion: number };
+	/** Whether older compactable events remain beyond this batch. */
+	truncated: boolean;
+}
+
+function latestRestoreVersion(sql: SqlStorage): number {
+	return sql.exec<{ version: number | null }>("SELECT max(version) AS version FROM restores").one().version ?? 0;
+}
+
+function hotEventsOldestFirst(sql: SqlStorage, intervals: Intervals, throughSeq: number): EventRow[] {
+	return sql
+		.exec<EventRow & Record<string, SqlStorageValue>>(
+			`SELECT * FROM events WHERE archived_by IS NULL AND seq <= ? ORDER BY seq LIMIT ?`,
+			throughSeq,
+			MAX_EVENTS_PER_COMPACTION + 1,
+		)
+		.toArray()
+		.filter((row) => isVisible(intervals, row.version));
+}
+
+function transcript(events: EventRow[]): string {
+	return events
+		.map((row) => {
+			const event = toEvent(row);
+			const who = [event.type, event.role, event.name].filter(Boolean).join(" · ");
+			const body = event.contentRef ? `(${event.contentRef.bytes} bytes in R2, sha256 ${event.contentRef.sha256})\n\n${event.contentRef.preview}` : typeof event.content === "string" ? event.content : `\`\`\`json\n${JSON.stringify(event.content, null, 2)}\n\`\`\``;
+			return `### #${event.seq} ${who} (${event.createdAt})\n\n${body}\n`;
+		})
+		.join("\n");
+}
+
+/** Plans a compaction and archives what it will remove; null when there is nothing to compact. */
+export async function prepareCompaction(
+	sql: SqlStorage,
+	blobs: BlobStore,
+	row: SessionRow,
+	options: { upToSeq?: number; agentSummary?: string },
+): Promise<PreparedCompaction | null> {
+	const policy = resolvePolicy(sessionPolicy(row));
+	const intervals = visibleIntervals(sql, row.version);
+	const candidates = hotEventsOldestFirst(sql, intervals, Math.min(options.upToSeq ?? row.last_seq, row.last_seq));
+	const truncated = candidates.length > MAX_EVENTS_PER_COMPACTION;
+	const plan = planCompaction({
+		events: candidates.slice(0, MAX_EVENTS_PER_COMPACTION),
+		policy,
+		lastSeq: row.last_seq,
+		upToSeq: options.upToSeq,
+		previous: summaryDataOf(latestVisibleCompaction(sql, intervals)),
+		stateLines: liveState(sql).map((state) => digestLine(state.ns, state.key, state.value ?? state.preview ?? "")),
+		agentSummary: options.agentSummary,
+	});
+	if (!plan) return null;
+	const summaryTokens = await countTokens(plan.text, sessionPolicy(row).tokenizer ?? DEFAULT_ENCODING);
+	const jsonl = `${plan.archive.map((event) => JSON.stringify(toEvent(event))).join("\n")}\n`;
+	const archiveKey = await blobs.putArchive(
+		row.tenant,
+		row.id,
+		`${plan.fromSeq}-${plan.toSeq}.at-v${row.version}`,
+		jsonl,
+		`# Session ${row.id}: events ${plan.fromSeq}–${plan.toSeq}\n\n${transcript(plan.archive)}`,
+	);
+	return {
+		archive: plan.archive,
+		fromSeq: plan.fromSeq,
+		toSeq: plan.toSeq,
+		text: plan.text,
+		data: JSON.stringify(plan.data),
+		summaryTokens,
+		archiveKey,
+		summarizer: options.agentSummary ? "agent" : "deterministic",
+		basedOn: { compactionId: latestCompactionId(sql), restoreVersion: latestRestoreVersion(sql) },
+		truncated,
+	};
+}
+
+/** Whether a prepared plan still holds: no compaction or restore committed since it was made. */
+export function planStillHolds(sql: SqlStorage, prepared: PreparedCompaction): boolean {
+	return (
+		latestCompactionId(sql) === prepared.basedOn.compactionId && latestRestoreVersion(sql) === prepared.basedOn.restoreVersion
+	);
+}
+
+/** Commits a prepared compaction; call inside a transaction, after planStillHolds. */
+export function applyCompaction(sql: SqlStorage, prepared: PreparedCompaction, trigger: Trigger, now: number): { compaction: CompactionRow; session: SessionRow } {
+	const before = sql.exec<{ context_tokens: number; summary_tokens: number }>("SELECT context_tokens, summary_tokens FROM session").one();
+	const archivedTokens = prepared.archive.reduce((sum, event) => sum + windowTokens(event), 0);
+	const beforeTokens = before.context_tokens + before.summary_tokens;
+	const updated = bumpVersion(sql, { contextTokens: -archivedTokens }, now);
+	const compaction = insertCompaction(sql, {
+		version: updated.version,
+		from_seq: prepared.fromSeq,
+		to_seq: prepared.toSeq,
+		archived_count: prepared.archive.length,
+		summary: prepared.text,
+		summary_data: prepared.data,
+		summary_tokens: prepared.summaryTokens,
+		before_tokens: beforeTokens,
+		after_tokens: beforeTokens - archivedTokens - before.summary_tokens + prepared.summaryTokens,
+		summarizer: prepared.summarizer,
+		trigger,
+		archive_key: prepared.archiveKey,
+		created_at: now,
+	});
+	markArchived(
+		sql,
+		prepared.archive.map((event) => event.seq),
+		compaction.id,
+	);
+	sql.exec(
+		"UPDATE session SET summary_tokens = ?, last_compaction_at = ?, reported_input_tokens = NULL, reported_at_context = NULL",
+		prepared.summaryTokens,
+		now,
+	);
+	if (prepared.truncated) jobs.ensureScheduled(sql, "compact", now);
+	const session = sql.exec<SessionRow & Record<string, SqlStorageValue>>("SELECT * FROM session").one();
+	return { compaction, session };
+}
+
+/** Why the session should be compacted now, if it should. */
+export function compactionTrigger(sql: SqlStorage, row: SessionRow, now: number): Trigger | null {
+	const policy = resolvePolicy(sessionPolicy(row));
+	if (overTokenShare(contextSize(row), policy)) return "token_share";
+	if (policy.milestoneTypes.length > 0 && hasMilestoneSinceCompaction(sql, row, policy)) return "milestone";
+	if (policy.compactAfterSeconds !== null && now >= elapsedDueAt(row, policy)) return "elapsed";
+	return null;
+}
+
+function elapsedDueAt(row: SessionRow, policy: CompactionPolicy): number {
+	return (row.last_compaction_at ?? row.created_at) + (policy.compactAfterSeconds ?? 0) * 1000;
+}
+
+function hasMilestoneSinceCompaction(sql: SqlStorage, row: SessionRow, policy: CompactionPolicy): boolean {
+	const intervals = visibleIntervals(sql, row.version);
+	const since = latestVisibleCompaction(sql, intervals)?.to_seq ?? 0;
+	const visible = visibilitySql(intervals);
+	return (
+		sql
+			.exec(
+				`SELECT 1 FROM events WHERE archived_by IS NULL AND seq > ? AND type IN (${policy.milestoneTypes.map(() => "?").join(",")})
+				   AND ${visible.clause} LIMIT 1`,
+				since,
+				...policy.milestoneTypes,
+				...visible.params,
+			)
+			.toArray().length > 0
+	);
+}
+
+/**
+ * After a write: schedule the compaction job if the write crossed the token share or appended
+ * a milestone, and keep the elapsed-time check scheduled. Compaction itself never runs here.
+ */
+export function scheduleCompaction(sql: SqlStorage, row: SessionRow, appended: EventType[], now: number): void {
+	const policy = resolvePolicy(sessionPolicy(row));
+	if (overTokenShare(contextSize(row), policy) || appended.some((type) => policy.milestoneTypes.includes(type))) {
+		jobs.ensureScheduled(sql, "compact", now);
+	}
+	if (policy.compactAfterSeconds !== null) jobs.ensureScheduled(sql, "compact", elapsedDueAt(row, policy));
+}
+
+/**
+ * Recomputes the context size from the rows after a change of what is visible (restore,
+ * fork): window tokens of hot visible events, and the summary in effect.
+ */
+export function refreshContextSize(sql: SqlStorage, intervals: Intervals): void {
+	const visible = visibilitySql(intervals);
+	const hot = sql
+		.exec<{ n: number }>(
+			`SELECT coalesce(sum(CASE WHEN blob_sha256 IS NOT NULL THEN coalesce(preview_tokens, 0) ELSE tokens END), 0) AS n
+			 FROM events WHERE archived_by IS NULL AND ${visible.clause}`,
+			...visible.params,
+		)
+		.one().n;
+	const summaryTokens = latestVisibleCompaction(sql, intervals)?.summary_tokens ?? 0;
+	sql.exec(
+		"UPDATE session SET context_tokens = ?, summary_tokens = ?, reported_input_tokens = NULL, reported_at_context = NULL",
+		hot,
+		summaryTokens,
+	);
+}

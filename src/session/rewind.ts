@@ -1,0 +1,92 @@
+/**
+ * Restore: the session continues from an earlier version (usually a checkpoint) as a new
+ * version. Nothing is deleted: the writes since the target stay in the log, out of the
+ * context (history.ts), the live state is set back to the target's, and events that a later,
+ * now rewound compaction had archived are filled back into hot storage from R2 so the
+ * current window never needs R2.
+ */
+import type { BlobStore } from "../blobs/blob-store";
+import type { Event } from "../schemas/events";
+import { latestCompactionId } from "./compaction-store";
+import { refreshContextSize } from "./compactor";
+import { insertRestore, visibilitySql, visibleIntervals } from "./history";
+import { type EventRow, rehydrate } from "./log";
+import { bumpVersion, type SessionRow } from "./meta";
+import { deleteKey, liveState, putRow, stateAt } from "./state";
+import { loadArchived } from "./window";
+
+export interface PreparedRestore {
+	target: number;
+	checkpoint: string | null;
+	rehydrate: Map<number, Event>;
+	basedOnCompaction: number;
+}
+
+export async function prepareRestore(
+	sql: SqlStorage,
+	blobs: BlobStore,
+	target: number,
+	checkpoint: string | null,
+): Promise<PreparedRestore> {
+	const atTarget = visibleIntervals(sql, target);
+	const events = visibilitySql(atTarget, "events.version");
+	const compactions = visibilitySql(atTarget, "compactions.version");
+	const stubs = sql
+		.exec<EventRow & Record<string, SqlStorageValue>>(
+			`SELECT * FROM events WHERE archived_by IS NOT NULL AND ${events.clause}
+			   AND archived_by NOT IN (SELECT id FROM compactions WHERE ${compactions.clause})`,
+			...events.params,
+			...compactions.params,
+		)
+		.toArray();
+	return {
+		target,
+		checkpoint,
+		rehydrate: await loadArchived(sql, blobs, stubs),
+		basedOnCompaction: latestCompactionId(sql),
+	};
+}
+
+/** Applies a prepared restore; call inside the write's transaction. */
+export function applyRestore(
+	sql: SqlStorage,
+	prepared: PreparedRestore,
+	now: number,
+): { session: SessionRow; rewoundEvents: number; stateChanges: number } | null {
+	// A compaction committed while the archives were read may have archived more: re-plan.
+	if (latestCompactionId(sql) !== prepared.basedOnCompaction) return null;
+	const before = visibilitySql(visibleIntervals(sql, (sql.exec<{ version: number }>("SELECT version FROM session").one()).version));
+	const updated = bumpVersion(sql, {}, now);
+	insertRestore(sql, updated.version, prepared.target, prepared.checkpoint, now);
+	for (const event of prepared.rehydrate.values()) rehydrate(sql, event);
+
+	const target = stateAt(sql, visibilitySql(visibleIntervals(sql, prepared.target)));
+	const live = new Map(liveState(sql).map((row) => [`${row.ns}\u0000${row.key}`, row]));
+	let stateChanges = 0;
+	for (const row of target) {
+		const id = `${row.ns}\u0000${row.key}`;
+		if (live.get(id)?.version !== row.version) {
+			putRow(sql, { ...row, version: updated.version, updated_at: now });
+			stateChanges++;
+		}
+		live.delete(id);
+	}
+	for (const row of live.values()) {
+		deleteKey(sql, row.ns, row.key, updated.version, now);
+		stateChanges++;
+	}
+	sql.exec("UPDATE session SET state_key_count = ?", target.length);
+
+	const after = visibleIntervals(sql, updated.version);
+	refreshContextSize(sql, after);
+	const visibleAfter = visibilitySql(after);
+	const rewoundEvents = sql
+		.exec<{ n: number }>(
+			`SELECT count(*) AS n FROM events WHERE ${before.clause} AND NOT ${visibleAfter.clause}`,
+			...before.params,
+			...visibleAfter.params,
+		)
+		.one().n;
+	const session = sql.exec<SessionRow & Record<string, SqlStorageValue>>("SELECT * FROM session").one();
+	return { session, rewoundEvents, stateChanges };
+}
