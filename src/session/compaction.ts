@@ -77,7 +77,7 @@ const SECTION_CAPS: Record<Exclude<keyof SummaryData, "agent" | "state">, number
 	errors: 20,
 	open: 20,
 };
-const LINE_CHARS = 240;
+const LINE_CHARS = 200;
 const STATE_LINES = 30;
 
 export interface CompactionInput {
@@ -98,6 +98,7 @@ export interface CompactionPlan {
 	text: string;
 	fromSeq: number;
 	toSeq: number;
+	agentSummary?: string;
 }
 
 /** Decides what to archive and writes the summary; null when there is nothing to compact. */
@@ -113,7 +114,26 @@ export function planCompaction(input: CompactionInput): CompactionPlan | null {
 		? { ...emptySummary(), ...carryOver(input.previous), agent: [...(input.previous?.agent ?? []), input.agentSummary] }
 		: summarize(folded, input.previous, input.stateLines);
 	if (input.agentSummary) data.state = input.stateLines.slice(0, STATE_LINES);
-	return { archive, data, text: render(data, toSeq, archive.length, input.agentSummary), fromSeq, toSeq };
+	return { archive, data, text: render(data, toSeq, archive.length, input.agentSummary), fromSeq, toSeq, agentSummary: input.agentSummary };
+}
+
+/**
+ * The same plan with every list section cut to its newest `factor` share (at least one
+ * entry), for when the summary would not be much smaller than what it replaces.
+ */
+export function shrinkPlan(plan: CompactionPlan, factor: number): CompactionPlan {
+	const cut = (entries: string[]) => entries.slice(-Math.max(1, Math.ceil(entries.length * factor)));
+	const data: SummaryData = {
+		goal: plan.data.goal,
+		discovered: cut(plan.data.discovered),
+		facts: cut(plan.data.facts),
+		decisions: cut(plan.data.decisions),
+		errors: cut(plan.data.errors),
+		state: cut(plan.data.state),
+		open: cut(plan.data.open),
+		agent: plan.data.agent,
+	};
+	return { ...plan, data, text: render(data, plan.toSeq, plan.archive.length, plan.agentSummary) };
 }
 
 function emptySummary(): SummaryData {
@@ -175,7 +195,7 @@ function summarize(events: EventRow[], previous: SummaryData | null, stateLines:
 				const call = event.tool_call_id ? (callArguments.get(event.tool_call_id) ?? "") : "";
 				const key = `${event.name ?? "tool"}\u0000${call || String(event.seq)}`;
 				discovered.delete(key);
-				discovered.set(key, line(`${event.name ?? "tool"}${call ? ` ${line(call).slice(0, 80)}` : ""} → ${text}`));
+				discovered.set(key, line(`${event.name ?? "tool"} → ${text}`));
 				break;
 			}
 			case "note":

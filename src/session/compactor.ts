@@ -10,7 +10,7 @@
 import type { BlobStore } from "../blobs/blob-store";
 import type { Compaction } from "../schemas/context";
 import type { EventType } from "../schemas/events";
-import { type CompactionPolicy, overTokenShare, planCompaction, resolvePolicy } from "./compaction";
+import { type CompactionPolicy, overTokenShare, planCompaction, resolvePolicy, shrinkPlan } from "./compaction";
 import { type CompactionRow, insertCompaction, latestCompactionId, latestVisibleCompaction, summaryDataOf } from "./compaction-store";
 import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "./history";
 import * as jobs from "./jobs";
@@ -79,7 +79,7 @@ export async function prepareCompaction(
 	const intervals = visibleIntervals(sql, row.version);
 	const candidates = hotEventsOldestFirst(sql, intervals, Math.min(options.upToSeq ?? row.last_seq, row.last_seq));
 	const truncated = candidates.length > MAX_EVENTS_PER_COMPACTION;
-	const plan = planCompaction({
+	const planned = planCompaction({
 		events: candidates.slice(0, MAX_EVENTS_PER_COMPACTION),
 		policy,
 		lastSeq: row.last_seq,
@@ -88,8 +88,18 @@ export async function prepareCompaction(
 		stateLines: liveState(sql).map((state) => digestLine(state.ns, state.key, state.value ?? state.preview ?? "")),
 		agentSummary: options.agentSummary,
 	});
-	if (!plan) return null;
-	const summaryTokens = await countTokens(plan.text, sessionPolicy(row).tokenizer ?? DEFAULT_ENCODING);
+	if (!planned) return null;
+	// A summary should replace much more than it adds: shrink it (newest entries kept) until it
+	// takes at most half of the tokens it stands for, or its sections are down to one entry.
+	const encoding = sessionPolicy(row).tokenizer ?? DEFAULT_ENCODING;
+	const previousSummary = latestVisibleCompaction(sql, intervals)?.summary_tokens ?? 0;
+	const target = Math.floor((planned.archive.reduce((sum, event) => sum + windowTokens(event), 0) + previousSummary) / 2);
+	let plan = planned;
+	let summaryTokens = await countTokens(plan.text, encoding);
+	for (let factor = 0.5; summaryTokens > target && factor >= 1 / 64 && !options.agentSummary; factor /= 2) {
+		plan = shrinkPlan(planned, factor);
+		summaryTokens = await countTokens(plan.text, encoding);
+	}
 	const jsonl = `${plan.archive.map((event) => JSON.stringify(toEvent(event))).join("\n")}\n`;
 	const archiveKey = await blobs.putArchive(
 		row.tenant,
