@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { callJson, createSession, sessionObject } from "./helpers";
@@ -138,5 +138,50 @@ describe("compaction", () => {
 		const row = await env.DB.prepare("SELECT trigger, before_tokens, after_tokens FROM compactions WHERE session_id = ?").bind(id).first<Record<string, number>>();
 		expect(row?.trigger).toBe("token_share");
 		expect(row!.after_tokens).toBeLessThan(row!.before_tokens);
+	});
+});
+
+describe("compaction under concurrent writes and policy changes", () => {
+	it("loses and duplicates nothing when appends race a running compaction", async () => {
+		const id = await createSession({ body: { policy } });
+		await seed(id);
+		const racing = Promise.all(
+			Array.from({ length: 40 }, (_, index) =>
+				callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [{ type: "note", content: `racer ${index}` }] } }),
+			),
+		);
+		await Promise.all([runDurableObjectAlarm(sessionObject(id)), racing]);
+		await runDurableObjectAlarm(sessionObject(id));
+		const events = await allEvents(id, true);
+		expect(events.map((event) => event.seq)).toEqual(Array.from({ length: events.length }, (_, index) => index + 1));
+		const racers = events.filter((event) => typeof event.content === "string" && (event.content as string).startsWith("racer "));
+		expect(racers).toHaveLength(40);
+		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBeGreaterThanOrEqual(1);
+	});
+
+	it("compacts when the elapsed-time trigger comes due", async () => {
+		const id = await createSession({ body: { policy: { compactAfterSeconds: 60, keepRecentEvents: 1 } } });
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [...researchTurn(1), ...researchTurn(2)] } });
+		await runDurableObjectAlarm(sessionObject(id));
+		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(0);
+		// An hour passes: the session was created long ago.
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE session SET created_at = created_at - 3600000");
+		});
+		await runDurableObjectAlarm(sessionObject(id));
+		const [compaction] = (await callJson(`/v1/sessions/${id}/compactions`)).body.compactions;
+		expect(compaction).toMatchObject({ trigger: "elapsed", archivedEvents: 3 });
+	});
+
+	it("applies a policy lowered with PATCH to the next compaction check", async () => {
+		const id = await createSession();
+		await seed(id);
+		await runDurableObjectAlarm(sessionObject(id));
+		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(0);
+		const patched = await callJson(`/v1/sessions/${id}`, { method: "PATCH", body: { policy } });
+		expect(patched.status).toBe(200);
+		expect(patched.body.policy).toMatchObject(policy);
+		await runDurableObjectAlarm(sessionObject(id));
+		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(1);
 	});
 });

@@ -45,13 +45,24 @@ const cases: BadCase[] = [
 	{ name: "non-numeric after", path: (id) => `/v1/sessions/${id}/events?after=abc`, status: 400, code: "validation_failed", field: "after" },
 	{ name: "unknown type filter", path: (id) => `/v1/sessions/${id}/events?types=note,bogus`, status: 400, code: "validation_failed", field: "types.1" },
 	{ name: "bad blob hash", path: (id) => `/v1/sessions/${id}/blobs/xyz`, status: 400, code: "validation_failed", field: "sha256" },
+	{ name: "context without a budget", path: (id) => `/v1/sessions/${id}/context`, status: 400, code: "validation_failed", field: "budget" },
+	{ name: "zero budget", path: (id) => `/v1/sessions/${id}/context?budget=0`, status: 400, code: "validation_failed", field: "budget" },
+	{ name: "version zero for at", path: (id) => `/v1/sessions/${id}/context?budget=100&at=0`, status: 400, code: "validation_failed", field: "at" },
+	{ name: "future version for at", path: (id) => `/v1/sessions/${id}/context?budget=100&at=99`, status: 400, code: "validation_failed", field: "at" },
+	{ name: "restore with both checkpoint and version", path: (id) => `/v1/sessions/${id}/restore`, method: "POST", body: { checkpoint: "a", version: 1 }, status: 400, code: "validation_failed" },
+	{ name: "restore to a future version", path: (id) => `/v1/sessions/${id}/restore`, method: "POST", body: { version: 50 }, status: 400, code: "validation_failed", field: "version" },
+	{ name: "bad checkpoint name", path: (id) => `/v1/sessions/${id}/checkpoints`, method: "POST", body: { name: "has space" }, status: 400, code: "validation_failed", field: "name" },
+	{ name: "compact upToSeq zero", path: (id) => `/v1/sessions/${id}/compact`, method: "POST", body: { upToSeq: 0 }, status: 400, code: "validation_failed", field: "upToSeq" },
+	{ name: "policy with a share out of range", path: (id) => `/v1/sessions/${id}`, method: "PATCH", body: { policy: { compactAtShare: 2 } }, status: 400, code: "validation_failed", field: "policy.compactAtShare" },
+	{ name: "fork onto its own id", path: (id) => `/v1/sessions/${id}/fork`, method: "POST", body: { id: "SAME" }, status: 400, code: "validation_failed" },
 	{ name: "unknown route", path: (id) => `/v1/sessions/${id}/nothing-here`, status: 404, code: "not_found" },
 ];
 
 describe("bad input gets a clear 4xx and changes nothing", () => {
 	it.each(cases)("$name → $status $code", async (bad) => {
 		const id = await createSession();
-		const response = await callJson(bad.path(id), { method: bad.method, body: bad.body, rawBody: bad.rawBody, headers: bad.headers });
+		const body = bad.body && typeof bad.body === "object" && "id" in bad.body && bad.body.id === "SAME" ? { ...bad.body, id } : bad.body;
+		const response = await callJson(bad.path(id), { method: bad.method, body, rawBody: bad.rawBody, headers: bad.headers });
 		expect(response.status).toBe(bad.status);
 		expect(response.body.error.code).toBe(bad.code);
 		expect(response.body.error.message).toEqual(expect.any(String));
@@ -59,7 +70,7 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
 			expect(response.body.error.details.issues.map((issue: { path: string }) => issue.path)).toContain(bad.field);
 		}
 		const after = await callJson(`/v1/sessions/${id}`);
-		expect(after.body).toMatchObject({ version: 1, eventCount: 0, stateKeyCount: 0, lease: null });
+		expect(after.body).toMatchObject({ version: 1, eventCount: 0, stateKeyCount: 0, lease: null, compactions: 0 });
 	});
 
 	it.each([
