@@ -103,3 +103,45 @@ describe("D1 projection through the outbox", () => {
 		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).body.purge).toBe("complete");
 	});
 });
+
+describe("D1 failing in the middle of a drain", () => {
+	it("keeps what was applied, retries the rest, and drains completely once D1 is back", async () => {
+		const id = await createSession();
+		const outage = await breakD1(id);
+		// 120 separate writes: the drain needs several batches of 50 outbox rows.
+		for (let index = 0; index < 120; index++) {
+			expect((await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1) })).status).toBe(201);
+		}
+		// Let exactly one batch through, then fail the next.
+		let batches = 0;
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			const flaky: D1Database = new Proxy(env.DB, {
+				get(target, property) {
+					const value = Reflect.get(target, property, target);
+					if (typeof value !== "function") return value;
+					return (...args: unknown[]) => {
+						if (property === "batch" && ++batches > 1) throw new Error("D1_ERROR: connection reset mid-drain");
+						return value.apply(target, args);
+					};
+				},
+			});
+			instance.projection = new D1Projection(flaky);
+		});
+		outage.down = false;
+		await runDurableObjectAlarm(sessionObject(id));
+		const partial = await indexedEvents(id);
+		expect(partial).toBeGreaterThan(0);
+		expect(partial).toBeLessThan(120);
+		const lagging = await callJson(`/v1/sessions/${id}`);
+		expect(lagging.body.projection.pending).toBeGreaterThan(0);
+		expect(lagging.body.projection.lastError).toContain("mid-drain");
+
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			instance.projection = new D1Projection(env.DB);
+		});
+		await runDurableObjectAlarm(sessionObject(id));
+		expect(await indexedEvents(id)).toBe(120);
+		expect(await indexRow(id)).toEqual({ version: 121, event_count: 120 });
+		expect((await callJson(`/v1/sessions/${id}`)).body.projection).toEqual({ pending: 0, lastError: null });
+	});
+});
