@@ -18,6 +18,8 @@ import { loadArchived } from "./window";
 
 /** Forks copy the live part of a context, not a whole history: beyond this, compact first. */
 export const MAX_FORK_EVENTS = 5000;
+/** The snapshot crosses two RPC calls, which carry at most 32 MiB; stay well under. */
+const MAX_FORK_BYTES = 16 * 1024 * 1024;
 
 export interface ForkSnapshot {
 	sessionId: string;
@@ -35,10 +37,13 @@ export interface ForkSnapshot {
 export async function exportSnapshot(sql: SqlStorage, blobs: BlobStore, row: SessionRow, version: number): Promise<Result<ForkSnapshot>> {
 	const intervals = visibleIntervals(sql, version);
 	const rows: EventRow[] = [...pinnedEvents(sql, intervals)];
+	let bytes = 0;
 	for (const event of eventsNewestFirstAt(sql, intervals)) {
-		if (rows.length >= MAX_FORK_EVENTS) {
-			return fail("fork_too_large", `More than ${MAX_FORK_EVENTS} uncompacted events at version ${version}; compact first`, {
+		bytes += (event.content?.length ?? 0) + (event.preview?.length ?? 0) + (event.metadata?.length ?? 0);
+		if (rows.length >= MAX_FORK_EVENTS || bytes > MAX_FORK_BYTES) {
+			return fail("fork_too_large", `Version ${version} has more uncompacted context than a fork copies; compact first`, {
 				maxEvents: MAX_FORK_EVENTS,
+				maxBytes: MAX_FORK_BYTES,
 			});
 		}
 		rows.push(event);
