@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { appendBody, callJson, createSession, newId, sessionObject } from "./helpers";
@@ -80,14 +80,17 @@ describe("sessions", () => {
 	});
 
 	it("deletes a session everywhere and keeps a content-free tombstone", async () => {
-		const id = await createSession({ body: { agent: "secret-agent", subject: "secret-subject", metadata: { pii: "x" } } });
+		const id = await createSession({ body: { agent: "secret-agent", subject: "secret-subject", metadata: { pii: "x" }, policy: { keepRecentEvents: 0 } } });
 		await callJson(`/v1/sessions/${id}/events`, {
 			method: "POST",
 			body: { events: [{ type: "note", content: "x".repeat(20_000) }] },
 		});
+		await callJson(`/v1/sessions/${id}/state/kv/secret`, { method: "PUT", body: { value: "pii" } });
+		await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "c1" } });
+		await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: { summary: "the user's secret" } });
 		await drainIndex(id);
 		const prefix = `t/${env.ADMIN_TENANT}/s/${id}/`;
-		expect((await env.BLOBS.list({ prefix })).objects).toHaveLength(1);
+		expect((await env.BLOBS.list({ prefix })).objects).toHaveLength(3); // the blob, the archive and its transcript
 		expect((await env.DB.prepare("SELECT count(*) AS n FROM events WHERE session_id = ?").bind(id).first<{ n: number }>())?.n).toBe(1);
 
 		const deleted = await callJson(`/v1/sessions/${id}`, { method: "DELETE" });
@@ -100,6 +103,14 @@ describe("sessions", () => {
 		expect(tombstone).toMatchObject({ status: "deleted", agent: null, subject: null });
 		expect(tombstone?.deleted_at).toEqual(expect.any(Number));
 
+		const leftovers = await runInDurableObject(sessionObject(id), (_instance, state) =>
+			state.storage.sql
+				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'jobs', 'outbox', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA')")
+				.toArray()
+				.filter((table) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${table.name}"`).one().n > 0)
+				.map((table) => table.name),
+		);
+		expect(leftovers).toEqual([]);
 		const read = await callJson(`/v1/sessions/${id}`);
 		expect(read.status).toBe(410);
 		expect(read.body.error.code).toBe("session_deleted");

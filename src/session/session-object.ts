@@ -80,6 +80,19 @@ interface GuardOptions {
 
 const OUTBOX_BATCH = 50;
 
+/** Every table that holds anything of the session's content: a deletion empties them all. */
+const CONTENT_TABLES = [
+	"events",
+	"state",
+	"state_log",
+	"compactions",
+	"archived_events",
+	"restores",
+	"checkpoints",
+	"idempotency",
+	"lease",
+];
+
 export class SessionObject extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
 	/** The R2 adapter; fault-injection tests swap it for one that fails. */
@@ -332,7 +345,7 @@ export class SessionObject extends DurableObject<Env> {
 				return versionConflict(write.expectedVersion, existing.version);
 			}
 			this.ctx.storage.transactionSync(() => {
-				for (const table of ["events", "state", "idempotency", "lease"]) this.sql.exec(`DELETE FROM ${table}`);
+				for (const table of CONTENT_TABLES) this.sql.exec(`DELETE FROM ${table}`);
 				outbox.clear(this.sql);
 				jobs.clearAll(this.sql);
 				const tombstone = markDeleted(this.sql, now);
