@@ -1,6 +1,5 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { appendBody, callJson, createSession, sessionObject } from "./helpers";
+import { appendBody, callJson, createSession, runJobsUntilIdle } from "./helpers";
 
 const policy = { modelWindowTokens: 1024, compactAtShare: 0.6, keepRecentEvents: 2 };
 const bulky = (label: string) => ({ type: "tool_result", name: "search", content: `${label}: ${"a result line with several words ".repeat(30)}` });
@@ -28,7 +27,7 @@ describe("checkpoints, restore, fork and time travel", () => {
 		for (const round of [1, 2]) {
 			await callJson(`/v1/sessions/${id}/state/plan/step`, { method: "PUT", body: { value: round + 1 } });
 			await append(id, bulky(`later ${round}a`), bulky(`later ${round}b`), bulky(`later ${round}c`));
-			await runDurableObjectAlarm(sessionObject(id));
+			await runJobsUntilIdle(id);
 		}
 		const compactions = (await callJson(`/v1/sessions/${id}/compactions`)).body.compactions;
 		expect(compactions.length).toBeGreaterThanOrEqual(2);
@@ -76,7 +75,7 @@ describe("checkpoints, restore, fork and time travel", () => {
 		await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "early" } });
 		const early = await contextAt(id);
 		await append(id, bulky("d"), bulky("e"));
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(1);
 
 		await callJson(`/v1/sessions/${id}/restore`, { method: "POST", body: { checkpoint: "early" } });
@@ -136,7 +135,7 @@ describe("checkpoints, restore, fork and time travel", () => {
 	it("carries the summary in effect into a fork of a compacted session", async () => {
 		const parent = await createSession({ body: { policy } });
 		await append(parent, bulky("a"), bulky("b"), bulky("c"), bulky("d"));
-		await runDurableObjectAlarm(sessionObject(parent));
+		await runJobsUntilIdle(parent);
 		const parentWindow = await contextAt(parent);
 		const forked = await callJson(`/v1/sessions/${parent}/fork`, { method: "POST", body: {} });
 		expect(forked.status).toBe(201);

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, sessionObject } from "./helpers";
+import { callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
 
 /** A small model window so a few events cross the 60% threshold. */
 const policy = { modelWindowTokens: 1024, compactAtShare: 0.6, keepRecentEvents: 3 };
@@ -46,7 +46,7 @@ describe("compaction", () => {
 		const session = await callJson(`/v1/sessions/${id}`);
 		expect(session.body.tokens.context).toBeGreaterThanOrEqual(0.6 * 1024);
 
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 
 		const compactions = (await callJson(`/v1/sessions/${id}/compactions`)).body.compactions;
 		expect(compactions).toHaveLength(1);
@@ -73,7 +73,7 @@ describe("compaction", () => {
 		const id = await createSession({ body: { policy } });
 		await seed(id);
 		const original = await allEvents(id, false);
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 
 		const hot = await allEvents(id, false);
 		expect(hot.length).toBeLessThan(original.length);
@@ -92,11 +92,17 @@ describe("compaction", () => {
 	it("changes nothing when the compaction alarm runs again", async () => {
 		const id = await createSession({ body: { policy } });
 		await seed(id);
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		const once = await callJson(`/v1/sessions/${id}`);
 		const windowOnce = await callJson(`/v1/sessions/${id}/context?budget=100000`);
-		await runDurableObjectAlarm(sessionObject(id));
-		await runDurableObjectAlarm(sessionObject(id));
+		// Alarms are at-least-once: deliver the compaction job twice more.
+		for (let rerun = 0; rerun < 2; rerun++) {
+			await runInDurableObject(sessionObject(id), async (_instance, state) => {
+				state.storage.sql.exec("INSERT OR REPLACE INTO jobs (name, due_at, attempts) VALUES ('compact', 0, 0)");
+				await state.storage.setAlarm(Date.now());
+			});
+			await runJobsUntilIdle(id);
+		}
 		const twice = await callJson(`/v1/sessions/${id}`);
 		expect(twice.body.version).toBe(once.body.version);
 		expect(twice.body.compactions).toBe(1);
@@ -122,10 +128,10 @@ describe("compaction", () => {
 	it("compacts on a milestone event type", async () => {
 		const id = await createSession({ body: { policy: { milestoneTypes: ["decision"], keepRecentEvents: 1 } } });
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [...researchTurn(1), ...researchTurn(2)] } });
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(0);
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [{ type: "decision", content: "Go with RGA" }] } });
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		const [compaction] = (await callJson(`/v1/sessions/${id}/compactions`)).body.compactions;
 		expect(compaction).toMatchObject({ trigger: "milestone", archivedEvents: 4 });
 	});
@@ -133,8 +139,7 @@ describe("compaction", () => {
 	it("projects compaction records to D1", async () => {
 		const id = await createSession({ body: { policy } });
 		await seed(id);
-		await runDurableObjectAlarm(sessionObject(id));
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		const row = await env.DB.prepare("SELECT trigger, before_tokens, after_tokens FROM compactions WHERE session_id = ?").bind(id).first<Record<string, number>>();
 		expect(row?.trigger).toBe("token_share");
 		expect(row!.after_tokens).toBeLessThan(row!.before_tokens);
@@ -151,7 +156,7 @@ describe("compaction under concurrent writes and policy changes", () => {
 			),
 		);
 		await Promise.all([runDurableObjectAlarm(sessionObject(id)), racing]);
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		const events = await allEvents(id, true);
 		expect(events.map((event) => event.seq)).toEqual(Array.from({ length: events.length }, (_, index) => index + 1));
 		const racers = events.filter((event) => typeof event.content === "string" && (event.content as string).startsWith("racer "));
@@ -162,13 +167,13 @@ describe("compaction under concurrent writes and policy changes", () => {
 	it("compacts when the elapsed-time trigger comes due", async () => {
 		const id = await createSession({ body: { policy: { compactAfterSeconds: 60, keepRecentEvents: 1 } } });
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [...researchTurn(1), ...researchTurn(2)] } });
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(0);
 		// An hour passes: the session was created long ago.
 		await runInDurableObject(sessionObject(id), (_instance, state) => {
 			state.storage.sql.exec("UPDATE session SET created_at = created_at - 3600000");
 		});
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		const [compaction] = (await callJson(`/v1/sessions/${id}/compactions`)).body.compactions;
 		expect(compaction).toMatchObject({ trigger: "elapsed", archivedEvents: 3 });
 	});
@@ -176,12 +181,12 @@ describe("compaction under concurrent writes and policy changes", () => {
 	it("applies a policy lowered with PATCH to the next compaction check", async () => {
 		const id = await createSession();
 		await seed(id);
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(0);
 		const patched = await callJson(`/v1/sessions/${id}`, { method: "PATCH", body: { policy } });
 		expect(patched.status).toBe(200);
 		expect(patched.body.policy).toMatchObject(policy);
-		await runDurableObjectAlarm(sessionObject(id));
+		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(1);
 	});
 });

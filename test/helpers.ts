@@ -1,3 +1,4 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 
 export const ADMIN_KEY = env.ADMIN_API_KEY;
@@ -55,4 +56,22 @@ export function sessionObject(id: string, tenant = env.ADMIN_TENANT) {
 
 export function appendBody(count: number, content = (index: number) => `event ${index}`) {
 	return { events: Array.from({ length: count }, (_, index) => ({ type: "note", content: content(index) })) };
+}
+
+/**
+ * Runs the session's alarm until no background job is left, as time passing would. Alarms also
+ * fire on their own in Miniflare, so a job may be midway when this is called: it waits for it.
+ */
+export async function runJobsUntilIdle(id: string, tenant = env.ADMIN_TENANT): Promise<void> {
+	const stub = sessionObject(id, tenant);
+	for (let round = 0; round < 20; round++) {
+		await runDurableObjectAlarm(stub);
+		// Jobs due far ahead (the next elapsed-time compaction check) are not pending work.
+		const pending = await runInDurableObject(stub, (_instance, state) =>
+			state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE name != 'forget_idempotency' AND due_at < ?", Date.now() + 5000).one().n,
+		);
+		if (pending === 0) return;
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+	throw new Error(`session ${id} still has background jobs after 20 alarm runs`);
 }

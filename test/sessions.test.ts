@@ -1,10 +1,10 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { appendBody, callJson, createSession, newId, sessionObject } from "./helpers";
+import { appendBody, callJson, createSession, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
 async function drainIndex(id: string): Promise<void> {
-	await runDurableObjectAlarm(sessionObject(id));
+	await runJobsUntilIdle(id);
 }
 
 describe("sessions", () => {
@@ -55,7 +55,7 @@ describe("sessions", () => {
 		const ids: string[] = [];
 		for (let index = 0; index < 5; index++) {
 			const id = await createSession({ body: { agent, subject: index % 2 === 0 ? "even" : "odd" } });
-			await drainIndex(id);
+			await runJobsUntilIdle(id);
 			ids.push(id);
 		}
 		const seen: string[] = [];
@@ -88,7 +88,7 @@ describe("sessions", () => {
 		await callJson(`/v1/sessions/${id}/state/kv/secret`, { method: "PUT", body: { value: "pii" } });
 		await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "c1" } });
 		await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: { summary: "the user's secret" } });
-		await drainIndex(id);
+		await runJobsUntilIdle(id);
 		const prefix = `t/${env.ADMIN_TENANT}/s/${id}/`;
 		expect((await env.BLOBS.list({ prefix })).objects).toHaveLength(3); // the blob, the archive and its transcript
 		expect((await env.DB.prepare("SELECT count(*) AS n FROM events WHERE session_id = ?").bind(id).first<{ n: number }>())?.n).toBe(1);

@@ -1,6 +1,5 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, mintKey, newId, sessionObject } from "./helpers";
+import { callJson, createSession, mintKey, newId, runJobsUntilIdle } from "./helpers";
 
 describe("tenant isolation", () => {
 	it("keeps a session of tenant A invisible to every key of tenant B", async () => {
@@ -15,7 +14,7 @@ describe("tenant isolation", () => {
 			body: { events: [{ type: "note", content: "s".repeat(20_000) }] },
 		});
 		await callJson(`/v1/sessions/${id}/state/kv/secret`, { method: "PUT", key: keyA, body: { value: "A only" } });
-		await runDurableObjectAlarm(sessionObject(id, tenantA));
+		await runJobsUntilIdle(id, tenantA);
 		const sha = appended.body.events[0].contentRef.sha256;
 
 		// Reads, writes and guesses by B all look exactly like a session that does not exist.

@@ -80,6 +80,13 @@ interface GuardOptions {
 
 const OUTBOX_BATCH = 50;
 
+/**
+ * How long changes wait before they are projected to D1. One drain then carries every write
+ * of that second: draining after each write made every write pay for an alarm and a D1 call
+ * (measured: 4.5 ms against 2.5 ms per append), for an index that is eventual anyway.
+ */
+const PROJECTION_DELAY_MS = 1000;
+
 /** Every table that holds anything of the session's content: a deletion empties them all. */
 const CONTENT_TABLES = [
 	"events",
@@ -123,7 +130,7 @@ export class SessionObject extends DurableObject<Env> {
 			const row = insertSession(this.sql, input, now);
 			scheduleCompaction(this.sql, row, [], now);
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(row) }, now);
-			jobs.ensureScheduled(this.sql, "drain_outbox", now);
+			jobs.ensureScheduled(this.sql, "drain_outbox", now + PROJECTION_DELAY_MS);
 			const view = this.view(row, now);
 			if (write.idempotencyKey) this.remember(write.idempotencyKey, fingerprint, view, now);
 			return ok(view);
@@ -523,7 +530,7 @@ export class SessionObject extends DurableObject<Env> {
 			seedSnapshot(this.sql, snapshot, now);
 			const row = readSession(this.sql) as SessionRow;
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(row) }, now);
-			jobs.ensureScheduled(this.sql, "drain_outbox", now);
+			jobs.ensureScheduled(this.sql, "drain_outbox", now + PROJECTION_DELAY_MS);
 			const view = this.view(row, now);
 			if (write.idempotencyKey) this.remember(write.idempotencyKey, fingerprint, view, now);
 			return ok(view);
@@ -582,7 +589,11 @@ export class SessionObject extends DurableObject<Env> {
 		jobs.complete(this.sql, "compact");
 		if (!row || row.status !== "active") return;
 		const trigger = compactionTrigger(this.sql, row, Date.now());
-		if (!trigger) return;
+		if (!trigger) {
+			// Woken before a trigger holds (or after it passed): keep the time-based check armed.
+			scheduleCompaction(this.sql, row, [], Date.now());
+			return;
+		}
 		const prepared = await prepareCompaction(this.sql, this.blobs, row, {});
 		if (!prepared) return;
 		this.ctx.storage.transactionSync(() => {
@@ -614,7 +625,7 @@ export class SessionObject extends DurableObject<Env> {
 			},
 			now,
 		);
-		jobs.ensureScheduled(this.sql, "drain_outbox", now);
+		jobs.ensureScheduled(this.sql, "drain_outbox", now + PROJECTION_DELAY_MS);
 		scheduleCompaction(this.sql, session, [], now);
 		return { compacted: true, compaction: view };
 	}
@@ -676,7 +687,7 @@ export class SessionObject extends DurableObject<Env> {
 			if ("result" in guarded) return guarded.result;
 			const result = apply(guarded.row, now);
 			if (!result.ok) return result;
-			jobs.ensureScheduled(this.sql, "drain_outbox", now);
+			jobs.ensureScheduled(this.sql, "drain_outbox", now + PROJECTION_DELAY_MS);
 			if (write.idempotencyKey) this.remember(write.idempotencyKey, fingerprint, result.value, now);
 			return result;
 		});
