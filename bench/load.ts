@@ -1,0 +1,97 @@
+/**
+ * Load generation with autocannon: one client process, keep-alive connections, one request in
+ * flight per connection. Latencies are taken from each response (microsecond precision) and
+ * ranked here: autocannon's own histogram keeps whole milliseconds, too coarse for the
+ * sub-millisecond round trips of Miniflare.
+ */
+import autocannon from "autocannon";
+
+/** A server under load: our Worker or the floor. */
+export interface Target {
+	role: "ours" | "floor";
+	url: string;
+	headers: Record<string, string>;
+}
+
+/** The one request a scenario repeats. */
+export interface RequestSpec {
+	method: "GET" | "POST" | "PUT";
+	path: string;
+	body?: string;
+}
+
+export interface Measurement {
+	/** Completed responses, any status. */
+	requests: number;
+	requestsPerSecond: number;
+	/** Latency of the 2xx responses, in milliseconds. */
+	latencyMs: { p50: number; p95: number; p99: number; mean: number; max: number };
+	non2xx: number;
+	/** Connection errors, timeouts included. */
+	errors: number;
+	timeouts: number;
+	seconds: number;
+}
+
+/** Loads `target` with `spec` from `connections` connections for `seconds` and ranks latencies. */
+export async function measure(target: Target, spec: RequestSpec, connections: number, seconds: number): Promise<Measurement> {
+	const latencies: number[] = [];
+	const result = await new Promise<autocannon.Result>((resolve, reject) => {
+		const instance = autocannon(
+			{
+				url: new URL(spec.path, target.url).href,
+				method: spec.method,
+				headers: spec.body === undefined ? target.headers : { ...target.headers, "content-type": "application/json" },
+				body: spec.body,
+				connections,
+				duration: seconds,
+				// Stop on time: autocannon checks the clock once per sample interval (1 s by default).
+				sampleInt: 100,
+			},
+			(error, finished) => (error ? reject(error) : resolve(finished)),
+		);
+		instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+			if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+		});
+	});
+	latencies.sort((a, b) => a - b);
+	const total = latencies.reduce((sum, value) => sum + value, 0);
+	return {
+		requests: result.requests.total,
+		requestsPerSecond: round(result.requests.total / result.duration, 1),
+		latencyMs: {
+			p50: round(percentile(latencies, 50), 3),
+			p95: round(percentile(latencies, 95), 3),
+			p99: round(percentile(latencies, 99), 3),
+			mean: round(latencies.length ? total / latencies.length : Number.NaN, 3),
+			max: round(latencies.at(-1) ?? Number.NaN, 3),
+		},
+		non2xx: result.non2xx,
+		errors: result.errors,
+		timeouts: result.timeouts,
+		seconds: result.duration,
+	};
+}
+
+/** Rounds for the JSON: microseconds are the most a loopback timing can tell. */
+export function round(value: number, digits: number): number {
+	return Number(value.toFixed(digits));
+}
+
+/** Nearest-rank percentile of ascending values. */
+function percentile(sorted: number[], p: number): number {
+	if (sorted.length === 0) return Number.NaN;
+	return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** One request outside the load, for set-up; throws unless it answers 2xx. */
+export async function call(target: Target, method: RequestSpec["method"], path: string, body?: unknown): Promise<unknown> {
+	const response = await fetch(new URL(path, target.url), {
+		method,
+		headers: body === undefined ? target.headers : { ...target.headers, "content-type": "application/json" },
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	const text = await response.text();
+	if (!response.ok) throw new Error(`${target.role}: ${method} ${path} answered ${response.status}: ${text}`);
+	return text ? JSON.parse(text) : null;
+}

@@ -1,0 +1,77 @@
+/**
+ * Serves one bundled Worker with Miniflare's API directly: no `wrangler dev` proxy Worker in
+ * front and no local request tracing, which is closer to what production adds per request.
+ * Started by bench/processes.ts with a MiniflareHostConfig as its argument; reports its URL
+ * over IPC and serves until SIGTERM.
+ *
+ * The bindings mirror wrangler.toml and bench/floor/wrangler.toml; Miniflare's own v4-style
+ * options go through convertV4MiniflareOptions, as wrangler itself does.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { convertV4MiniflareOptions, Miniflare, type V4SharedOptions, type V4WorkerOptions } from "miniflare";
+import type { MiniflareHostConfig } from "./processes";
+
+const config = JSON.parse(process.argv[2]) as MiniflareHostConfig;
+const projectRoot = path.resolve(import.meta.dirname, "..");
+
+const shared: V4SharedOptions = {
+	host: "127.0.0.1",
+	port: 0,
+	resourcePersistencePath: config.persistDir,
+	// No network here: a placeholder Request.cf, no telemetry.
+	cf: false,
+	telemetry: { enabled: false },
+};
+
+const source = {
+	scriptPath: config.scriptPath,
+	modules: true,
+	// Module names are paths relative to this; the bundle lives outside the project.
+	modulesRoot: path.dirname(config.scriptPath),
+	compatibilityDate: "2026-11-01",
+};
+
+const worker: V4WorkerOptions =
+	config.target === "ours"
+		? {
+				name: "edge-context",
+				...source,
+				durableObjects: { SESSION: { className: "SessionObject", useSQLite: true } },
+				d1Databases: { DB: "edge-context" },
+				r2Buckets: { BLOBS: "edge-context-blobs" },
+				bindings: {
+					ADMIN_API_KEY: config.adminKey,
+					INLINE_LIMIT_BYTES: "16384",
+					MAX_REQUEST_BYTES: "4194304",
+					ADMIN_TENANT: "default",
+				},
+			}
+		: {
+				name: "edge-context-floor",
+				...source,
+				durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true } },
+			};
+
+const mf = new Miniflare(convertV4MiniflareOptions({ ...shared, ...worker }));
+const url = await mf.ready;
+
+if (config.target === "ours") await applyD1Migrations();
+
+process.once("SIGTERM", () => {
+	void mf.dispose().finally(() => process.exit(0));
+});
+process.send?.({ url: url.href });
+
+/** The same SQL `wrangler d1 migrations apply` runs, statement by statement. */
+async function applyD1Migrations(): Promise<void> {
+	const database = await mf.getD1Database("DB");
+	const directory = path.join(projectRoot, "migrations");
+	for (const file of readdirSync(directory).filter((name) => name.endsWith(".sql")).sort()) {
+		const statements = readFileSync(path.join(directory, file), "utf8")
+			.split("--> statement-breakpoint")
+			.map((statement) => statement.trim())
+			.filter((statement) => statement.length > 0);
+		await database.batch(statements.map((statement) => database.prepare(statement)));
+	}
+}
