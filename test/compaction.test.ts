@@ -1,6 +1,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { BlobStore } from "../src/blobs/blob-store";
+import type { SessionObject } from "../src/session/session-object";
+import { failingR2, type Outage } from "./faults";
 import { callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
 
 /** A small model window so a few events cross the 60% threshold. */
@@ -188,5 +191,29 @@ describe("compaction under concurrent writes and policy changes", () => {
 		expect(patched.body.policy).toMatchObject(policy);
 		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBe(1);
+	});
+});
+
+describe("compaction when R2 is down", () => {
+	it("never removes events it could not archive, and compacts once R2 is back", async () => {
+		const id = await createSession({ body: { policy } });
+		const outage: Outage = { down: true };
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			instance.blobs = new BlobStore(failingR2(env.BLOBS, outage));
+		});
+		await seed(id);
+		const before = await allEvents(id, false);
+		const manual = await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} });
+		expect(manual.status).toBe(503);
+		expect(manual.body.error.code).toBe("dependency_unavailable");
+		await runDurableObjectAlarm(sessionObject(id));
+		const session = await callJson(`/v1/sessions/${id}`);
+		expect(session.body.compactions).toBe(0);
+		expect(await allEvents(id, false)).toEqual(before);
+
+		outage.down = false;
+		const compacted = await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} });
+		expect(compacted.body.compacted).toBe(true);
+		expect((await allEvents(id, true)).map(({ archived: _archived, ...event }) => event)).toEqual(before);
 	});
 });
