@@ -128,19 +128,41 @@ export function* hotEventsNewestFirst(sql: SqlStorage, intervals: Intervals, typ
  */
 export function* eventsNewestFirstAt(sql: SqlStorage, intervals: Intervals, types?: EventType[]): Generator<EventRow> {
 	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
+	// Starting the scan at the last seq of that version keeps its cost on the budget, not on
+	// how much was written since.
+	const throughSeq = lastSeqAt(sql, intervals[0]?.[1] ?? 0);
 	const visibleEvents = visibilitySql(intervals, "events.version");
 	const visibleCompactions = visibilitySql(intervals, "compactions.version");
 	const cursor = sql.exec<Row>(
-		`SELECT ${COLUMNS} FROM events WHERE pinned = 0 AND ${visibleEvents.clause} ${typeFilter}
+		`SELECT ${COLUMNS} FROM events WHERE seq <= ? AND pinned = 0 AND ${visibleEvents.clause} ${typeFilter}
 		   AND NOT EXISTS (
 			SELECT 1 FROM archived_events WHERE archived_events.seq = events.seq
 			  AND archived_events.compaction_id IN (SELECT id FROM compactions WHERE ${visibleCompactions.clause}))
 		 ORDER BY seq DESC`,
+		throughSeq,
 		...visibleEvents.params,
 		...(types ?? []),
 		...visibleCompactions.params,
 	);
 	yield* cursor;
+}
+
+/**
+ * The highest seq written at or before `version`. Seqs and versions grow together, so a binary
+ * search over the seq key finds it in a few lookups, with no index on version to maintain.
+ */
+export function lastSeqAt(sql: SqlStorage, version: number): number {
+	const versionFrom = (seq: number) =>
+		sql.exec<{ seq: number; version: number }>("SELECT seq, version FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", seq).toArray()[0];
+	let low = 0;
+	let high = sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM events").one().seq ?? 0;
+	while (low < high) {
+		const middle = Math.ceil((low + high) / 2);
+		const row = versionFrom(middle);
+		if (row && row.version <= version) low = row.seq;
+		else high = middle - 1;
+	}
+	return low;
 }
 
 /** Pinned events visible at the given intervals, oldest first; pinned events are never compacted. */
