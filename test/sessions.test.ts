@@ -3,10 +3,6 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { appendBody, callJson, createSession, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
-async function drainIndex(id: string): Promise<void> {
-	await runJobsUntilIdle(id);
-}
-
 describe("sessions", () => {
 	it("creates a session with a client-chosen id and reads it back at version 1", async () => {
 		const id = newId("user:42");

@@ -123,20 +123,7 @@ export class SessionObject extends DurableObject<Env> {
 	/** Creates the session. A second create of the same id is a 409 unless it is a retry. */
 	async createSession(input: NewSession, write: WriteOptions): Promise<WriteResult<Session>> {
 		const fingerprint = await idempotency.fingerprintOf("create", input);
-		const result = this.ctx.storage.transactionSync((): WriteResult<Session> => {
-			const now = Date.now();
-			const existing = this.existingOnCreate(input.id, write, fingerprint, now);
-			if (existing) return existing;
-			const row = insertSession(this.sql, input, now);
-			scheduleCompaction(this.sql, row, [], now);
-			outbox.enqueue(this.sql, { kind: "write", session: indexRow(row) }, now);
-			jobs.ensureScheduled(this.sql, "drain_outbox", now + PROJECTION_DELAY_MS);
-			const view = this.view(row, now);
-			if (write.idempotencyKey) this.remember(write.idempotencyKey, fingerprint, view, now);
-			return ok(view);
-		});
-		await this.armAlarm();
-		return result;
+		return this.createOnce(input, write, fingerprint, () => undefined);
 	}
 
 	/** The session's version, counters, lease and projection lag. */
@@ -522,13 +509,27 @@ export class SessionObject extends DurableObject<Env> {
 				return blobFailure(error);
 			}
 		}
+		return this.createOnce(input, write, fingerprint, (now) => seedSnapshot(this.sql, snapshot, now));
+	}
+
+	/**
+	 * Creates the session in one transaction, `seed` filling it before it is first seen; a
+	 * retry of the same create gets the first response, any other create of the id a 409.
+	 */
+	private async createOnce(
+		input: NewSession,
+		write: WriteOptions,
+		fingerprint: string,
+		seed: (now: number) => void,
+	): Promise<WriteResult<Session>> {
 		const result = this.ctx.storage.transactionSync((): WriteResult<Session> => {
 			const now = Date.now();
 			const existing = this.existingOnCreate(input.id, write, fingerprint, now);
 			if (existing) return existing;
 			insertSession(this.sql, input, now);
-			seedSnapshot(this.sql, snapshot, now);
+			seed(now);
 			const row = readSession(this.sql) as SessionRow;
+			scheduleCompaction(this.sql, row, [], now);
 			outbox.enqueue(this.sql, { kind: "write", session: indexRow(row) }, now);
 			jobs.ensureScheduled(this.sql, "drain_outbox", now + PROJECTION_DELAY_MS);
 			const view = this.view(row, now);
