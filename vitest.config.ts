@@ -8,6 +8,9 @@ export default defineConfig(async () => {
 		test: {
 			// Request logs are noise when a test passes and context when it fails.
 			silent: "passed-only",
+			// The first write in each file loads the tokenizer (seconds under vitest's transform,
+			// more on a busy machine): a safety limit, not a timing assertion.
+			testTimeout: 30_000,
 			projects: [
 				{
 					plugins: [
