@@ -1,112 +1,20 @@
 /**
- * Processes and HTTP for bench/context.ts: the deploy bundle, Miniflare hosts in their own
- * process groups (stopping one stops the workerd it started and nothing else), a keep-alive
- * HTTP client that times each request, and the statistics the report uses.
+ * Miniflare and HTTP for bench/context.ts: the Miniflare host (bench/processes.ts's, in its own
+ * process group), a keep-alive HTTP client that times each request, and the statistics the
+ * report uses.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
-import { openSync, readFileSync } from "node:fs";
 import http from "node:http";
-import { createRequire } from "node:module";
-import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import type { ContextHostConfig } from "./context-host";
+import { type MiniflareHostConfig, type MiniflareServer, startMiniflare } from "./processes";
 
-const benchDir = path.dirname(fileURLToPath(import.meta.url));
-export const projectRoot = path.dirname(benchDir);
-
-/** Process groups still running: however the run ends, none of them outlives it. */
-const running = new Set<number>();
-process.once("exit", () => {
-	for (const pid of running) signalGroup(pid, "SIGKILL");
-});
-process.once("SIGINT", () => process.exit(130));
+// A SIGTERM to the run ends it as an exit, so bench/processes.ts stops every group it started.
 process.once("SIGTERM", () => process.exit(143));
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-	try {
-		process.kill(-pid, signal);
-	} catch (error) {
-		if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-	}
-}
+export type Host = MiniflareServer;
 
-function spawnGroup(args: string[], logPath: string, ipc: boolean, env: NodeJS.ProcessEnv = process.env): ChildProcess {
-	const log = openSync(logPath, "a");
-	const child = spawn(process.execPath, args, {
-		cwd: projectRoot,
-		env,
-		detached: true,
-		stdio: ipc ? ["ignore", log, log, "ipc"] : ["ignore", log, log],
-	});
-	if (child.pid === undefined) throw new Error(`could not start ${args.join(" ")}`);
-	const pid = child.pid;
-	running.add(pid);
-	child.once("exit", () => running.delete(pid));
-	return child;
-}
-
-async function stopGroup(child: ChildProcess): Promise<void> {
-	const pid = child.pid as number;
-	if (child.exitCode === null && child.signalCode === null) {
-		signalGroup(pid, "SIGTERM");
-		await Promise.race([once(child, "exit"), delay(5_000)]);
-	}
-	// workerd can outlive its parent: make sure the whole group is gone.
-	signalGroup(pid, "SIGKILL");
-	running.delete(pid);
-}
-
-function logTail(logPath: string): string {
-	return readFileSync(logPath, "utf8").split("\n").slice(-30).join("\n");
-}
-
-/** `wrangler deploy --dry-run`: what Miniflare serves is exactly what would be uploaded. */
-export async function buildBundle(outDir: string, logPath: string, registryDir: string): Promise<string> {
-	const wrangler = path.join(path.dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
-	const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", WRANGLER_REGISTRY_PATH: registryDir };
-	const child = spawnGroup([wrangler, "deploy", "--dry-run", "--config", "wrangler.toml", "--outdir", outDir], logPath, false, env);
-	const [code] = (await once(child, "exit")) as [number | null];
-	if (code !== 0) throw new Error(`wrangler deploy --dry-run exited with ${code}:\n${logTail(logPath)}`);
-	return path.join(outDir, "index.js");
-}
-
-export interface Host {
-	url: string;
-	/** Milliseconds from spawn to the first 200 of /healthz. */
-	startMs: number;
-	stop(): Promise<void>;
-}
-
-/** Starts bench/context-host.ts in its own process group and waits for /healthz. */
-export async function startHost(config: ContextHostConfig, logPath: string): Promise<Host> {
-	const started = performance.now();
-	const child = spawnGroup(["--import", "tsx", path.join(benchDir, "context-host.ts"), JSON.stringify(config)], logPath, true);
-	try {
-		const url = await new Promise<string>((resolve, reject) => {
-			child.once("message", (message: { url: string }) => resolve(message.url));
-			child.once("exit", () => reject(new Error(`Miniflare exited during start-up:\n${logTail(logPath)}`)));
-		});
-		child.disconnect();
-		const deadline = Date.now() + 90_000;
-		for (;;) {
-			if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Miniflare exited:\n${logTail(logPath)}`);
-			if (Date.now() > deadline) throw new Error(`Miniflare not healthy after 90 s:\n${logTail(logPath)}`);
-			try {
-				const response = await fetch(new URL("/healthz", url));
-				await response.body?.cancel();
-				if (response.ok) break;
-			} catch {
-				// Not listening yet.
-			}
-			await delay(50);
-		}
-		return { url, startMs: performance.now() - started, stop: () => stopGroup(child) };
-	} catch (error) {
-		await stopGroup(child);
-		throw error;
-	}
+/** Starts a Miniflare host serving our Worker's bundle and waits for /healthz (polled every 50 ms). */
+export function startHost(config: Omit<MiniflareHostConfig, "target">, logPath: string): Promise<Host> {
+	return startMiniflare("Miniflare", { target: "ours", ...config }, logPath, 50);
 }
 
 export interface Timed<T = unknown> {

@@ -15,30 +15,17 @@
  * Prints tables; writes bench/results/context-latest.json and bench/results/context-latency.svg.
  * See bench/CONTEXT.md for a reading of the figures.
  */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { latencySvg } from "./context-plot";
-import {
-	buildBundle,
-	Client,
-	drained,
-	type Host,
-	median,
-	pollSession,
-	projectRoot,
-	sessionPath,
-	type Stats,
-	startHost,
-	stats,
-	table,
-} from "./context-server";
+import { Client, drained, type Host, median, pollSession, sessionPath, type Stats, startHost, stats, table } from "./context-server";
 import { AGENT_SUMMARY, type AgentEvent, prng, researchTranscript, smallEvents, smallTurnEvents } from "./context-transcript";
+import { codeVersion, loadAverage1m, machine, packageVersion, runMain, writeAtomically } from "./harness";
+import { buildBundle, projectRoot } from "./processes";
 
 const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false } }, strict: true });
 const quick = flags.quick;
@@ -553,26 +540,6 @@ async function coldStart(bundle: string) {
 // ---------------------------------------------------------------------------------------------
 // Report.
 
-function packageVersion(name: string): string {
-	const require = createRequire(path.join(projectRoot, "package.json"));
-	return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string }).version;
-}
-
-function codeVersion(): { commit: string | null; srcModified: boolean | null } {
-	try {
-		const git = (...args: string[]) => execFileSync("git", args, { cwd: projectRoot, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-		return { commit: git("rev-parse", "--short", "HEAD"), srcModified: git("status", "--porcelain", "--", "src", "migrations").length > 0 };
-	} catch {
-		return { commit: null, srcModified: null };
-	}
-}
-
-function writeAtomically(file: string, text: string): void {
-	mkdirSync(path.dirname(file), { recursive: true });
-	writeFileSync(`${file}.tmp`, text);
-	renameSync(`${file}.tmp`, file);
-}
-
 type Results = {
 	assembly: ContextAssembly;
 	appends: Awaited<ReturnType<typeof appendUnderCompaction>>;
@@ -697,7 +664,7 @@ function printTables(results: Results): void {
 	);
 }
 
-const loadAtStart = Math.round(os.loadavg()[0] * 100) / 100;
+const loadAtStart = loadAverage1m();
 
 async function main(): Promise<void> {
 	const startedAt = new Date();
@@ -705,7 +672,10 @@ async function main(): Promise<void> {
 		`edge-context context bench${quick ? " --quick" : ""}: ${os.cpus().length} CPUs, Node ${process.version}, ` +
 			`load average ${loadAtStart}, work dir ${workDir}`,
 	);
-	const bundle = await buildBundle(path.join(workDir, "bundle"), path.join(workDir, "bundle.log"), path.join(workDir, "registry"));
+	const bundle = await buildBundle("wrangler.toml", path.join(workDir, "bundle"), {
+		logPath: path.join(workDir, "bundle.log"),
+		registryDir: path.join(workDir, "registry"),
+	});
 	let host: Host | null = await startHost({ scriptPath: bundle, persistDir: path.join(workDir, "state"), adminKey }, path.join(workDir, "host.log"));
 	log(`Miniflare ready in ${(host.startMs / 1000).toFixed(1)} s at ${host.url}`);
 	const client = new Client(host.url, adminKey);
@@ -731,18 +701,10 @@ async function main(): Promise<void> {
 		generatedAt: startedAt.toISOString(),
 		quick,
 		durationSeconds,
-		machine: {
-			cpus: os.cpus().length,
-			cpuModel: os.cpus()[0]?.model ?? null,
-			memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-			platform: `${os.platform()} ${os.release()}`,
-			node: process.version,
-			/** Anything else running on the machine shows here: figures are noisier then. */
-			loadAverage1mAtStart: loadAtStart,
-		},
+		machine: machine(loadAtStart),
 		tools: { wrangler: packageVersion("wrangler"), miniflare: packageVersion("miniflare"), gptTokenizer: packageVersion("gpt-tokenizer") },
 		code: codeVersion(),
-		server: "the `wrangler deploy --dry-run` bundle served by Miniflare's API (bench/context-host.ts) on 127.0.0.1, in its own process",
+		server: "the `wrangler deploy --dry-run` bundle served by Miniflare's API (bench/miniflare-host.ts) on 127.0.0.1, in its own process",
 		client: "node:http keep-alive, one request in flight per caller; latency = request sent to full body read",
 		settings: SETTINGS,
 		...results,
@@ -769,11 +731,4 @@ async function main(): Promise<void> {
 	log(`\nwrote ${path.relative(projectRoot, jsonFile)} and ${path.relative(projectRoot, svgFile)} in ${durationSeconds} s`);
 }
 
-try {
-	await main();
-	rmSync(workDir, { recursive: true, force: true });
-} catch (error) {
-	console.error(error);
-	console.error(`Logs and state kept in ${workDir}`);
-	process.exitCode = 1;
-}
+await runMain(main, workDir);

@@ -1,8 +1,12 @@
 /**
  * Serves one bundled Worker with Miniflare's API directly: no `wrangler dev` proxy Worker in
  * front and no local request tracing, which is closer to what production adds per request.
- * Started by bench/processes.ts with a MiniflareHostConfig as its argument; reports its URL
- * over IPC and serves until SIGTERM.
+ * Started by bench/processes.ts (for bench/run.ts and bench/context.ts) with a
+ * MiniflareHostConfig as its argument; reports its URL over IPC and serves until SIGTERM.
+ *
+ * A host may be started on the persistence dir of an earlier one (bench/context.ts restarts
+ * Miniflare on the same state for the tokenizer cold-start runs), so the D1 migrations are
+ * applied only to an empty database.
  *
  * The bindings mirror wrangler.toml and bench/floor/wrangler.toml; Miniflare's own v4-style
  * options go through convertV4MiniflareOptions, as wrangler itself does.
@@ -63,9 +67,13 @@ process.once("SIGTERM", () => {
 });
 process.send?.({ url: url.href });
 
-/** The same SQL `wrangler d1 migrations apply` runs, statement by statement. */
+/** The same SQL `wrangler d1 migrations apply` runs, statement by statement, once per database. */
 async function applyD1Migrations(): Promise<void> {
 	const database = await mf.getD1Database("DB");
+	const tables = await database
+		.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+		.first<{ n: number }>();
+	if ((tables?.n ?? 0) > 0) return;
 	const directory = path.join(projectRoot, "migrations");
 	for (const file of readdirSync(directory).filter((name) => name.endsWith(".sql")).sort()) {
 		const statements = readFileSync(path.join(directory, file), "utf8")

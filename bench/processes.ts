@@ -1,7 +1,8 @@
 /**
- * Child processes of the benchmark: wrangler commands, `wrangler dev` servers and Miniflare
- * hosts. Every server runs in its own process group (wrangler dev starts node and workerd
- * children), so stopping one stops all it started and nothing else.
+ * Child processes of the benchmarks (bench/run.ts and bench/context.ts): wrangler commands,
+ * deploy bundles, `wrangler dev` servers and Miniflare hosts. Every server runs in its own
+ * process group (wrangler dev starts node and workerd children), so stopping one stops all it
+ * started and nothing else.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -90,6 +91,15 @@ export async function runWrangler(args: string[], options: { logPath: string; re
 	if (code !== 0) throw new Error(`wrangler ${args.join(" ")} exited with ${code}:\n${logTail(options.logPath)}`);
 }
 
+/**
+ * `wrangler deploy --dry-run` of one config into `outDir`: what Miniflare serves is exactly
+ * what would be uploaded. Returns the bundle's entry module.
+ */
+export async function buildBundle(configPath: string, outDir: string, options: { logPath: string; registryDir: string }): Promise<string> {
+	await runWrangler(["deploy", "--dry-run", "--config", configPath, "--outdir", outDir], options);
+	return path.join(outDir, "index.js");
+}
+
 /** A port that was free a moment ago on 127.0.0.1 (wrangler dev needs one up front). */
 export async function freePort(): Promise<number> {
 	const server = createServer();
@@ -101,8 +111,8 @@ export async function freePort(): Promise<number> {
 	return address.port;
 }
 
-/** Polls /healthz until it answers 200, failing early if the process dies. */
-async function waitHealthy(name: string, url: string, child: ChildProcess, logPath: string): Promise<void> {
+/** Polls /healthz every `pollMs` until it answers 200, failing early if the process dies. */
+async function waitHealthy(name: string, url: string, child: ChildProcess, logPath: string, pollMs = 100): Promise<void> {
 	const deadline = Date.now() + 90_000;
 	while (Date.now() < deadline) {
 		if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited during start-up:\n${logTail(logPath)}`);
@@ -113,7 +123,7 @@ async function waitHealthy(name: string, url: string, child: ChildProcess, logPa
 		} catch {
 			// Not listening yet.
 		}
-		await delay(100);
+		await delay(pollMs);
 	}
 	throw new Error(`${name} was not healthy after 90 s:\n${logTail(logPath)}`);
 }
@@ -167,13 +177,25 @@ export interface MiniflareHostConfig {
 	target: "ours" | "floor";
 	/** The bundle from `wrangler deploy --dry-run --outdir`. */
 	scriptPath: string;
+	/** May hold the state of an earlier host: the D1 migrations are applied only to an empty database. */
 	persistDir: string;
 	/** ADMIN_API_KEY for our Worker. */
 	adminKey: string;
 }
 
-/** Starts Miniflare in a child process (so its log handling never shares the client's event loop). */
-export async function startMiniflare(name: string, config: MiniflareHostConfig, logPath: string): Promise<Server> {
+/** A Miniflare host, with how long it took to start. */
+export interface MiniflareServer extends Server {
+	/** Milliseconds from spawn to the first 200 of /healthz. */
+	startMs: number;
+}
+
+/**
+ * Starts bench/miniflare-host.ts in a child process (so its log handling never shares the
+ * client's event loop) and waits until /healthz answers, polling every `pollMs`. A later host
+ * may be started on the same `persistDir`: it serves the state the earlier one left.
+ */
+export async function startMiniflare(name: string, config: MiniflareHostConfig, logPath: string, pollMs = 100): Promise<MiniflareServer> {
+	const started = performance.now();
 	const host = path.join(benchDir, "miniflare-host.ts");
 	const child = spawnGroup(["--import", "tsx", host, JSON.stringify(config)], { env: process.env, logPath, ipc: true });
 	try {
@@ -182,8 +204,8 @@ export async function startMiniflare(name: string, config: MiniflareHostConfig, 
 			child.once("exit", () => reject(new Error(`${name} exited during start-up:\n${logTail(logPath)}`)));
 		});
 		child.disconnect();
-		await waitHealthy(name, url, child, logPath);
-		return { name, url, logPath, stop: () => stopGroup(child), kill: () => killGroup(child) };
+		await waitHealthy(name, url, child, logPath, pollMs);
+		return { name, url, logPath, startMs: performance.now() - started, stop: () => stopGroup(child), kill: () => killGroup(child) };
 	} catch (error) {
 		await stopGroup(child);
 		throw error;

@@ -5,16 +5,15 @@
  * the tracing-off variant to stay under a minute). Prints the table and writes
  * bench/results/latest.json. See bench/README.md.
  */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { codeVersion, loadAverage1m, machine, packageVersion, runMain, writeAtomically } from "./harness";
 import { call, measure, type Target } from "./load";
-import { projectRoot, runWrangler, type Server, startMiniflare, startWranglerDev } from "./processes";
+import { buildBundle, projectRoot, runWrangler, type Server, startMiniflare, startWranglerDev } from "./processes";
 import { compare, failures, formatTable, formatTargetSummary, type Row, TARGETS } from "./report";
 import { scenarios } from "./scenarios";
 
@@ -109,14 +108,8 @@ function startWranglerPair(name: string, env: Record<string, string>): Promise<P
 /** The deploy bundles: what Miniflare serves is exactly what would be uploaded. */
 async function buildBundles(): Promise<{ ours: string; floor: string }> {
 	const dir = path.join(workDir, "bundles");
-	const build = async (name: string, configPath: string) => {
-		const outDir = path.join(dir, name);
-		await runWrangler(["deploy", "--dry-run", "--config", configPath, "--outdir", outDir], {
-			logPath: path.join(workDir, `bundle-${name}.log`),
-			registryDir,
-		});
-		return path.join(outDir, "index.js");
-	};
+	const build = (name: string, configPath: string) =>
+		buildBundle(configPath, path.join(dir, name), { logPath: path.join(workDir, `bundle-${name}.log`), registryDir });
 	const [ours, floor] = await Promise.all([build("ours", "wrangler.toml"), build("floor", "bench/floor/wrangler.toml")]);
 	return { ours, floor };
 }
@@ -199,37 +192,13 @@ async function runMode(mode: Mode, pair: Pair): Promise<Row[]> {
 	return rows;
 }
 
-function packageVersion(name: string): string {
-	const require = createRequire(path.join(projectRoot, "package.json"));
-	return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string }).version;
-}
-
-/** Which code was measured: the commit, and whether src/ differed from it. */
-function codeVersion(): { commit: string | null; srcModified: boolean | null } {
-	try {
-		const git = (...args: string[]) =>
-			execFileSync("git", args, { cwd: projectRoot, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-		return { commit: git("rev-parse", "--short", "HEAD"), srcModified: git("status", "--porcelain", "--", "src", "migrations").length > 0 };
-	} catch {
-		return { commit: null, srcModified: null };
-	}
-}
-
 function writeResults(rows: Row[], startedAt: Date, selected: Mode[]): string {
 	const file = path.join(projectRoot, "bench/results/latest.json");
 	const results = {
 		generatedAt: startedAt.toISOString(),
 		quick,
 		durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
-		machine: {
-			cpus: os.cpus().length,
-			cpuModel: os.cpus()[0]?.model ?? null,
-			memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-			platform: `${os.platform()} ${os.release()}`,
-			node: process.version,
-			// Other work on the machine skews local timings; this says whether there was any.
-			loadAverage1mAtStart: loadAverageAtStart,
-		},
+		machine: machine(loadAverageAtStart),
 		tools: { wrangler: packageVersion("wrangler"), miniflare: packageVersion("miniflare"), autocannon: packageVersion("autocannon") },
 		code: codeVersion(),
 		settings: {
@@ -242,14 +211,11 @@ function writeResults(rows: Row[], startedAt: Date, selected: Mode[]): string {
 		scenarios: scenarios.map(({ name, description }) => ({ name, description })),
 		results: rows,
 	};
-	mkdirSync(path.dirname(file), { recursive: true });
-	// Written whole or not at all: a reader never sees half a file.
-	writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, "\t")}\n`);
-	renameSync(`${file}.tmp`, file);
+	writeAtomically(file, `${JSON.stringify(results, null, "\t")}\n`);
 	return path.relative(projectRoot, file);
 }
 
-const loadAverageAtStart = Number(os.loadavg()[0].toFixed(2));
+const loadAverageAtStart = loadAverage1m();
 
 async function main(): Promise<void> {
 	const startedAt = new Date();
@@ -278,11 +244,4 @@ async function main(): Promise<void> {
 	if (failed > 0) process.exitCode = 1;
 }
 
-try {
-	await main();
-	rmSync(workDir, { recursive: true, force: true });
-} catch (error) {
-	console.error(error);
-	console.error(`Logs and state kept in ${workDir}`);
-	process.exitCode = 1;
-}
+await runMain(main, workDir);
