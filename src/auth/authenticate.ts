@@ -36,10 +36,18 @@ async function lookUp(database: D1Database, id: string, now: number): Promise<Ap
 	}
 }
 
+/** The bootstrap key's digest, computed once per isolate rather than on every request. */
+let bootstrapDigest: { key: string; digest: Promise<Uint8Array> } | null = null;
+
+function digestOfBootstrap(key: string): Promise<Uint8Array> {
+	if (bootstrapDigest?.key !== key) bootstrapDigest = { key, digest: sha256(key) };
+	return bootstrapDigest.digest;
+}
+
 async function verify(env: Env, presented: string): Promise<Principal | null> {
 	const digest = await sha256(presented);
 	const bootstrap = env.ADMIN_API_KEY;
-	if (bootstrap && bootstrap.length >= 16 && digestsEqual(digest, await sha256(bootstrap))) {
+	if (bootstrap && bootstrap.length >= 16 && digestsEqual(digest, await digestOfBootstrap(bootstrap))) {
 		return { tenant: env.ADMIN_TENANT, role: "admin", keyId: "bootstrap" };
 	}
 	const id = keyIdOf(presented);

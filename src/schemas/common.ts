@@ -77,10 +77,6 @@ export const WriteHeaders = z.object({
 });
 export type WriteHeaders = z.infer<typeof WriteHeaders>;
 
-export const Pagination = {
-	limit: z.coerce.number().int().min(1).max(1000).default(100),
-};
-
 /** A comma-separated list in a query string, each item validated by `item`. */
 export function csv<T extends z.ZodType<unknown, string>>(item: T) {
 	return z

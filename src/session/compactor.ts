@@ -15,7 +15,7 @@ import { type CompactionRow, insertCompaction, latestCompactionId, latestVisible
 import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "./history";
 import * as jobs from "./jobs";
 import { type EventRow, markArchived, toEvent, windowTokens } from "./log";
-import { bumpVersion, contextSize, type SessionRow, sessionPolicy } from "./meta";
+import { bumpVersion, contextSize, readSession, type SessionRow, sessionPolicy } from "./meta";
 import { digestLine, liveState } from "./state";
 import { countTokens, DEFAULT_ENCODING } from "./tokens";
 
@@ -161,8 +161,7 @@ export function applyCompaction(sql: SqlStorage, prepared: PreparedCompaction, t
 		now,
 	);
 	if (prepared.truncated) jobs.ensureScheduled(sql, "compact", now);
-	const session = sql.exec<SessionRow & Record<string, SqlStorageValue>>("SELECT * FROM session").one();
-	return { compaction, session };
+	return { compaction, session: readSession(sql) as SessionRow };
 }
 
 /** Why the session should be compacted now, if it should. */

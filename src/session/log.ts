@@ -53,6 +53,32 @@ export interface EventIndexRow {
 	createdAt: number;
 }
 
+/** The one INSERT of the log: new events and events copied into a fork both come through it. */
+function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by">, tokensCumulative: number): void {
+	sql.exec(
+		`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
+			metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		row.seq,
+		row.version,
+		row.type,
+		row.role,
+		row.name,
+		row.tool_call_id,
+		row.content,
+		row.blob_sha256,
+		row.blob_bytes,
+		row.preview,
+		row.metadata,
+		row.pinned,
+		row.usage,
+		row.tokens,
+		row.preview_tokens,
+		tokensCumulative,
+		row.created_at,
+	);
+}
+
 export function insertEvents(
 	sql: SqlStorage,
 	events: PreparedEvent[],
@@ -63,27 +89,27 @@ export function insertEvents(
 	return events.map(({ input, content, tokens, previewTokens }, index) => {
 		const seq = start.seq + index;
 		cumulative += tokens;
-		sql.exec(
-			`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
-				metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			seq,
-			start.version,
-			input.type,
-			input.role ?? null,
-			input.name ?? null,
-			input.toolCallId ?? null,
-			content.inline,
-			content.blob?.sha256 ?? null,
-			content.blob?.bytes ?? null,
-			content.preview,
-			input.metadata ? JSON.stringify(input.metadata) : null,
-			input.pinned ? 1 : 0,
-			input.usage ? JSON.stringify(input.usage) : null,
-			tokens,
-			previewTokens,
+		insertRow(
+			sql,
+			{
+				seq,
+				version: start.version,
+				type: input.type,
+				role: input.role ?? null,
+				name: input.name ?? null,
+				tool_call_id: input.toolCallId ?? null,
+				content: content.inline,
+				blob_sha256: content.blob?.sha256 ?? null,
+				blob_bytes: content.blob?.bytes ?? null,
+				preview: content.preview,
+				metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+				pinned: input.pinned ? 1 : 0,
+				usage: input.usage ? JSON.stringify(input.usage) : null,
+				tokens,
+				preview_tokens: previewTokens,
+				created_at: now,
+			},
 			cumulative,
-			now,
 		);
 		return { seq, type: input.type, role: input.role ?? null, name: input.name ?? null, tokens, createdAt: now };
 	});
@@ -253,27 +279,27 @@ export function insertCopiedEvents(sql: SqlStorage, events: CopiedEvent[], versi
 	let cumulative = 0;
 	for (const { event, tokens, previewTokens } of events) {
 		cumulative += tokens;
-		sql.exec(
-			`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
-				metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			event.seq,
-			version,
-			event.type,
-			event.role ?? null,
-			event.name ?? null,
-			event.toolCallId ?? null,
-			event.content === undefined ? null : JSON.stringify(event.content),
-			event.contentRef?.sha256 ?? null,
-			event.contentRef?.bytes ?? null,
-			event.contentRef?.preview ?? null,
-			event.metadata ? JSON.stringify(event.metadata) : null,
-			event.pinned ? 1 : 0,
-			event.usage ? JSON.stringify(event.usage) : null,
-			tokens,
-			previewTokens,
+		insertRow(
+			sql,
+			{
+				seq: event.seq,
+				version,
+				type: event.type,
+				role: event.role ?? null,
+				name: event.name ?? null,
+				tool_call_id: event.toolCallId ?? null,
+				content: event.content === undefined ? null : JSON.stringify(event.content),
+				blob_sha256: event.contentRef?.sha256 ?? null,
+				blob_bytes: event.contentRef?.bytes ?? null,
+				preview: event.contentRef?.preview ?? null,
+				metadata: event.metadata ? JSON.stringify(event.metadata) : null,
+				pinned: event.pinned ? 1 : 0,
+				usage: event.usage ? JSON.stringify(event.usage) : null,
+				tokens,
+				preview_tokens: previewTokens,
+				created_at: Date.parse(event.createdAt),
+			},
 			cumulative,
-			Date.parse(event.createdAt),
 		);
 	}
 }

@@ -11,7 +11,7 @@ import { latestCompactionId } from "./compaction-store";
 import { refreshContextSize } from "./compactor";
 import { insertRestore, visibilitySql, visibleIntervals } from "./history";
 import { type EventRow, rehydrate } from "./log";
-import { bumpVersion, type SessionRow } from "./meta";
+import { bumpVersion, readSession, type SessionRow } from "./meta";
 import { deleteKey, liveState, putRow, stateAt } from "./state";
 import { loadArchived } from "./window";
 
@@ -55,7 +55,7 @@ export function applyRestore(
 ): { session: SessionRow; rewoundEvents: number; stateChanges: number } | null {
 	// A compaction committed while the archives were read may have archived more: re-plan.
 	if (latestCompactionId(sql) !== prepared.basedOnCompaction) return null;
-	const before = visibilitySql(visibleIntervals(sql, (sql.exec<{ version: number }>("SELECT version FROM session").one()).version));
+	const before = visibilitySql(visibleIntervals(sql, (readSession(sql) as SessionRow).version));
 	const updated = bumpVersion(sql, {}, now);
 	insertRestore(sql, updated.version, prepared.target, prepared.checkpoint, now);
 	for (const event of prepared.rehydrate.values()) rehydrate(sql, event);
@@ -87,6 +87,5 @@ export function applyRestore(
 			...visibleAfter.params,
 		)
 		.one().n;
-	const session = sql.exec<SessionRow & Record<string, SqlStorageValue>>("SELECT * FROM session").one();
-	return { session, rewoundEvents, stateChanges };
+	return { session: readSession(sql) as SessionRow, rewoundEvents, stateChanges };
 }
