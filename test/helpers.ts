@@ -1,4 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { BlobStore } from "../src/blobs/blob-store";
+import type { SessionObject } from "../src/session/session-object";
 import { env, exports } from "cloudflare:workers";
 
 export const ADMIN_KEY = env.ADMIN_API_KEY;
@@ -74,4 +76,11 @@ export async function runJobsUntilIdle(id: string, tenant = env.ADMIN_TENANT): P
 		await new Promise((resolve) => setTimeout(resolve, 50));
 	}
 	throw new Error(`session ${id} still has background jobs after 20 alarm runs`);
+}
+
+/** Puts a wrapped bucket (fault injection, pause gate) in front of the session object's R2. */
+export async function useBucket(id: string, bucket: R2Bucket, tenant = env.ADMIN_TENANT): Promise<void> {
+	await runInDurableObject(sessionObject(id, tenant), (instance: SessionObject) => {
+		instance.blobs = new BlobStore(bucket);
+	});
 }
