@@ -101,7 +101,7 @@ describe("compaction", () => {
 		// Alarms are at-least-once: deliver the compaction job twice more.
 		for (let rerun = 0; rerun < 2; rerun++) {
 			await runInDurableObject(sessionObject(id), async (_instance, state) => {
-				state.storage.sql.exec("INSERT OR REPLACE INTO jobs (name, due_at, attempts) VALUES ('compact', 0, 0)");
+				state.storage.sql.exec("INSERT OR REPLACE INTO timers (kind, key, due_at, rev) VALUES ('compact', '', 0, 1)");
 				await state.storage.setAlarm(Date.now());
 			});
 			await runJobsUntilIdle(id);
@@ -199,7 +199,7 @@ describe("compaction when R2 is down", () => {
 		const id = await createSession({ body: { policy } });
 		const outage: Outage = { down: true };
 		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
-			instance.blobs = new BlobStore(failingR2(env.BLOBS, outage));
+			instance.dependencies.blobs = new BlobStore(failingR2(env.BLOBS, outage));
 		});
 		await seed(id);
 		const before = await allEvents(id, false);

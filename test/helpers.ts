@@ -70,7 +70,7 @@ export async function runJobsUntilIdle(id: string, tenant = env.ADMIN_TENANT): P
 		await runDurableObjectAlarm(stub);
 		// Jobs due far ahead (the next elapsed-time compaction check) are not pending work.
 		const pending = await runInDurableObject(stub, (_instance, state) =>
-			state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE name != 'forget_idempotency' AND due_at < ?", Date.now() + 5000).one().n,
+			state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM timers WHERE kind != 'forget_idempotency' AND parked_at IS NULL AND due_at < ?", Date.now() + 5000).one().n,
 		);
 		if (pending === 0) return;
 		await new Promise((resolve) => setTimeout(resolve, 50));
@@ -81,6 +81,6 @@ export async function runJobsUntilIdle(id: string, tenant = env.ADMIN_TENANT): P
 /** Puts a wrapped bucket (fault injection, pause gate) in front of the session object's R2. */
 export async function useBucket(id: string, bucket: R2Bucket, tenant = env.ADMIN_TENANT): Promise<void> {
 	await runInDurableObject(sessionObject(id, tenant), (instance: SessionObject) => {
-		instance.blobs = new BlobStore(bucket);
+		instance.dependencies.blobs = new BlobStore(bucket);
 	});
 }

@@ -59,7 +59,7 @@ describe("large content in R2", () => {
 		const id = await createSession();
 		const outage: Outage = { down: true };
 		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
-			instance.blobs = new BlobStore(failingR2(env.BLOBS, outage));
+			instance.dependencies.blobs = new BlobStore(failingR2(env.BLOBS, outage));
 		});
 		const refused = await callJson(`/v1/sessions/${id}/events`, {
 			method: "POST",

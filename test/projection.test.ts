@@ -17,7 +17,7 @@ async function indexedEvents(id: string): Promise<number> {
 async function breakD1(id: string): Promise<Outage> {
 	const outage: Outage = { down: true };
 	await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
-		instance.projection = new D1Projection(failingD1(env.DB, outage));
+		instance.dependencies.projection = new D1Projection(failingD1(env.DB, outage));
 	});
 	return outage;
 }
@@ -125,7 +125,7 @@ describe("D1 failing in the middle of a drain", () => {
 					};
 				},
 			});
-			instance.projection = new D1Projection(flaky);
+			instance.dependencies.projection = new D1Projection(flaky);
 		});
 		outage.down = false;
 		await runDurableObjectAlarm(sessionObject(id));
@@ -137,7 +137,7 @@ describe("D1 failing in the middle of a drain", () => {
 		expect(lagging.body.projection.lastError).toContain("mid-drain");
 
 		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
-			instance.projection = new D1Projection(env.DB);
+			instance.dependencies.projection = new D1Projection(env.DB);
 		});
 		await runDurableObjectAlarm(sessionObject(id));
 		expect(await indexedEvents(id)).toBe(120);

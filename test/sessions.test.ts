@@ -101,7 +101,7 @@ describe("sessions", () => {
 
 		const leftovers = await runInDurableObject(sessionObject(id), (_instance, state) =>
 			state.storage.sql
-				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'jobs', 'outbox', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA')")
+				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'timers', 'outbox', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA')")
 				.toArray()
 				.filter((table) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${table.name}"`).one().n > 0)
 				.map((table) => table.name),

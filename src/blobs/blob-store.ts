@@ -19,9 +19,16 @@ export function blobKey(tenant: string, sessionId: string, sha256: string): stri
 	return `${sessionPrefix(tenant, sessionId)}blobs/${sha256}`;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
+export interface HashedContent {
+	bytes: Uint8Array;
+	sha256: string;
+}
+
+/** The content's bytes and their SHA-256, which names the blob. */
+export async function hashed(text: string): Promise<HashedContent> {
+	const bytes = encoder.encode(text);
 	const digest = await crypto.subtle.digest("SHA-256", bytes);
-	return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+	return { bytes, sha256: [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("") };
 }
 
 /** Thrown when R2 cannot be reached; routes answer 503 and nothing is committed. */
@@ -38,20 +45,23 @@ export class BlobStore {
 
 	/** Stores the text under its hash; skips the upload when the same content is already there. */
 	async put(tenant: string, sessionId: string, text: string): Promise<StoredBlob> {
-		const bytes = encoder.encode(text);
-		const sha256 = await sha256Hex(bytes);
-		const key = blobKey(tenant, sessionId, sha256);
+		const content = await hashed(text);
+		await this.putHashed(blobKey(tenant, sessionId, content.sha256), content);
+		return { sha256: content.sha256, bytes: content.bytes.length };
+	}
+
+	/** Stores already hashed content at its key (callers that track keys hash first). */
+	async putHashed(key: string, content: HashedContent): Promise<void> {
 		try {
 			if (!(await this.bucket.head(key))) {
-				await this.bucket.put(key, bytes, {
+				await this.bucket.put(key, content.bytes, {
 					httpMetadata: { contentType: "application/json" },
-					sha256,
+					sha256: content.sha256,
 				});
 			}
 		} catch (error) {
 			throw new BlobStoreUnavailable(`R2 write failed: ${error instanceof Error ? error.message : String(error)}`);
 		}
-		return { sha256, bytes: bytes.length };
 	}
 
 	/** The stored JSON text, or null when there is no such blob for this tenant and session. */
@@ -103,6 +113,16 @@ export class BlobStore {
 		}
 	}
 
+	/** Deletes the given keys; safe to repeat. */
+	async deleteKeys(keys: string[]): Promise<void> {
+		if (keys.length === 0) return;
+		try {
+			await this.bucket.delete(keys);
+		} catch (error) {
+			throw new BlobStoreUnavailable(`R2 delete failed: ${error instanceof Error ? error.message : String(error)}`);
+		}
+	}
+
 	/** Deletes every object of one session; safe to repeat. Returns how many were deleted. */
 	async deleteSession(tenant: string, sessionId: string): Promise<number> {
 		const prefix = sessionPrefix(tenant, sessionId);
@@ -115,4 +135,12 @@ export class BlobStore {
 			deleted += page.objects.length;
 		}
 	}
+}
+
+/** What an object key of a session's prefix names: a content blob or a compaction archive. */
+export function describeKey(key: string): { kind: "blob"; sha256: string } | { kind: "archive"; jsonlKey: string } | null {
+	const blob = /\/blobs\/([0-9a-f]{64})$/.exec(key);
+	if (blob) return { kind: "blob", sha256: blob[1] };
+	if (key.includes("/archives/")) return { kind: "archive", jsonlKey: key.replace(/\.md$/, ".jsonl") };
+	return null;
 }

@@ -7,7 +7,7 @@
 import { and, eq, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
-import type { EventIndexRow } from "../session/log";
+import type { EventIndexRow } from "../session/events/log";
 import { checkpoints, compactions, events, sessions } from "./schema";
 
 export interface SessionIndexRow {
@@ -34,6 +34,13 @@ export type ProjectionChange =
 
 /** D1 allows 100 bound parameters per statement; an event row binds 8. */
 const EVENT_ROWS_PER_STATEMENT = 12;
+
+/** How many D1 statements a change becomes (see apply), to bound the size of one batch. */
+export function statementsFor(change: ProjectionChange): number {
+	if (change.kind === "purge") return 4;
+	const eventStatements = Math.ceil((change.events?.length ?? 0) / EVENT_ROWS_PER_STATEMENT);
+	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0);
+}
 
 export class D1Projection {
 	constructor(private readonly database: D1Database) {}

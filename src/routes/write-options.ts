@@ -1,6 +1,6 @@
 import { ApiError } from "../errors";
 import type { WriteHeaders } from "../schemas/common";
-import type { WriteOptions } from "../session/session-object";
+import type { WriteOptions } from "../session/api";
 
 /**
  * Reads a write's options from its headers, and the body's expectedVersion if it has one.

@@ -100,6 +100,19 @@ export const Session = z
 			pending: z.number().int().openapi({ description: "Changes not yet visible in the D1 index" }),
 			lastError: z.string().nullable(),
 		}),
+		deadLetters: z
+			.array(
+				z.object({
+					kind: z.string(),
+					key: z.string(),
+					attempts: z.number().int(),
+					lastError: z.string().nullable(),
+					parkedAt: Timestamp,
+				}),
+			)
+			.openapi({
+				description: "Background work that failed too many times in a row and waits; the next request for it retries",
+			}),
 		createdAt: Timestamp,
 		updatedAt: Timestamp,
 	})

@@ -5,21 +5,19 @@
  * now rewound compaction had archived are filled back into hot storage from R2 so the
  * current window never needs R2.
  */
-import type { BlobStore } from "../blobs/blob-store";
-import type { Event } from "../schemas/events";
-import { latestCompactionId } from "./compaction-store";
-import { refreshContextSize } from "./compactor";
-import { insertRestore, visibilitySql, visibleIntervals } from "./history";
-import { type EventRow, rehydrate } from "./log";
-import { bumpVersion, readSession, type SessionRow } from "./meta";
-import { deleteKey, liveState, putRow, stateAt } from "./state";
-import { loadArchived } from "./window";
+import type { BlobStore } from "../../blobs/blob-store";
+import type { Event } from "../../schemas/events";
+import { refreshContextSize } from "../compaction/compactor";
+import { insertRestore, visibilitySql, visibleIntervals } from "./visibility";
+import { type EventRow, rehydrate } from "../events/log";
+import { bumpVersion, readSession, type SessionRow } from "../sessions/session-row";
+import { deleteKey, liveState, putRow, stateAt } from "../state/state";
+import { loadArchived } from "../context/window";
 
 export interface PreparedRestore {
 	target: number;
 	checkpoint: string | null;
 	rehydrate: Map<number, Event>;
-	basedOnCompaction: number;
 }
 
 export async function prepareRestore(
@@ -43,18 +41,19 @@ export async function prepareRestore(
 		target,
 		checkpoint,
 		rehydrate: await loadArchived(sql, blobs, stubs),
-		basedOnCompaction: latestCompactionId(sql),
 	};
 }
 
-/** Applies a prepared restore; call inside the write's transaction. */
+/**
+ * Applies a prepared restore; call inside the kernel's transaction, with the plan's basis
+ * (compactionBasis) re-checked: a compaction committed while the archives were read may have
+ * archived events the plan does not rehydrate.
+ */
 export function applyRestore(
 	sql: SqlStorage,
 	prepared: PreparedRestore,
 	now: number,
-): { session: SessionRow; rewoundEvents: number; stateChanges: number } | null {
-	// A compaction committed while the archives were read may have archived more: re-plan.
-	if (latestCompactionId(sql) !== prepared.basedOnCompaction) return null;
+): { session: SessionRow; rewoundEvents: number; stateChanges: number } {
 	const before = visibilitySql(visibleIntervals(sql, (readSession(sql) as SessionRow).version));
 	const updated = bumpVersion(sql, {}, now);
 	insertRestore(sql, updated.version, prepared.target, prepared.checkpoint, now);

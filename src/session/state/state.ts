@@ -4,9 +4,9 @@
  * never succeed by accident (no ABA). Every change is also appended to state_log, in the same
  * transaction, so the state as of any version can be rebuilt (time travel, restore, fork).
  */
-import { toPage } from "../paging";
-import type { StateItem } from "../schemas/state";
-import type { PlacedValue } from "./content";
+import { toPage } from "../../paging";
+import type { StateItem } from "../../schemas/state";
+import type { PlacedValue } from "../content/placement";
 
 export interface StateRow {
 	ns: string;

@@ -4,10 +4,10 @@
  * never deleted. Compaction only moves a row's content out to its R2 archive (archived_by
  * names the compaction), leaving the row as a content-free stub.
  */
-import { toPage } from "../paging";
-import type { Event, EventInput, EventType } from "../schemas/events";
-import type { PlacedValue } from "./content";
-import { type Intervals, isVisible, visibilitySql } from "./history";
+import { toPage } from "../../paging";
+import type { Event, EventInput, EventType } from "../../schemas/events";
+import type { PlacedValue } from "../content/placement";
+import { type Intervals, isVisible, visibilitySql } from "../history/visibility";
 
 export interface EventRow {
 	seq: number;

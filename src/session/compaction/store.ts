@@ -3,9 +3,9 @@
  * stubs, after their archive is in R2; which records are in effect at a version follows the
  * same visibility rule as everything else (history.ts).
  */
-import type { Compaction } from "../schemas/context";
-import type { SummaryData } from "./compaction";
-import { type Intervals, visibilitySql } from "./history";
+import type { Compaction } from "../../schemas/context";
+import type { SummaryData } from "./plan";
+import { type Intervals, visibilitySql } from "../history/visibility";
 
 export interface CompactionRow {
 	id: number;

@@ -7,8 +7,8 @@
  * events. Events are taken newest first and the scan stops at the first that does not fit,
  * so the window is a contiguous recent tail and the work done is bounded by the budget.
  */
-import { type Failure, fail, ok, type Result } from "../errors";
-import type { ContextItem, Omission } from "../schemas/context";
+import { type Failure, fail, ok, type Result } from "../../errors";
+import type { ContextItem, Omission } from "../../schemas/context";
 
 const DIGEST_SHARE = 0.25;
 

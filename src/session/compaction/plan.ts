@@ -7,9 +7,9 @@
  * `keepRecentEvents` are never compacted; a plan that would archive nothing is no plan, so
  * every compaction makes progress and a re-run alarm finds nothing left to do.
  */
-import type { EventType } from "../schemas/events";
-import type { SessionPolicy } from "../schemas/sessions";
-import type { EventRow } from "./log";
+import type { EventType } from "../../schemas/events";
+import type { SessionPolicy } from "../../schemas/sessions";
+import type { EventRow } from "../events/log";
 
 export interface CompactionPolicy {
 	modelWindowTokens: number;

@@ -4,6 +4,7 @@
  * or finds no trace of the write at all.
  */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
+export const FORGET_TIMER = "forget_idempotency";
 
 export type Remembered = { kind: "replay"; response: unknown } | { kind: "mismatch" } | { kind: "new" };
 

@@ -5,16 +5,16 @@
  * effect. Compacted originals stay in the parent's archives; the fork's summary stands for
  * them. Blobs are copied into the fork's own prefix, so deleting the parent loses it nothing.
  */
-import type { BlobStore } from "../blobs/blob-store";
-import { fail, ok, type Result } from "../errors";
-import type { SessionPolicy } from "../schemas/sessions";
-import { type CompactionRow, insertCompaction, latestVisibleCompaction } from "./compaction-store";
-import { refreshContextSize } from "./compactor";
-import { visibilitySql, visibleIntervals } from "./history";
-import { type CopiedEvent, type EventRow, eventsNewestFirstAt, insertCopiedEvents, isStub, pinnedEvents, toCopiedEvent } from "./log";
-import { type SessionRow, sessionPolicy } from "./meta";
-import { putRow, type StateRow, stateAt } from "./state";
-import { loadArchived } from "./window";
+import type { BlobStore } from "../../blobs/blob-store";
+import { fail, ok, type Result } from "../../errors";
+import type { SessionPolicy } from "../../schemas/sessions";
+import { type CompactionRow, insertCompaction, latestVisibleCompaction } from "../compaction/store";
+import { refreshContextSize } from "../compaction/compactor";
+import { visibilitySql, visibleIntervals } from "./visibility";
+import { type CopiedEvent, type EventRow, eventsNewestFirstAt, insertCopiedEvents, isStub, pinnedEvents, toCopiedEvent } from "../events/log";
+import { type SessionRow, sessionPolicy } from "../sessions/session-row";
+import { putRow, type StateRow, stateAt } from "../state/state";
+import { loadArchived } from "../context/window";
 
 /** Forks copy the live part of a context, not a whole history: beyond this, compact first. */
 export const MAX_FORK_EVENTS = 5000;

@@ -1,29 +1,33 @@
 /**
- * Runs a compaction planned by compaction.ts, crash-safely and idempotently:
+ * Runs a compaction planned by plan.ts, crash-safely and idempotently, as a write-kernel write:
  *   1. prepare (async): plan from the current rows, count the summary's tokens, write the
  *      archive (JSONL + markdown) to R2 under a name fixed by the plan;
  *   2. apply (one synchronous transaction): record the compaction, turn the archived events
  *      into stubs, bump the version.
+ * The plan rests on compactionBasis(), captured before its first await: if another
+ * compaction or a restore commits meanwhile, the kernel refuses the stale plan and re-plans.
  * A crash between 1 and 2 leaves an orphan archive that the re-run overwrites with the same
- * bytes. Apply refuses a plan that another compaction or a restore overtook; the job re-plans.
+ * bytes.
  */
-import type { BlobStore } from "../blobs/blob-store";
-import type { Compaction } from "../schemas/context";
-import type { EventType } from "../schemas/events";
-import { type CompactionPolicy, overTokenShare, planCompaction, resolvePolicy, shrinkPlan } from "./compaction";
-import { type CompactionRow, insertCompaction, latestCompactionId, latestVisibleCompaction, summaryDataOf } from "./compaction-store";
-import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "./history";
-import * as jobs from "./jobs";
-import { type EventRow, markArchived, toEvent, windowTokens } from "./log";
-import { bumpVersion, contextSize, readSession, type SessionRow, sessionPolicy } from "./meta";
-import { digestLine, liveState } from "./state";
-import { countTokens, DEFAULT_ENCODING } from "./tokens";
+import type { Compaction } from "../../schemas/context";
+import type { EventType } from "../../schemas/events";
+import { type CompactionPolicy, overTokenShare, planCompaction, resolvePolicy, shrinkPlan } from "./plan";
+import { type CompactionRow, insertCompaction, latestCompactionId, latestVisibleCompaction, summaryDataOf } from "./store";
+import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "../history/visibility";
+import * as timers from "../kernel/timers";
+import type { WriteUploads } from "../kernel/uploads";
+import { type EventRow, markArchived, toEvent, windowTokens } from "../events/log";
+import { bumpVersion, contextSize, readSession, type SessionRow, sessionPolicy } from "../sessions/session-row";
+import { digestLine, liveState } from "../state/state";
+import { countTokens, DEFAULT_ENCODING } from "../content/tokens";
 
 /**
  * Events one compaction reads at most (inline content is at most 16 KiB each, so this bounds
  * the memory a run needs well under the isolate's 128 MB); a longer backlog takes more runs.
  */
 const MAX_EVENTS_PER_COMPACTION = 1000;
+
+export const COMPACT_TIMER = "compact";
 
 export type Trigger = Compaction["trigger"];
 
@@ -36,8 +40,6 @@ export interface PreparedCompaction {
 	summaryTokens: number;
 	archiveKey: string;
 	summarizer: Compaction["summarizer"];
-	/** What the plan assumed; apply refuses the plan if either moved. */
-	basedOn: { compactionId: number; restoreVersion: number };
 	/** Whether older compactable events remain beyond this batch. */
 	truncated: boolean;
 }
@@ -71,7 +73,7 @@ function transcript(events: EventRow[]): string {
 /** Plans a compaction and archives what it will remove; null when there is nothing to compact. */
 export async function prepareCompaction(
 	sql: SqlStorage,
-	blobs: BlobStore,
+	uploads: WriteUploads,
 	row: SessionRow,
 	options: { upToSeq?: number; agentSummary?: string },
 ): Promise<PreparedCompaction | null> {
@@ -101,9 +103,7 @@ export async function prepareCompaction(
 		summaryTokens = await countTokens(plan.text, encoding);
 	}
 	const jsonl = `${plan.archive.map((event) => JSON.stringify(toEvent(event))).join("\n")}\n`;
-	const archiveKey = await blobs.putArchive(
-		row.tenant,
-		row.id,
+	const archiveKey = await uploads.putArchive(
 		`${plan.fromSeq}-${plan.toSeq}.at-v${row.version}`,
 		jsonl,
 		`# Session ${row.id}: events ${plan.fromSeq}–${plan.toSeq}\n\n${transcript(plan.archive)}`,
@@ -117,19 +117,19 @@ export async function prepareCompaction(
 		summaryTokens,
 		archiveKey,
 		summarizer: options.agentSummary ? "agent" : "deterministic",
-		basedOn: { compactionId: latestCompactionId(sql), restoreVersion: latestRestoreVersion(sql) },
 		truncated,
 	};
 }
 
-/** Whether a prepared plan still holds: no compaction or restore committed since it was made. */
-export function planStillHolds(sql: SqlStorage, prepared: PreparedCompaction): boolean {
-	return (
-		latestCompactionId(sql) === prepared.basedOn.compactionId && latestRestoreVersion(sql) === prepared.basedOn.restoreVersion
-	);
+/**
+ * What a compaction or restore plan rests on: which compactions and restores are committed.
+ * Appends and state writes do not move it (a plan never archives what it did not read).
+ */
+export function compactionBasis(sql: SqlStorage): { compaction: number; restore: number } {
+	return { compaction: latestCompactionId(sql), restore: latestRestoreVersion(sql) };
 }
 
-/** Commits a prepared compaction; call inside a transaction, after planStillHolds. */
+/** Commits a prepared compaction; call inside the kernel's transaction. */
 export function applyCompaction(sql: SqlStorage, prepared: PreparedCompaction, trigger: Trigger, now: number): { compaction: CompactionRow; session: SessionRow } {
 	const before = sql.exec<{ context_tokens: number; summary_tokens: number }>("SELECT context_tokens, summary_tokens FROM session").one();
 	const archivedTokens = prepared.archive.reduce((sum, event) => sum + windowTokens(event), 0);
@@ -160,7 +160,7 @@ export function applyCompaction(sql: SqlStorage, prepared: PreparedCompaction, t
 		prepared.summaryTokens,
 		now,
 	);
-	if (prepared.truncated) jobs.ensureScheduled(sql, "compact", now);
+	if (prepared.truncated) timers.schedule(sql, COMPACT_TIMER, "", now);
 	return { compaction, session: readSession(sql) as SessionRow };
 }
 
@@ -201,9 +201,9 @@ function hasMilestoneSinceCompaction(sql: SqlStorage, row: SessionRow, policy: C
 export function scheduleCompaction(sql: SqlStorage, row: SessionRow, appended: EventType[], now: number): void {
 	const policy = resolvePolicy(sessionPolicy(row));
 	if (overTokenShare(contextSize(row), policy) || appended.some((type) => policy.milestoneTypes.includes(type))) {
-		jobs.ensureScheduled(sql, "compact", now);
+		timers.schedule(sql, COMPACT_TIMER, "", now);
 	}
-	if (policy.compactAfterSeconds !== null) jobs.ensureScheduled(sql, "compact", elapsedDueAt(row, policy));
+	if (policy.compactAfterSeconds !== null) timers.schedule(sql, COMPACT_TIMER, "", elapsedDueAt(row, policy));
 }
 
 /**

@@ -2,7 +2,7 @@
  * Decides where a value lives. Values whose JSON is larger than the inline limit go to R2 and
  * the row keeps only a reference and a preview, so no row nears SQLite's 2 MB cap.
  */
-import type { BlobStore, StoredBlob } from "../blobs/blob-store";
+import type { StoredBlob } from "../../blobs/blob-store";
 
 export const DEFAULT_INLINE_LIMIT_BYTES = 16 * 1024;
 const PREVIEW_CHARS = 280;
@@ -31,12 +31,31 @@ export function previewOf(value: unknown, json: string): string {
 export async function placeValue(
 	value: unknown,
 	limitBytes: number,
-	blobs: BlobStore,
-	owner: { tenant: string; sessionId: string },
+	store: { putContent(text: string): Promise<StoredBlob> },
 ): Promise<PlacedValue> {
 	const json = JSON.stringify(value);
 	const text = typeof value === "string" ? value : json;
 	if (encoder.encode(json).length <= limitBytes) return { inline: json, blob: null, preview: null, text };
-	const blob = await blobs.put(owner.tenant, owner.sessionId, json);
+	const blob = await store.putContent(json);
 	return { inline: null, blob, preview: previewOf(value, json), text };
+}
+
+/** The deployment's inline limit from its environment, read once per object. */
+export function configuredInlineLimit(value: string | undefined): number {
+	const parsed = Number.parseInt(value ?? "", 10);
+	return Number.isFinite(parsed) && parsed > 0 ? parsed : DEFAULT_INLINE_LIMIT_BYTES;
+}
+
+/** Runs `work` over the items with at most `limit` in flight, keeping their order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+	const results = new Array<R>(items.length);
+	let next = 0;
+	const worker = async () => {
+		while (next < items.length) {
+			const index = next++;
+			results[index] = await work(items[index]);
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	return results;
 }

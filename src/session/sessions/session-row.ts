@@ -3,7 +3,9 @@
  * exactly one per accepted write and `last_seq` is the highest event seq ever assigned; both
  * change only inside the write's transaction.
  */
-import type { Session, SessionPolicy } from "../schemas/sessions";
+import type { SessionIndexRow } from "../../db/projection";
+import type { Session, SessionPolicy } from "../../schemas/sessions";
+import { DEFAULT_ENCODING, type Encoding } from "../content/tokens";
 
 export interface SessionRow {
 	id: string;
@@ -99,8 +101,22 @@ export function markDeleted(sql: SqlStorage, now: number): SessionRow {
 	return readSession(sql) as SessionRow;
 }
 
+let parsedPolicy: { text: string; policy: SessionPolicy } | null = null;
+
+/** The row's policy, parsed once per distinct text (it is read on every write). */
 export function sessionPolicy(row: SessionRow): SessionPolicy {
-	return JSON.parse(row.policy) as SessionPolicy;
+	if (parsedPolicy?.text !== row.policy) parsedPolicy = { text: row.policy, policy: JSON.parse(row.policy) as SessionPolicy };
+	return parsedPolicy.policy;
+}
+
+/** The tokenizer the session counts with. */
+export function encodingOf(row: SessionRow): Encoding {
+	return sessionPolicy(row).tokenizer ?? DEFAULT_ENCODING;
+}
+
+/** Content whose JSON is larger than this goes to R2: the session's own limit, else the deployment's. */
+export function inlineLimitOf(row: SessionRow, configured: number): number {
+	return sessionPolicy(row).inlineLimitBytes ?? configured;
 }
 
 /** Records the provider-reported input count carried by the newest event that had one. */
@@ -119,7 +135,7 @@ export function contextSize(row: SessionRow) {
 
 export function toSessionView(
 	row: SessionRow,
-	extra: Pick<Session, "lease" | "projection" | "compactions"> & { contextTokens: number },
+	extra: Pick<Session, "lease" | "projection" | "compactions" | "deadLetters"> & { contextTokens: number },
 ): Session {
 	return {
 		id: row.id,
@@ -138,7 +154,26 @@ export function toSessionView(
 		compactions: extra.compactions,
 		lease: extra.lease,
 		projection: extra.projection,
+		deadLetters: extra.deadLetters,
 		createdAt: new Date(row.created_at).toISOString(),
 		updatedAt: new Date(row.updated_at).toISOString(),
+	};
+}
+
+/** What the D1 index keeps of the session. */
+export function indexRow(row: SessionRow): SessionIndexRow {
+	return {
+		tenant: row.tenant,
+		id: row.id,
+		status: row.status,
+		agent: row.agent,
+		subject: row.subject,
+		parentId: row.parent_id,
+		version: row.version,
+		eventCount: row.event_count,
+		tokensTotal: row.tokens_total,
+		createdAt: row.created_at,
+		updatedAt: row.updated_at,
+		deletedAt: row.deleted_at,
 	};
 }

@@ -4,15 +4,15 @@
  * R2 archives. Both feed the same pure assembly (context.ts), which is what makes `at=V`
  * reproduce the window that was served at V.
  */
-import type { BlobStore } from "../blobs/blob-store";
-import { type Failure, fail, type Result } from "../errors";
-import type { ContextItem, ContextQuery, ContextWindow } from "../schemas/context";
-import type { Event } from "../schemas/events";
-import { compactedEventCount, compactionById, latestVisibleCompaction } from "./compaction-store";
-import { assembleWindow } from "./context";
-import { visibilitySql, visibleIntervals } from "./history";
-import { type EventRow, eventsNewestFirstAt, hotEventsNewestFirst, isStub, pinnedEvents, toEvent, windowTokens } from "./log";
-import { digestLine, liveState, type StateRow, stateAt } from "./state";
+import type { BlobStore } from "../../blobs/blob-store";
+import { type Failure, fail, type Result } from "../../errors";
+import type { ContextItem, ContextQuery, ContextWindow } from "../../schemas/context";
+import type { Event } from "../../schemas/events";
+import { compactedEventCount, compactionById, latestVisibleCompaction } from "../compaction/store";
+import { assembleWindow } from "./assemble";
+import { visibilitySql, visibleIntervals } from "../history/visibility";
+import { type EventRow, eventsNewestFirstAt, hotEventsNewestFirst, isStub, pinnedEvents, toEvent, windowTokens } from "../events/log";
+import { digestLine, liveState, type StateRow, stateAt } from "../state/state";
 
 /** Parses a compaction archive (JSONL of event views) into events by seq. */
 export function parseArchive(jsonl: string): Map<number, Event> {

@@ -2,8 +2,8 @@
  * The writer lease. Tokens come from one counter that only grows (the row survives release),
  * so a token identifies one tenure: a replica holding an older token is fenced off.
  */
-import type { Failure } from "../errors";
-import { fail } from "../errors";
+import type { Failure } from "../../errors";
+import { fail } from "../../errors";
 
 export interface LeaseRow {
 	holder: string;

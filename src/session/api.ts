@@ -1,0 +1,46 @@
+/**
+ * The session object's RPC surface: everything the Worker (routes, the MCP endpoint, the
+ * SDK's tests) may call, and nothing else. The class implements it; its internals are
+ * #private or live in the capability modules, so no stub holder can reach them. Results are
+ * plain JSON data; expected failures are data too (RPC would drop an error's code).
+ */
+import type { Result } from "../errors";
+import type { Checkpoint, CompactBody, CompactResult, Compaction, ContextQuery, ContextWindow, ForkBody, RestoreBody, RestoreResult } from "../schemas/context";
+import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
+import type { AcquireLeaseBody, Lease } from "../schemas/lease";
+import type { DeletedSession, Session, UpdateSessionBody } from "../schemas/sessions";
+import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
+import type { ForkSnapshot } from "./history/fork";
+import type { WriteOptions, WriteResult } from "./kernel/write-kernel";
+import type { NewSession } from "./sessions/session-row";
+
+export type { ForkSnapshot, NewSession, WriteOptions, WriteResult };
+
+export interface SessionApi {
+	createSession(input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
+	describe(): Promise<Result<Session>>;
+	updateSession(body: UpdateSessionBody, options: WriteOptions): Promise<WriteResult<Session>>;
+	deleteSession(options: WriteOptions): Promise<Result<DeletedSession>>;
+
+	appendEvents(body: AppendEventsBody, options: WriteOptions): Promise<WriteResult<AppendResult>>;
+	listEvents(query: ListEventsQuery): Promise<Result<EventPage>>;
+
+	getState(ns: string, key: string): Promise<Result<StateItem>>;
+	listState(ns: string, query: Omit<ListStateQuery, "includeContent">): Promise<Result<StatePage>>;
+	putState(ns: string, key: string, body: PutStateBody, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;
+	deleteState(ns: string, key: string, ifVersion: number | undefined, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;
+
+	acquireLease(body: AcquireLeaseBody, options: WriteOptions): Promise<WriteResult<Lease>>;
+	releaseLease(token: number): Promise<Result<{ released: true }>>;
+
+	getContext(query: ContextQuery): Promise<Result<ContextWindow>>;
+	compact(body: CompactBody, options: WriteOptions): Promise<WriteResult<CompactResult>>;
+	listCompactions(): Promise<Result<{ compactions: Compaction[] }>>;
+
+	createCheckpoint(name: string, options: WriteOptions): Promise<WriteResult<Checkpoint>>;
+	listCheckpoints(): Promise<Result<{ checkpoints: Checkpoint[] }>>;
+	getCheckpoint(name: string): Promise<Result<Checkpoint & { state: StateItem[] }>>;
+	restore(body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
+	exportFork(point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
+	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
+}

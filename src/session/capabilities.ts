@@ -1,0 +1,24 @@
+/**
+ * Every capability of the session object, in migration order. A new capability is a folder
+ * exporting a Capability, and one line here.
+ */
+import { compaction } from "./compaction/capability";
+import { events } from "./events/capability";
+import { history } from "./history/capability";
+import { idempotency } from "./idempotency/capability";
+import type { Capability } from "./kernel/capability";
+import { timerTable } from "./kernel/timers-capability";
+import { lease } from "./lease/capability";
+import { projection } from "./projection/capability";
+import { sessions } from "./sessions/capability";
+import { state } from "./state/capability";
+
+export const CAPABILITIES: readonly Capability[] = [sessions, events, state, compaction, history, lease, idempotency, projection, timerTable];
+
+/** Every table a deletion must empty. */
+export const CONTENT_TABLES = CAPABILITIES.flatMap((capability) => capability.contentTables ?? []);
+
+/** Whether any committed row still references the R2 key. */
+export function isReferenced(sql: SqlStorage, key: string): boolean {
+	return CAPABILITIES.some((capability) => capability.references?.(sql, key) ?? false);
+}

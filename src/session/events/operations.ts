@@ -1,0 +1,85 @@
+/** Appending to and paging through the event log. */
+import { ok, type Result } from "../../errors";
+import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../../schemas/events";
+import { scheduleCompaction } from "../compaction/compactor";
+import { mapBounded, type PlacedValue, placeValue } from "../content/placement";
+import { countTokens } from "../content/tokens";
+import { loadArchived } from "../context/window";
+import { isVisible, visibleIntervals } from "../history/visibility";
+import type { SessionContext } from "../kernel/session-context";
+import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import { project } from "../projection/outbox";
+import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
+import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
+
+/** Large contents of one append uploaded at once, at most. */
+const PARALLEL_UPLOADS = 4;
+
+/**
+ * Appends events atomically: all get consecutive seqs under one new version, or none is
+ * written. Large content is uploaded to R2 before the commit that references it.
+ */
+export function appendEvents(session: SessionContext, body: AppendEventsBody, options: WriteOptions): Promise<WriteResult<AppendResult>> {
+	return session.kernel.write({
+		operation: "append",
+		input: body.events,
+		options,
+		prepare: async ({ row, uploads }) => {
+			const current = row as SessionRow;
+			const limit = inlineLimitOf(current, session.config.inlineLimitBytes);
+			const encoding = encodingOf(current);
+			return mapBounded(body.events, PARALLEL_UPLOADS, async (input): Promise<PreparedEvent> => {
+				const content = await placeValue(input.content, limit, uploads);
+				return {
+					input,
+					content,
+					tokens: await countTokens(content.text, encoding),
+					previewTokens: content.preview === null ? null : await countTokens(content.preview, encoding),
+				};
+			});
+		},
+		apply: ({ plan: prepared, row, now }) => {
+			const current = row as SessionRow;
+			const version = current.version + 1;
+			const firstSeq = current.last_seq + 1;
+			const indexed = insertEvents(session.sql, prepared, { seq: firstSeq, version, tokensTotal: current.tokens_total }, now);
+			const tokens = prepared.reduce((sum, event) => sum + event.tokens, 0);
+			const contextTokens = prepared.reduce((sum, event) => sum + (event.previewTokens ?? event.tokens), 0);
+			let updated = bumpVersion(session.sql, { lastSeq: firstSeq + prepared.length - 1, events: prepared.length, tokens, contextTokens }, now);
+			const reported = prepared.findLast((event) => event.input.usage?.inputTokens !== undefined)?.input.usage?.inputTokens;
+			if (reported !== undefined) {
+				recordReportedUsage(session.sql, reported);
+				updated = readSession(session.sql) as SessionRow;
+			}
+			scheduleCompaction(session.sql, updated, prepared.map((event) => event.input.type), now);
+			project(session.sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
+			return ok({
+				version: updated.version,
+				firstSeq,
+				lastSeq: updated.last_seq,
+				events: prepared.map((event, index) => ({ seq: firstSeq + index, tokens: event.tokens, ...refOf(event.content) })),
+			});
+		},
+	});
+}
+
+/**
+ * A page of the log in seq order. Compacted events come back from their R2 archives, in
+ * place, when asked for; events a restore rewound are marked.
+ */
+export function listEvents(session: SessionContext, query: ListEventsQuery): Promise<Result<EventPage>> {
+	return session.kernel.read(async (row) => {
+		const page = readEventRows(session.sql, query);
+		const intervals = visibleIntervals(session.sql, row.version);
+		const archived = await loadArchived(session.sql, session.dependencies.blobs, page.rows.filter(isStub));
+		const events = page.rows.map((eventRow) => {
+			const event = isStub(eventRow) ? { ...(archived.get(eventRow.seq) ?? toEvent(eventRow)), archived: true } : toEvent(eventRow);
+			return isVisible(intervals, eventRow.version) ? event : { ...event, rewound: true };
+		});
+		return ok({ events, nextAfter: page.nextAfter });
+	});
+}
+
+function refOf(content: PlacedValue): { contentRef?: { sha256: string; bytes: number; preview: string } } {
+	return content.blob ? { contentRef: { ...content.blob, preview: content.preview ?? "" } } : {};
+}

@@ -1,0 +1,180 @@
+/**
+ * Keyed timers, multiplexed on the object's one alarm: (kind, key) → due time. Many timers
+ * of one kind can wait at once (one per approval, per step, ...), and the alarm is always
+ * armed for the earliest.
+ *
+ * Invariants:
+ * - A timer is completed in the transaction of the work it stands for, never before: a run
+ *   that fails or crashes leaves the timer in place to run again (alarms are at-least-once).
+ * - A run claims its timer first (due pushed ahead by CLAIM_MS), so two runs never overlap;
+ *   a new instance of the object releases claims its dead predecessor held.
+ * - Every schedule() gives the row a new random `rev`. Completion deletes the row only if its
+ *   rev is still the one the run started with; otherwise work was requested during the run
+ *   and the timer stays, due when that request asked.
+ * - A failed run is retried with capped, jittered backoff; after MAX_ATTEMPTS it is parked as
+ *   a dead letter (reported by GET /v1/sessions/:id) until a new schedule() revives it.
+ */
+export interface TimerRow {
+	kind: string;
+	key: string;
+	due_at: number;
+	rev: number;
+	attempts: number;
+	claimed: number;
+	last_error: string | null;
+	parked_at: number | null;
+}
+
+/** One run of a timer, as its handler sees it. */
+export interface TimerRun {
+	kind: string;
+	key: string;
+	rev: number;
+	attempts: number;
+	/** Set once the run's work committed and completed the timer in the same transaction. */
+	completed: boolean;
+}
+
+type Row = TimerRow & Record<string, SqlStorageValue>;
+
+export const TIMER_MIGRATIONS = [
+	`CREATE TABLE timers (
+		kind TEXT NOT NULL,
+		key TEXT NOT NULL,
+		due_at INTEGER NOT NULL,
+		rev INTEGER NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		claimed INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT,
+		parked_at INTEGER,
+		PRIMARY KEY (kind, key)
+	) WITHOUT ROWID`,
+	"CREATE INDEX timers_due ON timers (due_at) WHERE parked_at IS NULL",
+	// The name-keyed jobs of the first schema become keyed timers; their work is re-derived.
+	"INSERT INTO timers (kind, key, due_at, rev) SELECT name, '', due_at, 1 FROM jobs",
+	"DROP TABLE jobs",
+];
+
+/** How long a run holds its claim; a crash mid-run delays the timer by at most this. */
+const CLAIM_MS = 60_000;
+const BASE_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 5 * 60 * 1000;
+export const MAX_ATTEMPTS = 10;
+
+function newRev(): number {
+	return Math.floor(Math.random() * 2 ** 52) + 1;
+}
+
+/**
+ * Asks for a run at `dueAt` (or earlier, if one is already due sooner). A timer waiting out
+ * a backoff keeps its backoff; a parked one is revived with a fresh attempt count.
+ */
+export function schedule(sql: SqlStorage, kind: string, key: string, dueAt: number): void {
+	sql.exec(
+		`INSERT INTO timers (kind, key, due_at, rev) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (kind, key) DO UPDATE SET
+			rev = excluded.rev,
+			due_at = CASE WHEN parked_at IS NOT NULL THEN excluded.due_at
+				WHEN attempts = 0 OR claimed = 1 THEN min(due_at, excluded.due_at) ELSE due_at END,
+			attempts = CASE WHEN parked_at IS NOT NULL THEN 0 ELSE attempts END,
+			parked_at = NULL`,
+		kind,
+		key,
+		dueAt,
+		newRev(),
+	);
+}
+
+/** Drops a timer whose work no longer exists (a decided approval, a deleted session). */
+export function cancel(sql: SqlStorage, kind: string, key: string): void {
+	sql.exec("DELETE FROM timers WHERE kind = ? AND key = ?", kind, key);
+}
+
+export function cancelAll(sql: SqlStorage): void {
+	sql.exec("DELETE FROM timers");
+}
+
+/** The earliest time the alarm must fire for, or null when nothing waits. */
+export function earliestDue(sql: SqlStorage): number | null {
+	return sql.exec<{ due: number | null }>("SELECT min(due_at) AS due FROM timers WHERE parked_at IS NULL").one().due;
+}
+
+/**
+ * Timers to run now. The alarm was armed for the earliest due time, so that one counts as
+ * due even when the alarm fires early (tests fire it on demand).
+ */
+export function dueTimers(sql: SqlStorage, now: number): TimerRow[] {
+	const horizon = Math.max(now, sql.exec<{ due: number | null }>("SELECT min(due_at) AS due FROM timers WHERE parked_at IS NULL AND claimed = 0").one().due ?? now);
+	return sql.exec<Row>("SELECT * FROM timers WHERE parked_at IS NULL AND claimed = 0 AND due_at <= ? ORDER BY due_at", horizon).toArray();
+}
+
+/** Claims a due timer for one run; null if another run got it first. */
+export function claim(sql: SqlStorage, row: TimerRow, now: number): TimerRun | null {
+	const claimed = sql.exec(
+		"UPDATE timers SET claimed = 1, due_at = ? WHERE kind = ? AND key = ? AND claimed = 0 AND parked_at IS NULL",
+		now + CLAIM_MS,
+		row.kind,
+		row.key,
+	).rowsWritten;
+	if (claimed === 0) return null;
+	const rev = sql.exec<{ rev: number }>("SELECT rev FROM timers WHERE kind = ? AND key = ?", row.kind, row.key).one().rev;
+	return { kind: row.kind, key: row.key, rev, attempts: row.attempts, completed: false };
+}
+
+/**
+ * Completes a run; call inside the transaction of its work. If the timer was scheduled again
+ * during the run it stays, unclaimed and due when that request asked.
+ */
+export function complete(sql: SqlStorage, run: TimerRun): void {
+	const deleted = sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND rev = ?", run.kind, run.key, run.rev).rowsWritten;
+	if (deleted === 0) {
+		sql.exec("UPDATE timers SET claimed = 0, attempts = 0, last_error = NULL WHERE kind = ? AND key = ?", run.kind, run.key);
+	}
+	run.completed = true;
+}
+
+/** Records a failed run: retried after a jittered backoff, or parked after MAX_ATTEMPTS. */
+export function fail(sql: SqlStorage, run: TimerRun, error: string, now: number): { retryAt: number | null } {
+	const attempts = run.attempts + 1;
+	const message = error.slice(0, 500);
+	if (attempts >= MAX_ATTEMPTS) {
+		sql.exec(
+			"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, parked_at = ? WHERE kind = ? AND key = ?",
+			attempts,
+			message,
+			now,
+			run.kind,
+			run.key,
+		);
+		return { retryAt: null };
+	}
+	const backoff = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempts - 1));
+	const retryAt = Math.round(now + backoff / 2 + Math.random() * (backoff / 2));
+	sql.exec(
+		"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, due_at = ? WHERE kind = ? AND key = ?",
+		attempts,
+		message,
+		retryAt,
+		run.kind,
+		run.key,
+	);
+	return { retryAt };
+}
+
+/** A new instance runs nothing yet: claims of the instance before it died are released. */
+export function releaseStaleClaims(sql: SqlStorage, now: number): void {
+	sql.exec("UPDATE timers SET claimed = 0, due_at = min(due_at, ?) WHERE claimed = 1", now);
+}
+
+export function lastError(sql: SqlStorage, kind: string, key = ""): string | null {
+	return sql.exec<{ last_error: string | null }>("SELECT last_error FROM timers WHERE kind = ? AND key = ?", kind, key).toArray()[0]?.last_error ?? null;
+}
+
+export function pending(sql: SqlStorage, kind: string): number {
+	return sql.exec<{ n: number }>("SELECT count(*) AS n FROM timers WHERE kind = ?", kind).one().n;
+}
+
+/** Dead letters: timers that failed MAX_ATTEMPTS times in a row. */
+export function parked(sql: SqlStorage): TimerRow[] {
+	return sql.exec<Row>("SELECT * FROM timers WHERE parked_at IS NOT NULL ORDER BY parked_at").toArray();
+}

@@ -1,0 +1,333 @@
+/**
+ * The one path every change to a session takes: RPC writes and timer runs alike.
+ *
+ *   1. fingerprint  the request, only when it carries an Idempotency-Key;
+ *   2. guard        synchronously: the session is in the state the write needs, a retried key
+ *                   gets its first response, the lease fence, expectedVersion;
+ *   3. basis        in the same synchronous turn: the facts the plan will rest on;
+ *   4. prepare      async: reads, R2 uploads (tracked), tokenizer;
+ *   5. commit       one transactionSync that re-runs the guard, re-checks the basis, completes
+ *                   the timer being run, applies, remembers the idempotent response;
+ *   6. afterwards   uploads of a refused commit are swept, the alarm is armed, the commit
+ *                   listeners are told.
+ * Nothing observed before an await is trusted after it: a stale basis re-plans (a bounded
+ * number of times, then 409), a guard that now refuses rolls everything back. Expected
+ * failures are data (RPC drops error properties); a refusal inside the transaction is thrown
+ * only to roll it back, and caught here.
+ */
+import { type BlobStore, BlobStoreUnavailable } from "../../blobs/blob-store";
+import { type Failure, fail, ok, type Result } from "../../errors";
+import * as idempotency from "../idempotency/idempotency";
+import { checkFence } from "../lease/lease";
+import { readSession, type SessionRow } from "../sessions/session-row";
+import * as timers from "./timers";
+import { UploadLedger, WriteUploads } from "./uploads";
+
+/** What the Worker passes along with every write, from the request's headers and body. */
+export interface WriteOptions {
+	idempotencyKey?: string;
+	expectedVersion?: number;
+	leaseToken?: number;
+}
+
+/** A successful write, flagged when it is the remembered response to an earlier request. */
+export type WriteResult<T> = { ok: true; value: T; replayed?: boolean } | Failure;
+
+/**
+ * The session state a write needs: `update` an active session (fenced by the lease unless
+ * `fenced: false`), `create` no session yet, `erase` an active one regardless of the lease.
+ */
+export type Precondition = "update" | "create" | "erase";
+
+export interface PrepareStep {
+	row: SessionRow | null;
+	uploads: WriteUploads;
+}
+
+export interface ApplyStep<Plan> {
+	plan: Plan;
+	/** The session row as the transaction sees it (null only for a create). */
+	row: SessionRow | null;
+	now: number;
+}
+
+export interface WriteSpec<Plan, T> {
+	/** Names the operation in idempotency fingerprints. */
+	operation: string;
+	/** What the request asked for, fingerprinted when an Idempotency-Key is sent. */
+	input?: unknown;
+	options?: WriteOptions;
+	precondition?: Precondition;
+	fenced?: boolean;
+	/** Where uploads go: the session's own prefix (needed before a create has a row). */
+	owner?: { tenant: string; sessionId: string };
+	/** The facts the plan rests on, read synchronously; a change by commit time re-plans. */
+	basis?: () => unknown;
+	prepare?: (step: PrepareStep) => Promise<Plan | Failure>;
+	/** The change itself, inside the transaction. A Failure rolls the whole write back. */
+	apply: (step: ApplyStep<Plan>) => Result<T>;
+	/** The timer whose work this is: completed in the same transaction. */
+	timer?: timers.TimerRun;
+}
+
+export interface Commit {
+	operation: string;
+	version: number;
+}
+
+/** How many times a write re-plans on a changed basis before answering 409. */
+const MAX_PLANS = 3;
+
+class Refusal {
+	constructor(readonly result: WriteResult<never> | { ok: true; value: unknown; replayed: true }) {}
+}
+class StaleBasis {}
+
+export class WriteKernel {
+	readonly #ledger = new UploadLedger();
+	readonly #listeners: Array<(commit: Commit) => void> = [];
+	#row: SessionRow | null | undefined;
+	#armedFor: number | null = null;
+	#dispatch: ((run: timers.TimerRun) => Promise<void>) | null = null;
+
+	constructor(
+		private readonly storage: DurableObjectStorage,
+		private readonly blobs: () => BlobStore,
+		private readonly references: (key: string) => boolean,
+	) {}
+
+	get sql(): SqlStorage {
+		return this.storage.sql;
+	}
+
+	/**
+	 * Called once the constructor has migrated the schema and read the alarm the runtime has
+	 * armed: claims held by a previous instance are released (it runs nothing any more).
+	 */
+	start(armedFor: number | null, dispatch: (run: timers.TimerRun) => Promise<void>): void {
+		this.#armedFor = armedFor;
+		this.#dispatch = dispatch;
+		timers.releaseStaleClaims(this.sql, Date.now());
+	}
+
+	/**
+	 * Runs every due timer once, each by its kind's handler. A handler's work commits through
+	 * write() with the run attached, completing the timer in the same transaction; one that
+	 * returns without committing anything has nothing to do and completes here. A handler
+	 * that throws leaves its timer to be retried with backoff (parked after the cap).
+	 */
+	async runDueTimers(now: number): Promise<void> {
+		for (const row of timers.dueTimers(this.sql, now)) {
+			const run = this.transaction(() => timers.claim(this.sql, row, Date.now()));
+			if (!run || !this.#dispatch) continue;
+			try {
+				await this.#dispatch(run);
+				if (!run.completed) this.transaction(() => timers.complete(this.sql, run));
+			} catch (error) {
+				const message = error instanceof Error ? error.message : String(error);
+				const { retryAt } = this.transaction(() => timers.fail(this.sql, run, message, Date.now()));
+				const log = { level: "warn", msg: retryAt === null ? "timer parked" : "timer failed, will retry", kind: run.kind, key: run.key, attempts: run.attempts + 1, retryAt, error: message };
+				console.warn(JSON.stringify(log));
+			}
+		}
+		await this.armAlarm();
+	}
+
+	/** The session row, cached between writes (every change to it commits through here). */
+	session(): SessionRow | null {
+		if (this.#row === undefined) this.#row = readSession(this.sql);
+		return this.#row;
+	}
+
+	/** The session row if it exists and is not deleted, else the failure a read returns. */
+	readable(): SessionRow | Failure {
+		const row = this.session();
+		if (!row) return sessionNotFound();
+		if (row.status === "deleted") return sessionDeleted(row);
+		return row;
+	}
+
+	/**
+	 * Runs a read of an existing session. A read that awaits R2 can see the session deleted
+	 * under it (its archive purged): it then answers as the session now is, never a 500.
+	 */
+	async read<T>(work: (row: SessionRow) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
+		const row = this.readable();
+		if (!("id" in row)) return row;
+		try {
+			return await work(row);
+		} catch (error) {
+			const now = this.readable();
+			if (!("id" in now)) return now;
+			return dependencyFailure(error);
+		}
+	}
+
+	/** Registers a listener told of every committed write (live subscriptions broadcast from it). */
+	onCommit(listener: (commit: Commit) => void): void {
+		this.#listeners.push(listener);
+	}
+
+	/** Runs one write through the guard, its plan and one transaction; see the header. */
+	async write<Plan, T>(spec: WriteSpec<Plan, T>): Promise<WriteResult<T>> {
+		const options = spec.options ?? {};
+		const fingerprint = options.idempotencyKey ? await idempotency.fingerprintOf(spec.operation, spec.input ?? null) : "";
+		for (let plan = 0; plan < MAX_PLANS; plan++) {
+			const early = this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, Date.now());
+			if (early) return early;
+			const basis = spec.basis ? JSON.stringify(spec.basis()) : null;
+			const row = this.session();
+			const owner = spec.owner ?? (row ? { tenant: row.tenant, sessionId: row.id } : null);
+			const uploads = owner ? new WriteUploads(this.blobs(), this.#ledger, owner) : null;
+			let prepared: Plan | Failure = undefined as Plan;
+			if (spec.prepare) {
+				if (!uploads) throw new Error(`${spec.operation}: prepare needs an owner for its uploads`);
+				try {
+					prepared = await spec.prepare({ row, uploads });
+				} catch (error) {
+					await this.#refused(uploads, owner);
+					return this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, Date.now()) ?? dependencyFailure(error);
+				}
+				if (isFailure(prepared)) {
+					await this.#refused(uploads, owner);
+					return prepared;
+				}
+			}
+			try {
+				const result = this.transaction(() => {
+					const now = Date.now();
+					const refused = this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, now);
+					if (refused) throw new Refusal(refused as WriteResult<never>);
+					if (basis !== null && JSON.stringify(spec.basis?.()) !== basis) throw new StaleBasis();
+					if (spec.timer) timers.complete(this.sql, spec.timer);
+					const applied = spec.apply({ plan: prepared as Plan, row: this.session(), now });
+					if (!applied.ok) throw new Refusal(applied);
+					if (options.idempotencyKey) this.#remember(options.idempotencyKey, fingerprint, applied.value, now);
+					return applied;
+				});
+				uploads?.release();
+				await this.armAlarm();
+				const version = this.session()?.version ?? 0;
+				for (const listener of this.#listeners) listener({ operation: spec.operation, version });
+				return result;
+			} catch (error) {
+				if (spec.timer) spec.timer.completed = false;
+				if (error instanceof StaleBasis) {
+					await this.#refused(uploads, owner);
+					continue;
+				}
+				if (!(error instanceof Refusal)) {
+					uploads?.release();
+					throw error;
+				}
+				await this.#refused(uploads, owner);
+				return error.result as WriteResult<T>;
+			}
+		}
+		return fail("version_conflict", `The session kept changing under this ${spec.operation}; retry`, { scope: "session", reason: "basis_changed" });
+	}
+
+	/**
+	 * A synchronous transaction outside the write path, for bookkeeping that changes no
+	 * session content (timer claims, outbox acknowledgements). The row cache is dropped after.
+	 */
+	transaction<T>(body: () => T): T {
+		try {
+			return this.storage.transactionSync(body);
+		} finally {
+			this.#row = undefined;
+		}
+	}
+
+	/** Arms the alarm for the earliest timer unless it is already armed at or before it. */
+	async armAlarm(): Promise<void> {
+		const due = timers.earliestDue(this.sql);
+		if (due === null || (this.#armedFor !== null && this.#armedFor <= due)) return;
+		this.#armedFor = due;
+		await this.storage.setAlarm(due);
+	}
+
+	/** The alarm fired: runs what is due and arms it again for what is left. */
+	async alarm(): Promise<void> {
+		this.#armedFor = null;
+		await this.runDueTimers(Date.now());
+	}
+
+	#guard<T>(options: WriteOptions, precondition: Precondition, fenced: boolean, fingerprint: string, now: number): WriteResult<T> | null {
+		const row = this.session();
+		if (precondition === "create") {
+			if (!row) return null;
+			if (row.status === "deleted") return sessionDeleted(row);
+			return this.#replay<T>(options, fingerprint, now) ?? fail("session_exists", `Session ${row.id} already exists`, { id: row.id, version: row.version });
+		}
+		if (!row) return sessionNotFound();
+		if (row.status === "deleted") return sessionDeleted(row);
+		const replay = this.#replay<T>(options, fingerprint, now);
+		if (replay) return replay;
+		if (precondition === "update" && fenced) {
+			const fenced = checkFence(this.sql, options.leaseToken, now);
+			if (fenced) return fenced;
+		}
+		if (options.expectedVersion !== undefined && options.expectedVersion !== row.version) {
+			return fail("version_conflict", `Session is at version ${row.version}, not ${options.expectedVersion}`, {
+				scope: "session",
+				expectedVersion: options.expectedVersion,
+				currentVersion: row.version,
+			});
+		}
+		return null;
+	}
+
+	#replay<T>(options: WriteOptions, fingerprint: string, now: number): WriteResult<T> | null {
+		if (!options.idempotencyKey) return null;
+		const remembered = idempotency.recall(this.sql, options.idempotencyKey, fingerprint, now);
+		if (remembered.kind === "replay") return { ok: true, value: remembered.response as T, replayed: true };
+		if (remembered.kind === "mismatch") return fail("idempotency_key_reused", "Idempotency-Key was already used for a different request");
+		return null;
+	}
+
+	#remember(key: string, fingerprint: string, response: unknown, now: number): void {
+		idempotency.remember(this.sql, key, fingerprint, response, now);
+		timers.schedule(this.sql, idempotency.FORGET_TIMER, "", now + idempotency.IDEMPOTENCY_RETENTION_MS);
+	}
+
+	/**
+	 * Cleans up after a write that did not commit. Under a deleted session nothing may stay,
+	 * so its whole prefix is swept again; otherwise only this write's unreferenced uploads.
+	 */
+	async #refused(uploads: WriteUploads | null, owner: { tenant: string; sessionId: string } | null): Promise<void> {
+		if (!uploads || !owner) return;
+		if (uploads.keys.length === 0) {
+			uploads.release();
+			return;
+		}
+		if (this.session()?.status === "deleted") {
+			uploads.release();
+			await this.blobs()
+				.deleteSession(owner.tenant, owner.sessionId)
+				.catch(() => undefined);
+			return;
+		}
+		await uploads.sweepUnreferenced(this.references);
+	}
+}
+
+function isFailure(value: unknown): value is Failure {
+	return typeof value === "object" && value !== null && (value as { ok?: unknown }).ok === false && "code" in value;
+}
+
+export function sessionNotFound(): Failure {
+	return fail("session_not_found", "Session not found");
+}
+
+export function sessionDeleted(row: SessionRow): Failure {
+	return fail("session_deleted", "Session was deleted", { deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString() });
+}
+
+function dependencyFailure(error: unknown): Failure {
+	if (error instanceof BlobStoreUnavailable) {
+		return fail("dependency_unavailable", "Large content could not be stored in or read from R2; nothing was written, retry later");
+	}
+	throw error;
+}
+

@@ -1,0 +1,38 @@
+import type { Capability } from "../kernel/capability";
+
+/** The session row: identity, counters, policy and the session version (session-row.ts). */
+export const sessions: Capability = {
+	name: "sessions",
+	migrations: [
+		[
+			`CREATE TABLE session (
+				singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+				id TEXT NOT NULL,
+				tenant TEXT NOT NULL,
+				status TEXT NOT NULL,
+				agent TEXT,
+				subject TEXT,
+				parent_id TEXT,
+				metadata TEXT NOT NULL,
+				policy TEXT NOT NULL,
+				version INTEGER NOT NULL,
+				last_seq INTEGER NOT NULL,
+				event_count INTEGER NOT NULL,
+				state_key_count INTEGER NOT NULL,
+				tokens_total INTEGER NOT NULL,
+				created_at INTEGER NOT NULL,
+				updated_at INTEGER NOT NULL,
+				deleted_at INTEGER
+			)`,
+		],
+		[
+			"ALTER TABLE session ADD COLUMN reported_input_tokens INTEGER",
+			"ALTER TABLE session ADD COLUMN reported_at_context INTEGER",
+			"ALTER TABLE session ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0",
+			"ALTER TABLE session ADD COLUMN summary_tokens INTEGER NOT NULL DEFAULT 0",
+			"ALTER TABLE session ADD COLUMN last_compaction_at INTEGER",
+			"ALTER TABLE session ADD COLUMN forked_from TEXT",
+			"UPDATE session SET context_tokens = (SELECT coalesce(sum(tokens), 0) FROM events)",
+		],
+	],
+};

@@ -1,0 +1,139 @@
+/**
+ * A session's life: creation (plain or seeded, as a fork is), its view, policy updates and
+ * deletion. Deletion empties every capability's content tables in one transaction, leaves a
+ * content-free tombstone, and hands the external purge (D1 rows, R2 prefix) to timers.
+ */
+import { ok, type Result } from "../../errors";
+import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
+import { CONTENT_TABLES } from "../capabilities";
+import { estimateContextTokens } from "../compaction/plan";
+import { scheduleCompaction } from "../compaction/compactor";
+import type { SessionContext } from "../kernel/session-context";
+import * as timers from "../kernel/timers";
+import type { WriteUploads } from "../kernel/uploads";
+import { sessionNotFound, type WriteOptions, type WriteResult } from "../kernel/write-kernel";
+import { activeLease } from "../lease/lease";
+import { purgePending, schedulePurge } from "../projection/drain";
+import * as outbox from "../projection/outbox";
+import { bumpVersion, contextSize, indexRow, insertSession, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy, toSessionView } from "./session-row";
+
+/** Creates the session. A second create of the same id is a 409 unless it is a retry. */
+export function createSession(session: SessionContext, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>> {
+	return createWith(session, input, options, { operation: "create", fingerprinted: input });
+}
+
+/**
+ * Creates the session in one transaction, `seed` filling it before it is first seen and
+ * `prepare` uploading what the seed will reference; a retry of the same create gets the
+ * first response, any other create of the id a 409, a create of a deleted id a 410.
+ */
+export function createWith(
+	session: SessionContext,
+	input: NewSession,
+	options: WriteOptions,
+	how: { operation: string; fingerprinted: unknown; prepare?: (uploads: WriteUploads) => Promise<void>; seed?: (now: number) => void },
+): Promise<WriteResult<Session>> {
+	const prepare = how.prepare;
+	return session.kernel.write({
+		operation: how.operation,
+		input: how.fingerprinted,
+		options: { idempotencyKey: options.idempotencyKey },
+		precondition: "create",
+		owner: { tenant: input.tenant, sessionId: input.id },
+		prepare: prepare ? ({ uploads }) => prepare(uploads) : undefined,
+		apply: ({ now }) => {
+			insertSession(session.sql, input, now);
+			how.seed?.(now);
+			const row = readSession(session.sql) as SessionRow;
+			scheduleCompaction(session.sql, row, [], now);
+			outbox.project(session.sql, { kind: "write", session: indexRow(row) }, now);
+			return ok(sessionView(session, row, now));
+		},
+	});
+}
+
+/** The session's version, counters, lease, projection lag and dead letters. */
+export function describe(session: SessionContext): Promise<Result<Session>> {
+	return session.kernel.read((row) => ok(sessionView(session, row, Date.now())));
+}
+
+/** Changes agent, subject, metadata or policy fields; a write like any other. */
+export function updateSession(session: SessionContext, body: UpdateSessionBody, options: WriteOptions): Promise<WriteResult<Session>> {
+	const { expectedVersion: _expected, ...change } = body;
+	return session.kernel.write({
+		operation: "update",
+		input: change,
+		options,
+		apply: ({ row, now }) => {
+			const current = row as SessionRow;
+			const policy = { ...sessionPolicy(current), ...change.policy };
+			const metadata = change.metadata ?? (JSON.parse(current.metadata) as Record<string, unknown>);
+			session.sql.exec(
+				"UPDATE session SET agent = ?, subject = ?, metadata = ?, policy = ?",
+				change.agent === undefined ? current.agent : change.agent,
+				change.subject === undefined ? current.subject : change.subject,
+				JSON.stringify(metadata),
+				JSON.stringify(policy),
+			);
+			const updated = bumpVersion(session.sql, {}, now);
+			scheduleCompaction(session.sql, updated, [], now);
+			outbox.project(session.sql, { kind: "write", session: indexRow(updated) }, now);
+			return ok(sessionView(session, updated, now));
+		},
+	});
+}
+
+/**
+ * Deletes the session everywhere. Its storage is wiped in one transaction that leaves a
+ * content-free tombstone and the purge timers; R2 and D1 are purged right away when they
+ * answer, else by the alarm until done. Repeating the call returns the tombstone. A held
+ * lease does not block deletion: erasure requests outrank writers.
+ */
+export async function deleteSession(session: SessionContext, options: WriteOptions): Promise<Result<DeletedSession>> {
+	const existing = session.kernel.session();
+	if (!existing) return sessionNotFound();
+	if (existing.status === "active") {
+		const erased = await session.kernel.write({
+			operation: "delete",
+			options: { expectedVersion: options.expectedVersion },
+			precondition: "erase",
+			apply: ({ row, now }) => {
+				const current = row as SessionRow;
+				for (const table of CONTENT_TABLES) session.sql.exec(`DELETE FROM ${table}`);
+				outbox.clear(session.sql);
+				timers.cancelAll(session.sql);
+				const tombstone = markDeleted(session.sql, now);
+				outbox.project(session.sql, { kind: "purge", session: indexRow(tombstone) }, now);
+				timers.schedule(session.sql, outbox.DRAIN_TIMER, "", now);
+				schedulePurge(session.sql, current.tenant, current.id, now);
+				return ok(null);
+			},
+		});
+		if (!erased.ok && erased.code !== "session_deleted") return erased;
+		await session.kernel.runDueTimers(Date.now());
+	}
+	const row = session.kernel.session() as SessionRow;
+	return ok({
+		id: row.id,
+		status: "deleted",
+		deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString(),
+		purge: purgePending(session.sql) ? "pending" : "complete",
+	});
+}
+
+function sessionView(session: SessionContext, row: SessionRow, now: number): Session {
+	const held = activeLease(session.sql, now);
+	return toSessionView(row, {
+		lease: held ? { holder: held.holder, expiresAt: new Date(held.expires_at).toISOString() } : null,
+		projection: { pending: outbox.pendingCount(session.sql), lastError: timers.lastError(session.sql, outbox.DRAIN_TIMER) },
+		compactions: session.sql.exec<{ n: number }>("SELECT count(*) AS n FROM compactions").one().n,
+		contextTokens: estimateContextTokens(contextSize(row)),
+		deadLetters: timers.parked(session.sql).map((timer) => ({
+			kind: timer.kind,
+			key: timer.key,
+			attempts: timer.attempts,
+			lastError: timer.last_error,
+			parkedAt: new Date(timer.parked_at ?? now).toISOString(),
+		})),
+	});
+}
