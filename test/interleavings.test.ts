@@ -353,4 +353,39 @@ describe("timers", () => {
 		await runJobsUntilIdle(id);
 		await expectConsistent(id);
 	});
+
+	it("compacts by timer while an agent holds the writer lease: upkeep is not fenced", async () => {
+		const id = await createSession({ body: { policy } });
+		const lease = await callJson(`/v1/sessions/${id}/lease`, { method: "POST", body: { holder: "agent-a", ttlSeconds: 300 } });
+		expect(lease.status).toBe(200);
+		const appended = await callJson(`/v1/sessions/${id}/events`, {
+			method: "POST",
+			headers: { "lease-token": String(lease.body.token) },
+			body: { events: Array.from({ length: 6 }, (_, index) => bulky(`r${index}`)) },
+		});
+		expect(appended.status).toBe(201);
+		await runJobsUntilIdle(id);
+		expect((await callJson(`/v1/sessions/${id}`)).body.compactions).toBeGreaterThan(0);
+	});
+
+	it("parks a timer that keeps failing as a dead letter the session reports, and revives it on the next request", async () => {
+		const id = await createSession({ body: { policy } });
+		const outage = { down: true };
+		await useBucket(id, failingR2(env.BLOBS, outage));
+		await appendBulky(id, 6);
+		await waitFor("the compaction timer to be parked", async () => {
+			await runDurableObjectAlarm(sessionObject(id));
+			const session = (await callJson(`/v1/sessions/${id}`)).body;
+			return session.deadLetters.length > 0 ? session : null;
+		}, 20_000).then((session) => {
+			expect(session.deadLetters[0]).toMatchObject({ kind: "compact", attempts: 10, lastError: expect.stringContaining("dependency_unavailable") });
+			expect(session.compactions).toBe(0);
+		});
+		outage.down = false;
+		await append(id, bulky("one more"));
+		await runJobsUntilIdle(id);
+		const session = (await callJson(`/v1/sessions/${id}`)).body;
+		expect(session.deadLetters).toEqual([]);
+		expect(session.compactions).toBeGreaterThan(0);
+	});
 });

@@ -1,12 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { ApiError, unwrap } from "../errors";
+import { unwrap } from "../errors";
 import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
 import { Checkpoint, CheckpointName, CreateCheckpointBody, ForkBody, RestoreBody, RestoreResult } from "../schemas/context";
 import { Session } from "../schemas/sessions";
 import { StateItem } from "../schemas/state";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
-import { newSessionId } from "./session-ids";
-import { markReplay, sessionStub } from "./session-stub";
+import { sessionApi } from "../operations/session-api";
+import { forkSession } from "../operations/sessions";
+import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
 
 export const checkpointRoutes = createRouter();
@@ -31,10 +32,8 @@ checkpointRoutes.openapi(
 		responses: { 201: json(Checkpoint, "Created"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
-		const result = await sessionStub(c, c.req.valid("param").id).createCheckpoint(c.req.valid("json").name, writeOptions(c.req.valid("header")));
-		const checkpoint = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		return c.json(checkpoint, 201);
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).createCheckpoint(c.req.valid("json").name, writeOptions(c.req.valid("header")));
+		return writeResponse(c, result, 201, (value) => value.version);
 	},
 );
 
@@ -48,7 +47,7 @@ checkpointRoutes.openapi(
 		request: { params: SessionParams },
 		responses: { 200: json(z.object({ checkpoints: z.array(Checkpoint) }), "Checkpoints by version"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionStub(c, c.req.valid("param").id).listCheckpoints()), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCheckpoints()), 200),
 );
 
 checkpointRoutes.openapi(
@@ -66,7 +65,7 @@ checkpointRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, name } = c.req.valid("param");
-		return c.json(unwrap(await sessionStub(c, id).getCheckpoint(name)), 200);
+		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getCheckpoint(name)), 200);
 	},
 );
 
@@ -87,10 +86,8 @@ checkpointRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionStub(c, c.req.valid("param").id).restore(body, writeOptions(c.req.valid("header"), body.expectedVersion));
-		const restored = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		return c.json(restored, 200);
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).restore(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
 
@@ -112,28 +109,7 @@ checkpointRoutes.openapi(
 		responses: { 201: json(Session, "The fork"), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },
 	}),
 	async (c) => {
-		const { id } = c.req.valid("param");
-		const body = c.req.valid("json");
-		const headers = c.req.valid("header");
-		const forkId = body.id ?? (await newSessionId(headers["idempotency-key"]));
-		if (forkId === id) throw new ApiError("validation_failed", "A fork needs an id of its own", { issues: [{ path: "id", message: "same as the parent" }] });
-		const snapshot = unwrap(await sessionStub(c, id).exportFork({ checkpoint: body.checkpoint, version: body.version }));
-		const result = await sessionStub(c, forkId).createFork(
-			{
-				id: forkId,
-				tenant: c.var.principal.tenant,
-				agent: body.agent ?? snapshot.agent ?? undefined,
-				subject: snapshot.subject ?? undefined,
-				parentId: id,
-				metadata: snapshot.metadata,
-				policy: snapshot.policy,
-				forkedFrom: { sessionId: id, version: snapshot.version },
-			},
-			snapshot,
-			writeOptions(headers),
-		);
-		const fork = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		return c.json(fork, 201);
+		const result = await forkSession(c.env, c.var.principal, c.req.valid("param").id, c.req.valid("json"), writeOptions(c.req.valid("header")));
+		return writeResponse(c, result, 201, (value) => value.version);
 	},
 );

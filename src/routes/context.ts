@@ -3,7 +3,8 @@ import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompactBody, Compaction, CompactResult, ContextQuery, ContextWindow } from "../schemas/context";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
-import { markReplay, sessionStub } from "./session-stub";
+import { sessionApi } from "../operations/session-api";
+import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
 
 export const contextRoutes = createRouter();
@@ -24,7 +25,7 @@ contextRoutes.openapi(
 		responses: { 200: json(ContextWindow, "The window"), ...errorResponses(404, 410, 422, 503) },
 	}),
 	async (c) => {
-		const window = unwrap(await sessionStub(c, c.req.valid("param").id).getContext(c.req.valid("query")));
+		const window = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).getContext(c.req.valid("query")));
 		c.header("ETag", `"${window.version}"`);
 		return c.json(window, 200);
 	},
@@ -49,10 +50,8 @@ contextRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionStub(c, c.req.valid("param").id).compact(body, writeOptions(c.req.valid("header"), body.expectedVersion));
-		const compacted = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		return c.json(compacted, 200);
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).compact(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		return writeResponse(c, result, 200, (value) => value.compaction?.version);
 	},
 );
 
@@ -66,5 +65,5 @@ contextRoutes.openapi(
 		request: { params: SessionParams },
 		responses: { 200: json(z.object({ compactions: z.array(Compaction) }), "Compactions, oldest first"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionStub(c, c.req.valid("param").id).listCompactions()), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCompactions()), 200),
 );

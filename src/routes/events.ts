@@ -1,13 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
-import { BlobStore } from "../blobs/blob-store";
 import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
-import { AppendEventsBody, AppendResult, type Event, EventPage, ListEventsQuery } from "../schemas/events";
+import { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
-import { markReplay, sessionStub } from "./session-stub";
-import { readBlobContent } from "./blobs";
+import { sessionApi } from "../operations/session-api";
+import { writeResponse } from "./respond";
+import { expandEvents } from "../operations/content";
 import { writeOptions } from "./write-options";
 
 export const eventRoutes = createRouter();
@@ -31,14 +29,11 @@ eventRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionStub(c, c.req.valid("param").id).appendEvents(
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).appendEvents(
 			body,
 			writeOptions(c.req.valid("header"), body.expectedVersion),
 		);
-		const appended = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		c.header("ETag", `"${appended.version}"`);
-		return c.json(appended, 201);
+		return writeResponse(c, result, 201, (value) => value.version);
 	},
 );
 
@@ -55,13 +50,8 @@ eventRoutes.openapi(
 	async (c) => {
 		const { id } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
-		const page = unwrap(await sessionStub(c, id).listEvents({ ...query, includeContent }));
-		if (includeContent) page.events = await Promise.all(page.events.map((event) => expand(c, id, event)));
+		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listEvents({ ...query, includeContent }));
+		if (includeContent) page.events = unwrap(await expandEvents(c.env, c.var.principal, id, page.events));
 		return c.json(page, 200);
 	},
 );
-
-async function expand(c: Context<AppEnv>, sessionId: string, event: Event): Promise<Event> {
-	if (!event.contentRef) return event;
-	return { ...event, content: await readBlobContent(c, new BlobStore(c.env.BLOBS), sessionId, event.contentRef.sha256) };
-}

@@ -3,7 +3,8 @@ import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { AcquireLeaseBody, Lease } from "../schemas/lease";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
-import { markReplay, sessionStub } from "./session-stub";
+import { sessionApi } from "../operations/session-api";
+import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
 
 export const leaseRoutes = createRouter();
@@ -26,13 +27,11 @@ leaseRoutes.openapi(
 		responses: { 200: json(Lease, "The lease"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
-		const result = await sessionStub(c, c.req.valid("param").id).acquireLease(
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).acquireLease(
 			c.req.valid("json"),
 			writeOptions(c.req.valid("header")),
 		);
-		const lease = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		return c.json(lease, 200);
+		return writeResponse(c, result, 200, () => undefined);
 	},
 );
 
@@ -49,6 +48,6 @@ leaseRoutes.openapi(
 	async (c) => {
 		const token = writeOptions(c.req.valid("header")).leaseToken;
 		if (token === undefined) throw new ApiError("validation_failed", "Send the lease's token as Lease-Token");
-		return c.json(unwrap(await sessionStub(c, c.req.valid("param").id).releaseLease(token)), 200);
+		return c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).releaseLease(token)), 200);
 	},
 );

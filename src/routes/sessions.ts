@@ -4,8 +4,9 @@ import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
-import { newSessionId } from "./session-ids";
-import { markReplay, sessionStub } from "./session-stub";
+import { sessionApi } from "../operations/session-api";
+import { createSession } from "../operations/sessions";
+import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
 
 export const sessionRoutes = createRouter();
@@ -24,18 +25,8 @@ sessionRoutes.openapi(
 		responses: { 201: json(Session, "Created"), ...errorResponses(409, 410, 413, 415, 422) },
 	}),
 	async (c) => {
-		const body = c.req.valid("json");
-		const headers = c.req.valid("header");
-		const id = body.id ?? (await newSessionId(headers["idempotency-key"]));
-		const { principal } = c.var;
-		const result = await sessionStub(c, id).createSession(
-			{ ...body, id, tenant: principal.tenant },
-			writeOptions(headers),
-		);
-		const session = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		c.header("ETag", `"${session.version}"`);
-		return c.json(session, 201);
+		const result = await createSession(c.env, c.var.principal, c.req.valid("json"), writeOptions(c.req.valid("header")));
+		return writeResponse(c, result, 201, (value) => value.version);
 	},
 );
 
@@ -94,7 +85,7 @@ sessionRoutes.openapi(
 		responses: { 200: json(Session, "The session"), ...errorResponses(404, 410) },
 	}),
 	async (c) => {
-		const session = unwrap(await sessionStub(c, c.req.valid("param").id).describe());
+		const session = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).describe());
 		c.header("ETag", `"${session.version}"`);
 		return c.json(session, 200);
 	},
@@ -118,7 +109,7 @@ sessionRoutes.openapi(
 		},
 	}),
 	async (c) => {
-		const deleted = unwrap(await sessionStub(c, c.req.valid("param").id).deleteSession(writeOptions(c.req.valid("header"))));
+		const deleted = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).deleteSession(writeOptions(c.req.valid("header"))));
 		return deleted.purge === "complete" ? c.json(deleted, 200) : c.json(deleted, 202);
 	},
 );
@@ -139,10 +130,7 @@ sessionRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionStub(c, c.req.valid("param").id).updateSession(body, writeOptions(c.req.valid("header"), body.expectedVersion));
-		const session = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		c.header("ETag", `"${session.version}"`);
-		return c.json(session, 200);
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).updateSession(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );

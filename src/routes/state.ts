@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { BlobStore } from "../blobs/blob-store";
 import { unwrap } from "../errors";
 import { WriteHeaders } from "../schemas/common";
 import {
@@ -12,9 +11,10 @@ import {
 	StatePage,
 	StateWriteResult,
 } from "../schemas/state";
-import { readBlobContent } from "./blobs";
+import { expandStateItems, readContent } from "../operations/content";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
-import { markReplay, sessionStub } from "./session-stub";
+import { sessionApi } from "../operations/session-api";
+import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
 
 export const stateRoutes = createRouter();
@@ -32,15 +32,8 @@ stateRoutes.openapi(
 	async (c) => {
 		const { id, ns } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
-		const page = unwrap(await sessionStub(c, id).listState(ns, query));
-		if (includeContent) {
-			const store = new BlobStore(c.env.BLOBS);
-			page.items = await Promise.all(
-				page.items.map(async (item) =>
-					item.valueRef ? { ...item, value: await readBlobContent(c, store, id, item.valueRef.sha256) } : item,
-				),
-			);
-		}
+		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listState(ns, query));
+		if (includeContent) page.items = unwrap(await expandStateItems(c.env, c.var.principal, id, page.items));
 		return c.json(page, 200);
 	},
 );
@@ -58,10 +51,10 @@ stateRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
-		const item = unwrap(await sessionStub(c, id).getState(ns, key));
+		const item = unwrap(await sessionApi(c.env, c.var.principal, id).getState(ns, key));
 		c.header("ETag", `"${item.version}"`);
 		if (c.req.valid("query").includeContent && item.valueRef) {
-			item.value = await readBlobContent(c, new BlobStore(c.env.BLOBS), id, item.valueRef.sha256);
+			item.value = unwrap(await readContent(c.env, c.var.principal, id, item.valueRef.sha256));
 		}
 		return c.json(item, 200);
 	},
@@ -84,11 +77,8 @@ stateRoutes.openapi(
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
 		const body = c.req.valid("json");
-		const result = await sessionStub(c, id).putState(ns, key, body, writeOptions(c.req.valid("header"), body.expectedVersion));
-		const written = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		c.header("ETag", `"${written.version}"`);
-		return c.json(written, 200);
+		const result = await sessionApi(c.env, c.var.principal, id).putState(ns, key, body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
 
@@ -104,9 +94,7 @@ stateRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
-		const result = await sessionStub(c, id).deleteState(ns, key, c.req.valid("query").ifVersion, writeOptions(c.req.valid("header")));
-		const deleted = unwrap(result);
-		markReplay(c, result.ok && result.replayed);
-		return c.json(deleted, 200);
+		const result = await sessionApi(c.env, c.var.principal, id).deleteState(ns, key, c.req.valid("query").ifVersion, writeOptions(c.req.valid("header")));
+		return writeResponse(c, result, 200, (value) => value.sessionVersion);
 	},
 );

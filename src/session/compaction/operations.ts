@@ -53,6 +53,8 @@ function compactWith(
 		operation: "compact",
 		input: { summary: job.agentSummary, upToSeq: job.upToSeq },
 		options: job.options,
+		// A lease fences writers, not the session's own upkeep.
+		fenced: job.timer === undefined,
 		timer: job.timer,
 		basis: () => compactionBasis(session.sql),
 		prepare: ({ row, uploads }) => prepareCompaction(session.sql, uploads, row as SessionRow, { upToSeq: job.upToSeq, agentSummary: job.agentSummary }),

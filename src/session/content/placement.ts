@@ -46,16 +46,28 @@ export function configuredInlineLimit(value: string | undefined): number {
 	return Number.isFinite(parsed) && parsed > 0 ? parsed : DEFAULT_INLINE_LIMIT_BYTES;
 }
 
-/** Runs `work` over the items with at most `limit` in flight, keeping their order. */
+/**
+ * Runs `work` over the items with at most `limit` in flight, keeping their order. After a
+ * failure no new item starts, and the first error is thrown only once those in flight have
+ * settled: a caller cleaning up after it sees every upload that happened.
+ */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
 	const results = new Array<R>(items.length);
 	let next = 0;
+	let failed = false;
 	const worker = async () => {
-		while (next < items.length) {
+		while (next < items.length && !failed) {
 			const index = next++;
-			results[index] = await work(items[index]);
+			try {
+				results[index] = await work(items[index]);
+			} catch (error) {
+				failed = true;
+				throw error;
+			}
 		}
 	};
-	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+	const rejected = settled.find((outcome) => outcome.status === "rejected");
+	if (rejected) throw rejected.reason;
 	return results;
 }

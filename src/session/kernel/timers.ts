@@ -6,8 +6,9 @@
  * Invariants:
  * - A timer is completed in the transaction of the work it stands for, never before: a run
  *   that fails or crashes leaves the timer in place to run again (alarms are at-least-once).
- * - A run claims its timer first (due pushed ahead by CLAIM_MS), so two runs never overlap;
- *   a new instance of the object releases claims its dead predecessor held.
+ * - A run claims its timer first with a token (due pushed ahead by CLAIM_MS), so two runs
+ *   never overlap and only the claiming run completes or fails it; a new instance of the
+ *   object releases claims its dead predecessor held, counting that run as a failed attempt.
  * - Every schedule() gives the row a new random `rev`. Completion deletes the row only if its
  *   rev is still the one the run started with; otherwise work was requested during the run
  *   and the timer stays, due when that request asked.
@@ -20,6 +21,7 @@ export interface TimerRow {
 	due_at: number;
 	rev: number;
 	attempts: number;
+	/** 0, or the token of the run that holds the timer. */
 	claimed: number;
 	last_error: string | null;
 	parked_at: number | null;
@@ -31,6 +33,8 @@ export interface TimerRun {
 	key: string;
 	rev: number;
 	attempts: number;
+	/** This run's claim: only the run holding it may complete or fail the timer. */
+	claim: number;
 	/** Set once the run's work committed and completed the timer in the same transaction. */
 	completed: boolean;
 }
@@ -75,7 +79,7 @@ export function schedule(sql: SqlStorage, kind: string, key: string, dueAt: numb
 		 ON CONFLICT (kind, key) DO UPDATE SET
 			rev = excluded.rev,
 			due_at = CASE WHEN parked_at IS NOT NULL THEN excluded.due_at
-				WHEN attempts = 0 OR claimed = 1 THEN min(due_at, excluded.due_at) ELSE due_at END,
+				WHEN attempts = 0 OR claimed != 0 THEN min(due_at, excluded.due_at) ELSE due_at END,
 			attempts = CASE WHEN parked_at IS NOT NULL THEN 0 ELSE attempts END,
 			parked_at = NULL`,
 		kind,
@@ -90,8 +94,9 @@ export function cancel(sql: SqlStorage, kind: string, key: string): void {
 	sql.exec("DELETE FROM timers WHERE kind = ? AND key = ?", kind, key);
 }
 
-export function cancelAll(sql: SqlStorage): void {
-	sql.exec("DELETE FROM timers");
+/** Drops every timer no run holds; a held one finishes its run and completes (its rev moved on). */
+export function cancelIdle(sql: SqlStorage): void {
+	sql.exec("DELETE FROM timers WHERE claimed = 0");
 }
 
 /** The earliest time the alarm must fire for, or null when nothing waits. */
@@ -104,21 +109,32 @@ export function earliestDue(sql: SqlStorage): number | null {
  * due even when the alarm fires early (tests fire it on demand).
  */
 export function dueTimers(sql: SqlStorage, now: number): TimerRow[] {
-	const horizon = Math.max(now, sql.exec<{ due: number | null }>("SELECT min(due_at) AS due FROM timers WHERE parked_at IS NULL AND claimed = 0").one().due ?? now);
-	return sql.exec<Row>("SELECT * FROM timers WHERE parked_at IS NULL AND claimed = 0 AND due_at <= ? ORDER BY due_at", horizon).toArray();
+	return sql.exec<Row>("SELECT * FROM timers WHERE parked_at IS NULL AND claimed = 0 AND due_at <= ? ORDER BY due_at", horizon(sql, now)).toArray();
 }
 
-/** Claims a due timer for one run; null if another run got it first. */
+function horizon(sql: SqlStorage, now: number): number {
+	return Math.max(now, sql.exec<{ due: number | null }>("SELECT min(due_at) AS due FROM timers WHERE parked_at IS NULL AND claimed = 0").one().due ?? now);
+}
+
+/**
+ * Claims a timer that is still due for one run; null if another run got it first or it was
+ * pushed back meanwhile (a failed run's backoff).
+ */
 export function claim(sql: SqlStorage, row: TimerRow, now: number): TimerRun | null {
-	const claimed = sql.exec(
-		"UPDATE timers SET claimed = 1, due_at = ? WHERE kind = ? AND key = ? AND claimed = 0 AND parked_at IS NULL",
-		now + CLAIM_MS,
-		row.kind,
-		row.key,
-	).rowsWritten;
-	if (claimed === 0) return null;
-	const rev = sql.exec<{ rev: number }>("SELECT rev FROM timers WHERE kind = ? AND key = ?", row.kind, row.key).one().rev;
-	return { kind: row.kind, key: row.key, rev, attempts: row.attempts, completed: false };
+	const token = newRev();
+	const claimed = sql
+		.exec<{ rev: number; attempts: number }>(
+			`UPDATE timers SET claimed = ?, due_at = ? WHERE kind = ? AND key = ? AND claimed = 0 AND parked_at IS NULL AND due_at <= ?
+			 RETURNING rev, attempts`,
+			token,
+			now + CLAIM_MS,
+			row.kind,
+			row.key,
+			horizon(sql, now),
+		)
+		.toArray()[0];
+	if (!claimed) return null;
+	return { kind: row.kind, key: row.key, rev: claimed.rev, attempts: claimed.attempts, claim: token, completed: false };
 }
 
 /**
@@ -128,7 +144,12 @@ export function claim(sql: SqlStorage, row: TimerRow, now: number): TimerRun | n
 export function complete(sql: SqlStorage, run: TimerRun): void {
 	const deleted = sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND rev = ?", run.kind, run.key, run.rev).rowsWritten;
 	if (deleted === 0) {
-		sql.exec("UPDATE timers SET claimed = 0, attempts = 0, last_error = NULL WHERE kind = ? AND key = ?", run.kind, run.key);
+		sql.exec(
+			"UPDATE timers SET claimed = 0, attempts = 0, last_error = NULL WHERE kind = ? AND key = ? AND claimed = ?",
+			run.kind,
+			run.key,
+			run.claim,
+		);
 	}
 	run.completed = true;
 }
@@ -139,31 +160,45 @@ export function fail(sql: SqlStorage, run: TimerRun, error: string, now: number)
 	const message = error.slice(0, 500);
 	if (attempts >= MAX_ATTEMPTS) {
 		sql.exec(
-			"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, parked_at = ? WHERE kind = ? AND key = ?",
+			"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, parked_at = ? WHERE kind = ? AND key = ? AND claimed = ?",
 			attempts,
 			message,
 			now,
 			run.kind,
 			run.key,
+			run.claim,
 		);
 		return { retryAt: null };
 	}
 	const backoff = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempts - 1));
 	const retryAt = Math.round(now + backoff / 2 + Math.random() * (backoff / 2));
 	sql.exec(
-		"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, due_at = ? WHERE kind = ? AND key = ?",
+		"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, due_at = ? WHERE kind = ? AND key = ? AND claimed = ?",
 		attempts,
 		message,
 		retryAt,
 		run.kind,
 		run.key,
+		run.claim,
 	);
 	return { retryAt };
 }
 
-/** A new instance runs nothing yet: claims of the instance before it died are released. */
+/**
+ * A new instance runs nothing yet: claims of the instance before it died are released, and
+ * the run it died in counts as a failed attempt, so a handler that kills the isolate is
+ * parked after MAX_ATTEMPTS instead of retried forever.
+ */
 export function releaseStaleClaims(sql: SqlStorage, now: number): void {
-	sql.exec("UPDATE timers SET claimed = 0, due_at = min(due_at, ?) WHERE claimed = 1", now);
+	sql.exec(
+		`UPDATE timers SET claimed = 0, attempts = attempts + 1, due_at = min(due_at, ?),
+			last_error = coalesce(last_error, 'the object restarted during this run'),
+			parked_at = CASE WHEN attempts + 1 >= ? THEN ? ELSE NULL END
+		 WHERE claimed != 0`,
+		now,
+		MAX_ATTEMPTS,
+		now,
+	);
 }
 
 export function lastError(sql: SqlStorage, kind: string, key = ""): string | null {

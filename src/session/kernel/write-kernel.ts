@@ -19,6 +19,7 @@ import { type BlobStore, BlobStoreUnavailable } from "../../blobs/blob-store";
 import { type Failure, fail, ok, type Result } from "../../errors";
 import * as idempotency from "../idempotency/idempotency";
 import { checkFence } from "../lease/lease";
+import { schedulePurge } from "../projection/drain";
 import { readSession, type SessionRow } from "../sessions/session-row";
 import * as timers from "./timers";
 import { UploadLedger, WriteUploads } from "./uploads";
@@ -194,6 +195,7 @@ export class WriteKernel {
 				}
 			}
 			try {
+				let version = 0;
 				const result = this.transaction(() => {
 					const now = Date.now();
 					const refused = this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, now);
@@ -203,11 +205,11 @@ export class WriteKernel {
 					const applied = spec.apply({ plan: prepared as Plan, row: this.session(), now });
 					if (!applied.ok) throw new Refusal(applied);
 					if (options.idempotencyKey) this.#remember(options.idempotencyKey, fingerprint, applied.value, now);
+					version = readSession(this.sql)?.version ?? 0;
 					return applied;
 				});
 				uploads?.release();
 				await this.armAlarm();
-				const version = this.session()?.version ?? 0;
 				for (const listener of this.#listeners) listener({ operation: spec.operation, version });
 				return result;
 			} catch (error) {
@@ -303,9 +305,13 @@ export class WriteKernel {
 		}
 		if (this.session()?.status === "deleted") {
 			uploads.release();
-			await this.blobs()
-				.deleteSession(owner.tenant, owner.sessionId)
-				.catch(() => undefined);
+			try {
+				await this.blobs().deleteSession(owner.tenant, owner.sessionId);
+			} catch {
+				// R2 is down: the purge timer takes it from here, however long that takes.
+				this.transaction(() => schedulePurge(this.sql, owner.tenant, owner.sessionId, Date.now()));
+				await this.armAlarm();
+			}
 			return;
 		}
 		await uploads.sweepUnreferenced(this.references);

@@ -101,7 +101,7 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 				const current = row as SessionRow;
 				for (const table of CONTENT_TABLES) session.sql.exec(`DELETE FROM ${table}`);
 				outbox.clear(session.sql);
-				timers.cancelAll(session.sql);
+				timers.cancelIdle(session.sql);
 				const tombstone = markDeleted(session.sql, now);
 				outbox.project(session.sql, { kind: "purge", session: indexRow(tombstone) }, now);
 				timers.schedule(session.sql, outbox.DRAIN_TIMER, "", now);

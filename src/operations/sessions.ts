@@ -1,0 +1,44 @@
+/**
+ * Session creation and forking, shared by every transport (HTTP routes, MCP, SDK tests):
+ * functions over (env, principal) that return results as data, never HTTP.
+ */
+import type { Principal } from "../app-env";
+import { fail, type Result } from "../errors";
+import type { ForkBody } from "../schemas/context";
+import type { CreateSessionBody, Session } from "../schemas/sessions";
+import type { WriteOptions, WriteResult } from "../session/api";
+import { sessionApi } from "./session-api";
+import { newSessionId } from "./session-ids";
+
+/** Creates a session under the principal's tenant, with a generated id when none is given. */
+export async function createSession(env: Env, principal: Principal, body: CreateSessionBody, options: WriteOptions): Promise<WriteResult<Session>> {
+	const id = body.id ?? (await newSessionId(options.idempotencyKey));
+	return sessionApi(env, principal, id).createSession({ ...body, id, tenant: principal.tenant }, options);
+}
+
+/**
+ * Forks a session at a checkpoint or version: the parent exports a snapshot, the fork's own
+ * object creates itself from it (copying the blobs it references into its own prefix).
+ */
+export async function forkSession(env: Env, principal: Principal, parentId: string, body: ForkBody, options: WriteOptions): Promise<WriteResult<Session> | Result<never>> {
+	const forkId = body.id ?? (await newSessionId(options.idempotencyKey));
+	if (forkId === parentId) {
+		return fail("validation_failed", "A fork needs an id of its own", { issues: [{ path: "id", message: "same as the parent" }] });
+	}
+	const snapshot = await sessionApi(env, principal, parentId).exportFork({ checkpoint: body.checkpoint, version: body.version });
+	if (!snapshot.ok) return snapshot;
+	return sessionApi(env, principal, forkId).createFork(
+		{
+			id: forkId,
+			tenant: principal.tenant,
+			agent: body.agent ?? snapshot.value.agent ?? undefined,
+			subject: snapshot.value.subject ?? undefined,
+			parentId,
+			metadata: snapshot.value.metadata,
+			policy: snapshot.value.policy,
+			forkedFrom: { sessionId: parentId, version: snapshot.value.version },
+		},
+		snapshot.value,
+		options,
+	);
+}
