@@ -19,7 +19,10 @@ export interface DigestLine {
 
 export interface WindowSources {
 	pinned: ContextItem[];
-	digest: DigestLine[];
+	/** Unpinned state lines, newest first; pulled lazily, only as far as the digest's share reaches. */
+	digest: Iterable<DigestLine>;
+	/** How many lines `digest` holds in all, to report what was left out without reading it. */
+	digestLines: number;
 	summary: ContextItem | null;
 	/** Events newest first; pulled lazily, only as far as the budget reaches. */
 	events: Iterable<ContextItem>;
@@ -54,7 +57,7 @@ export function assembleWindow(budget: number, sources: WindowSources): Result<A
 		digest.push(line);
 		digestTokens += cost;
 	}
-	if (digest.length < sources.digest.length) omitted.push({ kind: "state", reason: "budget", count: sources.digest.length - digest.length });
+	if (digest.length < sources.digestLines) omitted.push({ kind: "state", reason: "budget", count: sources.digestLines - digest.length });
 	remaining -= digestTokens;
 
 	let summary: ContextItem | null = null;

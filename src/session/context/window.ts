@@ -12,7 +12,7 @@ import { compactedEventCount, compactionById, latestVisibleCompaction } from "..
 import { assembleWindow } from "./assemble";
 import { visibilitySql, visibleIntervals } from "../history/visibility";
 import { type EventRow, eventsNewestFirstAt, hotEventsNewestFirst, isStub, pinnedEvents, toEvent, windowTokens } from "../events/log";
-import { digestLine, liveState, type StateRow, stateAt } from "../state/state";
+import { digestLine, pinnedState, type StateRow, stateAt, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
 
 /** Parses a compaction archive (JSONL of event views) into events by seq. */
 export function parseArchive(jsonl: string): Map<number, Event> {
@@ -75,10 +75,22 @@ export async function buildWindow(
 	}
 	const current = version === currentVersion;
 	const intervals = visibleIntervals(sql, version);
-	const namespaces = query.namespaces?.length ? new Set(query.namespaces) : null;
-	const state = (current ? liveState(sql) : stateAt(sql, visibilitySql(intervals))).filter(
-		(row) => namespaces === null || namespaces.has(row.ns),
-	);
+	// Now: pinned keys in full, unpinned ones through a cursor the digest stops pulling at its
+	// share. At an earlier version the state is rebuilt from its log (all keys of that version).
+	let pinnedKeys: StateRow[];
+	let digestRows: Iterable<StateRow>;
+	let digestLines: number;
+	if (current) {
+		pinnedKeys = pinnedState(sql, query.namespaces);
+		digestRows = unpinnedStateNewestFirst(sql, query.namespaces);
+		digestLines = unpinnedStateCount(sql, query.namespaces);
+	} else {
+		const namespaces = query.namespaces?.length ? new Set(query.namespaces) : null;
+		const then = stateAt(sql, visibilitySql(intervals)).filter((row) => namespaces === null || namespaces.has(row.ns));
+		pinnedKeys = then.filter((row) => row.pinned === 1);
+		digestRows = then.filter((row) => row.pinned === 0);
+		digestLines = then.length - pinnedKeys.length;
+	}
 	const summaryRow = latestVisibleCompaction(sql, intervals);
 
 	// Event rows stand in for items until the selection is made: only the chosen stubs are
@@ -92,12 +104,13 @@ export async function buildWindow(
 	const candidates = current ? hotEventsNewestFirst(sql, intervals, query.types) : eventsNewestFirstAt(sql, intervals, query.types);
 	const assembled = assembleWindow(query.budget, {
 		pinned: [
-			...state.filter((row) => row.pinned === 1).map(stateItem),
+			...pinnedKeys.map(stateItem),
 			...pinnedEvents(sql, intervals, query.types).map((row) => toItem("pinned_event", row)),
 		],
-		digest: state
-			.filter((row) => row.pinned === 0)
-			.map((row) => ({ text: digestLine(row.ns, row.key, row.value ?? row.preview ?? ""), tokens: row.tokens })),
+		digest: (function* () {
+			for (const row of digestRows) yield { text: digestLine(row.ns, row.key, row.value ?? row.preview ?? ""), tokens: row.tokens };
+		})(),
+		digestLines,
 		summary: summaryRow
 			? { kind: "summary", content: summaryRow.summary, tokens: summaryRow.summary_tokens, throughSeq: summaryRow.to_seq }
 			: null,

@@ -111,6 +111,31 @@ function logChange(sql: SqlStorage, row: StateRow, deleted: boolean): void {
 	);
 }
 
+/** Pinned keys now, most recently written first (a window holds all of them or is refused). */
+export function pinnedState(sql: SqlStorage, namespaces: string[] | undefined): StateRow[] {
+	const filter = namespaceFilter(namespaces);
+	return sql.exec<Row>(`SELECT * FROM state WHERE pinned = 1 ${filter.clause} ORDER BY version DESC, ns, key`, ...filter.params).toArray();
+}
+
+/**
+ * Unpinned keys now, most recently written first, read through a cursor: the caller stops
+ * pulling at its share of the budget, so a window's cost does not grow with the key count.
+ */
+export function* unpinnedStateNewestFirst(sql: SqlStorage, namespaces: string[] | undefined): Generator<StateRow> {
+	const filter = namespaceFilter(namespaces);
+	yield* sql.exec<Row>(`SELECT * FROM state WHERE pinned = 0 ${filter.clause} ORDER BY version DESC, ns, key`, ...filter.params);
+}
+
+export function unpinnedStateCount(sql: SqlStorage, namespaces: string[] | undefined): number {
+	const filter = namespaceFilter(namespaces);
+	return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM state WHERE pinned = 0 ${filter.clause}`, ...filter.params).one().n;
+}
+
+function namespaceFilter(namespaces: string[] | undefined): { clause: string; params: string[] } {
+	if (!namespaces?.length) return { clause: "", params: [] };
+	return { clause: `AND ns IN (${namespaces.map(() => "?").join(",")})`, params: namespaces };
+}
+
 /** Every live key now, most recently written first. */
 export function liveState(sql: SqlStorage): StateRow[] {
 	return sql.exec<Row>("SELECT * FROM state ORDER BY version DESC, ns, key").toArray();
