@@ -5,6 +5,7 @@
 import type { Principal } from "../app-env";
 import { BlobStore, BlobStoreUnavailable } from "../blobs/blob-store";
 import { fail, ok, type Result } from "../errors";
+import type { Json } from "../schemas/common";
 import type { Event } from "../schemas/events";
 import type { StateItem } from "../schemas/state";
 import { mapBounded } from "../session/content/placement";
@@ -13,7 +14,7 @@ import { mapBounded } from "../session/content/placement";
 const PARALLEL_READS = 8;
 
 /** The parsed JSON of one blob of the session. */
-export async function readContent(env: Env, principal: Principal, sessionId: string, sha256: string): Promise<Result<unknown>> {
+export async function readContent(env: Env, principal: Principal, sessionId: string, sha256: string): Promise<Result<Json>> {
 	let text: string | null;
 	try {
 		text = await new BlobStore(env.BLOBS).get(principal.tenant, sessionId, sha256);
@@ -22,7 +23,7 @@ export async function readContent(env: Env, principal: Principal, sessionId: str
 		throw error;
 	}
 	if (text === null) return fail("not_found", "No such content in this session", { sha256 });
-	return ok(JSON.parse(text) as unknown);
+	return ok(JSON.parse(text) as Json);
 }
 
 /** The events with the content behind each contentRef inlined. */
@@ -38,7 +39,7 @@ export async function expandStateItems(env: Env, principal: Principal, sessionId
 async function expand<T>(
 	items: T[],
 	refOf: (item: T) => string | undefined,
-	inline: (item: T, content: unknown) => T,
+	inline: (item: T, content: Json) => T,
 	env: Env,
 	principal: Principal,
 	sessionId: string,
@@ -49,5 +50,5 @@ async function expand<T>(
 	});
 	const failed = read.find((result) => !result.ok);
 	if (failed && !failed.ok) return failed;
-	return ok(items.map((item, index) => (refOf(item) === undefined ? item : inline(item, (read[index] as { value: unknown }).value))));
+	return ok(items.map((item, index) => (refOf(item) === undefined ? item : inline(item, (read[index] as { value: Json }).value))));
 }

@@ -6,7 +6,7 @@ import type { Principal } from "../app-env";
 import { fail, type Result } from "../errors";
 import type { ForkBody } from "../schemas/context";
 import type { CreateSessionBody, Session } from "../schemas/sessions";
-import type { WriteOptions, WriteResult } from "../session/api";
+import type { ForkSnapshot, WriteOptions, WriteResult } from "../session/api";
 import { sessionApi } from "./session-api";
 import { newSessionId } from "./session-ids";
 
@@ -20,12 +20,12 @@ export async function createSession(env: Env, principal: Principal, body: Create
  * Forks a session at a checkpoint or version: the parent exports a snapshot, the fork's own
  * object creates itself from it (copying the blobs it references into its own prefix).
  */
-export async function forkSession(env: Env, principal: Principal, parentId: string, body: ForkBody, options: WriteOptions): Promise<WriteResult<Session> | Result<never>> {
+export async function forkSession(env: Env, principal: Principal, parentId: string, body: ForkBody, options: WriteOptions): Promise<WriteResult<Session>> {
 	const forkId = body.id ?? (await newSessionId(options.idempotencyKey));
 	if (forkId === parentId) {
 		return fail("validation_failed", "A fork needs an id of its own", { issues: [{ path: "id", message: "same as the parent" }] });
 	}
-	const snapshot = await sessionApi(env, principal, parentId).exportFork({ checkpoint: body.checkpoint, version: body.version });
+	const snapshot: Result<ForkSnapshot> = await sessionApi(env, principal, parentId).exportFork({ checkpoint: body.checkpoint, version: body.version });
 	if (!snapshot.ok) return snapshot;
 	return sessionApi(env, principal, forkId).createFork(
 		{

@@ -22,16 +22,28 @@ export const StateName = z
 	.max(128)
 	.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, "use letters, digits and . _ : - (starting with a letter or digit)");
 
+/**
+ * What a JSON field holds, as TypeScript sees it. Values of these fields always come from
+ * parsed JSON (a request body or a stored row); `{} | null` says "present, any JSON" in a way
+ * Durable Object RPC types accept as serializable, where `unknown` makes a whole result
+ * untyped on the Worker's side of the stub.
+ */
+export type Json = {} | null;
+
+/** A schema for a JSON field: validates like z.unknown(), typed as Json. */
+export function json(): z.ZodType<Json> {
+	return z.unknown() as z.ZodType<Json>;
+}
+
 /** Any JSON value (object, array, string, number, boolean or null), but present. */
-export const JsonValue = z
-	.unknown()
+export const JsonValue = json()
 	.refine((value) => value !== undefined, "Required")
 	.openapi({ description: "Any JSON value" });
 
 const METADATA_MAX_BYTES = 8 * 1024;
 /** Free-form metadata stays inline in the row, so it is bounded (8 KiB of JSON). */
 export const Metadata = z
-	.record(z.string(), z.unknown())
+	.record(z.string(), json())
 	.refine((value) => new TextEncoder().encode(JSON.stringify(value)).length <= METADATA_MAX_BYTES, {
 		message: `metadata must be at most ${METADATA_MAX_BYTES} bytes of JSON`,
 	})

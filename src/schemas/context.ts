@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ContentRef, csv, SessionId, StateName, Timestamp, Version } from "./common";
+import { ContentRef, csv, SessionId, StateName, Timestamp, Version, json } from "./common";
 import { EventType, Role } from "./events";
 
 export const ContextQuery = z.object({
@@ -21,7 +21,7 @@ export const ContextItem = z
 		toolCallId: z.string().optional(),
 		ns: z.string().optional(),
 		key: z.string().optional(),
-		content: z.unknown().optional().openapi({ description: "The event content, state value, digest or summary text" }),
+		content: json().optional().openapi({ description: "The event content, state value, digest or summary text" }),
 		contentRef: ContentRef.optional().openapi({ description: "Large content: only its preview counts in the window" }),
 		throughSeq: z.number().int().optional().openapi({ description: "For a summary: the last seq it covers" }),
 	})

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ContentRef, csv, JsonValue, Metadata, Timestamp, Version } from "./common";
+import { ContentRef, csv, JsonValue, Metadata, Timestamp, Version, json } from "./common";
 
 export const EventType = z.enum(["message", "tool_call", "tool_result", "error", "decision", "note"]);
 export type EventType = z.infer<typeof EventType>;
@@ -65,9 +65,9 @@ export const Event = z
 		role: Role.optional(),
 		name: z.string().optional(),
 		toolCallId: z.string().optional(),
-		content: z.unknown().optional().openapi({ description: "Absent when contentRef is set and not expanded" }),
+		content: json().optional().openapi({ description: "Absent when contentRef is set and not expanded" }),
 		contentRef: ContentRef.optional(),
-		metadata: z.record(z.string(), z.unknown()).optional(),
+		metadata: z.record(z.string(), json()).optional(),
 		pinned: z.boolean().optional(),
 		usage: Usage.optional(),
 		tokens: z.number().int(),

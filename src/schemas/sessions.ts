@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { Metadata, SessionId, Timestamp, Version } from "./common";
+import { Metadata, SessionId, Timestamp, Version, json } from "./common";
 import { EventType } from "./events";
 
 export const SessionStatus = z.enum(["active", "deleted"]);
@@ -81,7 +81,7 @@ export const Session = z
 		agent: z.string().nullable(),
 		subject: z.string().nullable(),
 		parentId: z.string().nullable(),
-		metadata: z.record(z.string(), z.unknown()),
+		metadata: z.record(z.string(), json()),
 		policy: SessionPolicy,
 		version: Version,
 		eventCount: z.number().int(),

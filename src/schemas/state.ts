@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ContentRef, JsonValue, SessionId, StateName, Timestamp, Version } from "./common";
+import { ContentRef, JsonValue, SessionId, StateName, Timestamp, Version, json } from "./common";
 
 export const StateKeyParams = z.object({
 	id: SessionId.openapi({ param: { name: "id", in: "path" } }),
@@ -29,7 +29,7 @@ export const StateItem = z
 	.object({
 		ns: z.string(),
 		key: z.string(),
-		value: z.unknown().optional(),
+		value: json().optional(),
 		valueRef: ContentRef.optional(),
 		version: Version.openapi({ description: "Session version of the key's last write; use as ifVersion" }),
 		pinned: z.boolean(),

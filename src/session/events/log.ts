@@ -4,6 +4,7 @@
  * never deleted. Compaction only moves a row's content out to its R2 archive (archived_by
  * names the compaction), leaving the row as a content-free stub.
  */
+import type { Json } from "../../schemas/common";
 import { toPage } from "../../paging";
 import type { Event, EventInput, EventType } from "../../schemas/events";
 import type { PlacedValue } from "../content/placement";
@@ -230,7 +231,7 @@ export function toEvent(row: EventRow): Event {
 	if (row.blob_sha256) {
 		event.contentRef = { sha256: row.blob_sha256, bytes: row.blob_bytes ?? 0, preview: row.preview ?? "" };
 	}
-	if (row.metadata) event.metadata = JSON.parse(row.metadata) as Record<string, unknown>;
+	if (row.metadata) event.metadata = JSON.parse(row.metadata) as Record<string, Json>;
 	if (row.pinned) event.pinned = true;
 	if (row.usage) event.usage = JSON.parse(row.usage) as Event["usage"];
 	return event;

@@ -5,6 +5,7 @@
  * effect. Compacted originals stay in the parent's archives; the fork's summary stands for
  * them. Blobs are copied into the fork's own prefix, so deleting the parent loses it nothing.
  */
+import type { Json } from "../../schemas/common";
 import type { BlobStore } from "../../blobs/blob-store";
 import { fail, ok, type Result } from "../../errors";
 import type { SessionPolicy } from "../../schemas/sessions";
@@ -27,7 +28,7 @@ export interface ForkSnapshot {
 	lastSeq: number;
 	agent: string | null;
 	subject: string | null;
-	metadata: Record<string, unknown>;
+	metadata: Record<string, Json>;
 	policy: SessionPolicy;
 	events: CopiedEvent[];
 	state: StateRow[];
@@ -59,7 +60,7 @@ export async function exportSnapshot(sql: SqlStorage, blobs: BlobStore, row: Ses
 		lastSeq,
 		agent: row.agent,
 		subject: row.subject,
-		metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+		metadata: JSON.parse(row.metadata) as Record<string, Json>,
 		policy: sessionPolicy(row),
 		events: rows.map((event) => toCopiedEvent(event, archived.get(event.seq))),
 		state: stateAt(sql, visible),

@@ -3,6 +3,7 @@
  * deletion. Deletion empties every capability's content tables in one transaction, leaves a
  * content-free tombstone, and hands the external purge (D1 rows, R2 prefix) to timers.
  */
+import type { Json } from "../../schemas/common";
 import { ok, type Result } from "../../errors";
 import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
 import { CONTENT_TABLES } from "../capabilities";
@@ -67,7 +68,7 @@ export function updateSession(session: SessionContext, body: UpdateSessionBody, 
 		apply: ({ row, now }) => {
 			const current = row as SessionRow;
 			const policy = { ...sessionPolicy(current), ...change.policy };
-			const metadata = change.metadata ?? (JSON.parse(current.metadata) as Record<string, unknown>);
+			const metadata = change.metadata ?? (JSON.parse(current.metadata) as Record<string, Json>);
 			session.sql.exec(
 				"UPDATE session SET agent = ?, subject = ?, metadata = ?, policy = ?",
 				change.agent === undefined ? current.agent : change.agent,

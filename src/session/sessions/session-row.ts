@@ -3,6 +3,7 @@
  * exactly one per accepted write and `last_seq` is the highest event seq ever assigned; both
  * change only inside the write's transaction.
  */
+import type { Json } from "../../schemas/common";
 import type { SessionIndexRow } from "../../db/projection";
 import type { Session, SessionPolicy } from "../../schemas/sessions";
 import { DEFAULT_ENCODING, type Encoding } from "../content/tokens";
@@ -38,7 +39,7 @@ export interface NewSession {
 	agent?: string;
 	subject?: string;
 	parentId?: string;
-	metadata?: Record<string, unknown>;
+	metadata?: Record<string, Json>;
 	policy?: SessionPolicy;
 	forkedFrom?: { sessionId: string; version: number };
 }
@@ -144,7 +145,7 @@ export function toSessionView(
 		agent: row.agent,
 		subject: row.subject,
 		parentId: row.parent_id,
-		metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+		metadata: JSON.parse(row.metadata) as Record<string, Json>,
 		policy: sessionPolicy(row),
 		version: row.version,
 		eventCount: row.event_count,
