@@ -141,4 +141,24 @@ describe("checkpoints, restore, fork and time travel", () => {
 		expect(forked.status).toBe(201);
 		expect((await contextAt(forked.body.id)).items).toEqual(parentWindow.items);
 	});
+
+	it("pages checkpoints by version and compactions by id", async () => {
+		const id = await createSession({ body: { policy: { ...policy, modelWindowTokens: 1_000_000 } } });
+		for (const name of ["c", "a", "b"]) {
+			await append(id, bulky(name), bulky(`${name}2`), bulky(`${name}3`));
+			expect((await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name } })).status).toBe(201);
+			expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+		}
+		const first = await callJson(`/v1/sessions/${id}/checkpoints?limit=2`);
+		expect(first.body.checkpoints.map((checkpoint: { name: string }) => checkpoint.name)).toEqual(["c", "a"]);
+		expect(first.body.nextAfter).toBe("a");
+		const second = await callJson(`/v1/sessions/${id}/checkpoints?limit=2&after=a`);
+		expect(second.body).toMatchObject({ checkpoints: [{ name: "b" }], nextAfter: null });
+
+		const compactions = await callJson(`/v1/sessions/${id}/compactions?limit=2`);
+		expect(compactions.body.compactions).toHaveLength(2);
+		const rest = await callJson(`/v1/sessions/${id}/compactions?limit=2&after=${compactions.body.nextAfter}`);
+		expect(rest.body).toMatchObject({ compactions: [{ id: compactions.body.nextAfter + 1 }], nextAfter: null });
+		expect((await callJson(`/v1/sessions/${id}/compactions?limit=0`)).status).toBe(400);
+	});
 });

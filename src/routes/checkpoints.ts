@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
-import { Checkpoint, CheckpointName, CreateCheckpointBody, ForkBody, RestoreBody, RestoreResult } from "../schemas/context";
+import { Checkpoint, CheckpointName, CheckpointPage, CreateCheckpointBody, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../schemas/context";
 import { Session } from "../schemas/sessions";
 import { StateItem } from "../schemas/state";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
@@ -44,10 +44,10 @@ checkpointRoutes.openapi(
 		tags: ["checkpoints"],
 		summary: "List checkpoints",
 		security: bearerSecurity,
-		request: { params: SessionParams },
-		responses: { 200: json(z.object({ checkpoints: z.array(Checkpoint) }), "Checkpoints by version"), ...errorResponses(404, 410) },
+		request: { params: SessionParams, query: ListCheckpointsQuery },
+		responses: { 200: json(CheckpointPage, "A page of checkpoints by version, then name"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCheckpoints()), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCheckpoints(c.req.valid("query"))), 200),
 );
 
 checkpointRoutes.openapi(

@@ -1,7 +1,7 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
-import { CompactBody, Compaction, CompactResult, ContextQuery, ContextWindow } from "../schemas/context";
+import { CompactBody, CompactionPage, CompactResult, ContextQuery, ContextWindow, ListCompactionsQuery } from "../schemas/context";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
@@ -62,8 +62,8 @@ contextRoutes.openapi(
 		tags: ["context"],
 		summary: "Compaction records: range, tokens before and after, ratio, summarizer",
 		security: bearerSecurity,
-		request: { params: SessionParams },
-		responses: { 200: json(z.object({ compactions: z.array(Compaction) }), "Compactions, oldest first"), ...errorResponses(404, 410) },
+		request: { params: SessionParams, query: ListCompactionsQuery },
+		responses: { 200: json(CompactionPage, "A page of compactions, oldest first"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCompactions()), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCompactions(c.req.valid("query"))), 200),
 );

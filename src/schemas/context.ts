@@ -133,3 +133,25 @@ export const ForkBody = z
 	})
 	.openapi("Fork");
 export type ForkBody = z.infer<typeof ForkBody>;
+
+export const ListCompactionsQuery = z.object({
+	after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Return compactions with a higher id" }),
+	limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type ListCompactionsQuery = z.infer<typeof ListCompactionsQuery>;
+
+export const CompactionPage = z
+	.object({ compactions: z.array(Compaction), nextAfter: z.number().int().nullable() })
+	.openapi("CompactionPage");
+export type CompactionPage = z.infer<typeof CompactionPage>;
+
+export const ListCheckpointsQuery = z.object({
+	after: CheckpointName.optional().openapi({ description: "Return checkpoints after this one (by version, then name)" }),
+	limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type ListCheckpointsQuery = z.infer<typeof ListCheckpointsQuery>;
+
+export const CheckpointPage = z
+	.object({ checkpoints: z.array(Checkpoint), nextAfter: CheckpointName.nullable() })
+	.openapi("CheckpointPage");
+export type CheckpointPage = z.infer<typeof CheckpointPage>;

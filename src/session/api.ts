@@ -5,7 +5,20 @@
  * plain JSON data; expected failures are data too (RPC would drop an error's code).
  */
 import type { Result } from "../errors";
-import type { Checkpoint, CompactBody, CompactResult, Compaction, ContextQuery, ContextWindow, ForkBody, RestoreBody, RestoreResult } from "../schemas/context";
+import type {
+	Checkpoint,
+	CheckpointPage,
+	CompactBody,
+	CompactionPage,
+	CompactResult,
+	ContextQuery,
+	ContextWindow,
+	ForkBody,
+	ListCheckpointsQuery,
+	ListCompactionsQuery,
+	RestoreBody,
+	RestoreResult,
+} from "../schemas/context";
 import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
 import type { AcquireLeaseBody, Lease } from "../schemas/lease";
 import type { DeletedSession, Session, UpdateSessionBody } from "../schemas/sessions";
@@ -35,10 +48,10 @@ export interface SessionApi {
 
 	getContext(query: ContextQuery): Promise<Result<ContextWindow>>;
 	compact(body: CompactBody, options: WriteOptions): Promise<WriteResult<CompactResult>>;
-	listCompactions(): Promise<Result<{ compactions: Compaction[] }>>;
+	listCompactions(query: ListCompactionsQuery): Promise<Result<CompactionPage>>;
 
 	createCheckpoint(name: string, options: WriteOptions): Promise<WriteResult<Checkpoint>>;
-	listCheckpoints(): Promise<Result<{ checkpoints: Checkpoint[] }>>;
+	listCheckpoints(query: ListCheckpointsQuery): Promise<Result<CheckpointPage>>;
 	getCheckpoint(name: string): Promise<Result<Checkpoint & { state: StateItem[] }>>;
 	restore(body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
 	exportFork(point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;

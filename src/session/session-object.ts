@@ -7,7 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { BlobStore } from "../blobs/blob-store";
 import { D1Projection } from "../db/projection";
-import type { CompactBody, ContextQuery, ForkBody, RestoreBody } from "../schemas/context";
+import type { CompactBody, ContextQuery, ForkBody, ListCheckpointsQuery, ListCompactionsQuery, RestoreBody } from "../schemas/context";
 import type { AppendEventsBody, ListEventsQuery } from "../schemas/events";
 import type { AcquireLeaseBody } from "../schemas/lease";
 import type { UpdateSessionBody } from "../schemas/sessions";
@@ -105,16 +105,16 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		return compaction.compact(this.#session, body, options);
 	}
 
-	listCompactions() {
-		return compaction.listCompactions(this.#session);
+	listCompactions(query: ListCompactionsQuery) {
+		return compaction.listCompactions(this.#session, query);
 	}
 
 	createCheckpoint(name: string, options: WriteOptions) {
 		return history.createCheckpoint(this.#session, name, options);
 	}
 
-	listCheckpoints() {
-		return history.listCheckpoints(this.#session);
+	listCheckpoints(query: ListCheckpointsQuery) {
+		return history.listCheckpoints(this.#session, query);
 	}
 
 	getCheckpoint(name: string) {

@@ -1,6 +1,6 @@
 /** Compaction on request and on its timer, and the list of compaction records. */
 import { ok, type Result } from "../../errors";
-import type { CompactBody, Compaction, CompactResult } from "../../schemas/context";
+import type { CompactBody, Compaction, CompactionPage, CompactResult, ListCompactionsQuery } from "../../schemas/context";
 import type { TimerHandler } from "../kernel/capability";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
@@ -84,6 +84,9 @@ function indexedCompaction(view: Compaction, now: number) {
 	};
 }
 
-export function listCompactions(session: SessionContext): Promise<Result<{ compactions: Compaction[] }>> {
-	return session.kernel.read(() => ok({ compactions: compactionRows(session.sql).map(toCompaction) }));
+export function listCompactions(session: SessionContext, query: ListCompactionsQuery): Promise<Result<CompactionPage>> {
+	return session.kernel.read(() => {
+		const page = compactionRows(session.sql, query);
+		return ok({ compactions: page.rows.map(toCompaction), nextAfter: page.nextAfter });
+	});
 }

@@ -3,6 +3,7 @@
  * stubs, after their archive is in R2; which records are in effect at a version follows the
  * same visibility rule as everything else (history.ts).
  */
+import { toPage } from "../../paging";
 import type { Compaction } from "../../schemas/context";
 import type { SummaryData } from "./plan";
 import { type Intervals, visibilitySql } from "../history/visibility";
@@ -41,8 +42,11 @@ export function compactionById(sql: SqlStorage, id: number): CompactionRow | nul
 	return sql.exec<Row>("SELECT * FROM compactions WHERE id = ?", id).toArray()[0] ?? null;
 }
 
-export function listCompactions(sql: SqlStorage): CompactionRow[] {
-	return sql.exec<Row>("SELECT * FROM compactions ORDER BY id").toArray();
+/** One page of compaction records, oldest first. */
+export function listCompactions(sql: SqlStorage, query: { after?: number; limit: number }): { rows: CompactionRow[]; nextAfter: number | null } {
+	const rows = sql.exec<Row>("SELECT * FROM compactions WHERE id > ? ORDER BY id LIMIT ?", query.after ?? 0, query.limit + 1).toArray();
+	const { page, next } = toPage(rows, query.limit, (row) => row.id);
+	return { rows: page, nextAfter: next };
 }
 
 export function latestCompactionId(sql: SqlStorage): number {

@@ -1,6 +1,6 @@
 /** Checkpoints, restore and fork: naming a version, going back to it, branching from it. */
 import { fail, ok, type Result } from "../../errors";
-import type { Checkpoint, ForkBody, RestoreBody, RestoreResult } from "../../schemas/context";
+import type { Checkpoint, CheckpointPage, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../../schemas/context";
 import type { Session } from "../../schemas/sessions";
 import type { StateItem } from "../../schemas/state";
 import { compactionBasis } from "../compaction/compactor";
@@ -32,8 +32,11 @@ export function createCheckpoint(session: SessionContext, name: string, options:
 	});
 }
 
-export function listCheckpoints(session: SessionContext): Promise<Result<{ checkpoints: Checkpoint[] }>> {
-	return session.kernel.read(() => ok({ checkpoints: checkpointRows(session.sql).map(toCheckpoint) }));
+export function listCheckpoints(session: SessionContext, query: ListCheckpointsQuery): Promise<Result<CheckpointPage>> {
+	return session.kernel.read(() => {
+		const page = checkpointRows(session.sql, query);
+		return ok({ checkpoints: page.rows.map(toCheckpoint), nextAfter: page.nextAfter });
+	});
 }
 
 /** A checkpoint with the state as it was at its version. */

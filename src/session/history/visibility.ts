@@ -7,6 +7,8 @@
  * included), then recursively those in effect at T. An event, a compaction or a state change is visible at V iff its version is in one of
  * them. Restores are rare, so the chain is short.
  */
+import { toPage } from "../../paging";
+
 export type Intervals = Array<readonly [after: number, through: number]>;
 
 export function visibleIntervals(sql: SqlStorage, at: number): Intervals {
@@ -54,8 +56,19 @@ export function readCheckpoint(sql: SqlStorage, name: string): CheckpointRow | n
 	);
 }
 
-export function listCheckpoints(sql: SqlStorage): CheckpointRow[] {
-	return sql.exec<CheckpointRow & Record<string, SqlStorageValue>>("SELECT * FROM checkpoints ORDER BY version, name").toArray();
+/** One page of checkpoints by version, then name; `after` names the last one of the previous page. */
+export function listCheckpoints(sql: SqlStorage, query: { after?: string; limit: number }): { rows: CheckpointRow[]; nextAfter: string | null } {
+	const after = query.after === undefined ? null : readCheckpoint(sql, query.after);
+	const rows = sql
+		.exec<CheckpointRow & Record<string, SqlStorageValue>>(
+			"SELECT * FROM checkpoints WHERE (version, name) > (?, ?) ORDER BY version, name LIMIT ?",
+			after?.version ?? -1,
+			after?.name ?? "",
+			query.limit + 1,
+		)
+		.toArray();
+	const { page, next } = toPage(rows, query.limit, (row) => row.name);
+	return { rows: page, nextAfter: next };
 }
 
 export function insertCheckpoint(sql: SqlStorage, row: CheckpointRow): void {
