@@ -288,7 +288,7 @@ async function appendUnderCompaction(client: Client) {
 		for (const session of sessions) {
 			const total = totals.get(session.id) as NonNullable<ReturnType<typeof totals.get>>;
 			const view = await client.ok("GET", sessionPath(session.id));
-			const { compactions } = await client.ok<{ compactions: { archivedEvents: number }[] }>("GET", sessionPath(session.id, "/compactions"));
+			const compactions: { archivedEvents: number }[] = await allCompactions(client, session.id);
 			const row: AppendRow = {
 				session: session.kind,
 				concurrency,
@@ -346,6 +346,17 @@ interface CompactionFigures {
 	summaryTokens: number | null;
 	trigger: string;
 	summarizer: string;
+}
+
+/** Every compaction record of a session, page by page. */
+async function allCompactions(client: Client, id: string): Promise<any[]> {
+	const all: any[] = [];
+	for (let after: number | null = 0; after !== null; ) {
+		const page: { compactions: any[]; nextAfter: number | null } = await client.ok("GET", sessionPath(id, `/compactions?limit=200&after=${after}`));
+		all.push(...page.compactions);
+		after = page.nextAfter;
+	}
+	return all;
 }
 
 async function windowsOf(client: Client, id: string): Promise<WindowFigures[]> {
@@ -430,7 +441,7 @@ async function compactionRatio(client: Client) {
 		if (now.compactions !== settled.compactions || now.projection.pending !== 0) stableSince = performance.now();
 		settled = now;
 	}
-	const { compactions } = await client.ok<{ compactions: any[] }>("GET", sessionPath(autoId, "/compactions"));
+	const compactions = await allCompactions(client, autoId);
 	const auto = {
 		session: autoId,
 		policy: SETTINGS.autoCompactPolicy,
