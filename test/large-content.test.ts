@@ -86,4 +86,21 @@ describe("large content in R2", () => {
 		const sha = appended.body.events[0].contentRef.sha256;
 		expect((await callJson(`/v1/sessions/${other}/blobs/${sha}`)).status).toBe(404);
 	});
+
+	it("ends an expanded page early once its inlined content passes 8 MiB, and continues it with nextAfter", async () => {
+		const id = await createSession();
+		for (const key of ["a", "b", "c"]) {
+			const put = await callJson(`/v1/sessions/${id}/state/files/${key}`, { method: "PUT", body: { value: key.repeat(3_000_000) } });
+			expect(put.status).toBe(200);
+		}
+		const first = await callJson(`/v1/sessions/${id}/state/files?includeContent=true`);
+		expect(first.body.items.map((item: { key: string; value: string }) => [item.key, item.value.length])).toEqual([
+			["a", 3_000_000],
+			["b", 3_000_000],
+		]);
+		expect(first.body.nextAfter).toBe("b");
+		const rest = await callJson(`/v1/sessions/${id}/state/files?includeContent=true&after=b`);
+		expect(rest.body.items.map((item: { key: string }) => item.key)).toEqual(["c"]);
+		expect(rest.body.nextAfter).toBeNull();
+	});
 });

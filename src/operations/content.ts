@@ -6,12 +6,14 @@ import type { Principal } from "../app-env";
 import { BlobStore, BlobStoreUnavailable } from "../blobs/blob-store";
 import { fail, ok, type Result } from "../errors";
 import type { Json } from "../schemas/common";
-import type { Event } from "../schemas/events";
-import type { StateItem } from "../schemas/state";
+import type { EventPage } from "../schemas/events";
+import type { StatePage } from "../schemas/state";
 import { mapBounded } from "../session/content/placement";
 
 /** Blobs read at once when a page's content is expanded. */
 const PARALLEL_READS = 8;
+/** Content one expanded page inlines at most: the rest of the page is left to the next one. */
+export const MAX_EXPANDED_BYTES = 8 * 1024 * 1024;
 
 /** The parsed JSON of one blob of the session. */
 export async function readContent(env: Env, principal: Principal, sessionId: string, sha256: string): Promise<Result<Json>> {
@@ -26,14 +28,35 @@ export async function readContent(env: Env, principal: Principal, sessionId: str
 	return ok(JSON.parse(text) as Json);
 }
 
-/** The events with the content behind each contentRef inlined. */
-export async function expandEvents(env: Env, principal: Principal, sessionId: string, events: Event[]): Promise<Result<Event[]>> {
-	return expand(events, (event) => event.contentRef?.sha256, (event, content) => ({ ...event, content }), env, principal, sessionId);
+/**
+ * A page of events with the content behind each contentRef inlined. The page is cut after
+ * MAX_EXPANDED_BYTES of content (keeping at least one event), its cursor moved to match.
+ */
+export async function expandEventPage(env: Env, principal: Principal, sessionId: string, page: EventPage): Promise<Result<EventPage>> {
+	const kept = page.events.slice(0, withinBytes(page.events, (event) => event.contentRef?.bytes ?? 0));
+	const expanded = await expand(kept, (event) => event.contentRef?.sha256, (event, content) => ({ ...event, content }), env, principal, sessionId);
+	if (!expanded.ok) return expanded;
+	const cut = kept.length < page.events.length;
+	return ok({ events: expanded.value, nextAfter: cut ? (kept.at(-1)?.seq ?? page.nextAfter) : page.nextAfter });
 }
 
-/** The state items with the value behind each valueRef inlined. */
-export async function expandStateItems(env: Env, principal: Principal, sessionId: string, items: StateItem[]): Promise<Result<StateItem[]>> {
-	return expand(items, (item) => item.valueRef?.sha256, (item, value) => ({ ...item, value }), env, principal, sessionId);
+/** A page of state keys with the value behind each valueRef inlined, cut like expandEventPage. */
+export async function expandStatePage(env: Env, principal: Principal, sessionId: string, page: StatePage): Promise<Result<StatePage>> {
+	const kept = page.items.slice(0, withinBytes(page.items, (item) => item.valueRef?.bytes ?? 0));
+	const expanded = await expand(kept, (item) => item.valueRef?.sha256, (item, value) => ({ ...item, value }), env, principal, sessionId);
+	if (!expanded.ok) return expanded;
+	const cut = kept.length < page.items.length;
+	return ok({ items: expanded.value, nextAfter: cut ? (kept.at(-1)?.key ?? page.nextAfter) : page.nextAfter });
+}
+
+/** How many of the items fit in MAX_EXPANDED_BYTES of inlined content; at least one. */
+function withinBytes<T>(items: T[], bytesOf: (item: T) => number): number {
+	let total = 0;
+	for (const [index, item] of items.entries()) {
+		total += bytesOf(item);
+		if (total > MAX_EXPANDED_BYTES) return Math.max(1, index);
+	}
+	return items.length;
 }
 
 async function expand<T>(

@@ -5,7 +5,7 @@ import { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../s
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
-import { expandEvents } from "../operations/content";
+import { expandEventPage } from "../operations/content";
 import { writeOptions } from "./write-options";
 
 export const eventRoutes = createRouter();
@@ -51,7 +51,6 @@ eventRoutes.openapi(
 		const { id } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
 		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listEvents({ ...query, includeContent }));
-		if (includeContent) page.events = unwrap(await expandEvents(c.env, c.var.principal, id, page.events));
-		return c.json(page, 200);
+		return c.json(includeContent ? unwrap(await expandEventPage(c.env, c.var.principal, id, page)) : page, 200);
 	},
 );

@@ -11,7 +11,7 @@ import {
 	StatePage,
 	StateWriteResult,
 } from "../schemas/state";
-import { expandStateItems, readContent } from "../operations/content";
+import { expandStatePage, readContent } from "../operations/content";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
@@ -33,7 +33,7 @@ stateRoutes.openapi(
 		const { id, ns } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
 		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listState(ns, query));
-		if (includeContent) page.items = unwrap(await expandStateItems(c.env, c.var.principal, id, page.items));
+		if (includeContent) return c.json(unwrap(await expandStatePage(c.env, c.var.principal, id, page)), 200);
 		return c.json(page, 200);
 	},
 );

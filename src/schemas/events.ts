@@ -86,7 +86,11 @@ export const ListEventsQuery = z.object({
 		.enum(["true", "false"])
 		.default("false")
 		.transform((value) => value === "true")
-		.openapi({ description: "Inline the full content of events stored in R2" }),
+		.openapi({
+			description:
+				"Inline the full content of events stored in R2. A page then ends early, with nextAfter set, once the inlined content " +
+				"passes 8 MiB (at least one event is always returned).",
+		}),
 	includeArchived: z
 		.enum(["true", "false"])
 		.default("false")

@@ -55,7 +55,12 @@ export const ListStateQuery = z.object({
 	includeContent: z
 		.enum(["true", "false"])
 		.default("false")
-		.transform((value) => value === "true"),
+		.transform((value) => value === "true")
+		.openapi({
+			description:
+				"Inline values stored in R2. A page then ends early, with nextAfter set, once the inlined values pass 8 MiB " +
+				"(at least one key is always returned).",
+		}),
 });
 export type ListStateQuery = z.infer<typeof ListStateQuery>;
 
