@@ -161,4 +161,16 @@ describe("checkpoints, restore, fork and time travel", () => {
 		expect(rest.body).toMatchObject({ compactions: [{ id: compactions.body.nextAfter + 1 }], nextAfter: null });
 		expect((await callJson(`/v1/sessions/${id}/compactions?limit=0`)).status).toBe(400);
 	});
+
+	it("refuses with 422 restore_too_large a restore that would bring back more than 5,000 compacted events, changing nothing", async () => {
+		const id = await createSession({ body: { policy: { modelWindowTokens: 10_000_000, keepRecentEvents: 2 } } });
+		for (let batch = 0; batch < 11; batch++) await append(id, ...appendBody(500).events);
+		expect((await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "all-hot" } })).status).toBe(201);
+		for (let round = 0; round < 6; round++) await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} });
+		const before = (await callJson(`/v1/sessions/${id}`)).body.version;
+		const refused = await callJson(`/v1/sessions/${id}/restore`, { method: "POST", body: { checkpoint: "all-hot" } });
+		expect(refused.status).toBe(422);
+		expect(refused.body.error).toMatchObject({ code: "restore_too_large", details: { maxEvents: 5000 } });
+		expect((await callJson(`/v1/sessions/${id}`)).body.version).toBe(before);
+	});
 });

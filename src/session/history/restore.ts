@@ -6,6 +6,7 @@
  * current window never needs R2.
  */
 import type { BlobStore } from "../../blobs/blob-store";
+import { type Failure, fail } from "../../errors";
 import type { Event } from "../../schemas/events";
 import { refreshContextSize } from "../compaction/compactor";
 import { insertRestore, visibilitySql, visibleIntervals } from "./visibility";
@@ -20,23 +21,35 @@ export interface PreparedRestore {
 	rehydrate: Map<number, Event>;
 }
 
+/**
+ * Events one restore brings back from archives at most: they are held in memory until the
+ * commit. Beyond it the restore is refused; a fork from the same point copies only its window.
+ */
+export const MAX_REHYDRATED_EVENTS = 5000;
+
 export async function prepareRestore(
 	sql: SqlStorage,
 	blobs: BlobStore,
 	target: number,
 	checkpoint: string | null,
-): Promise<PreparedRestore> {
+): Promise<PreparedRestore | Failure> {
 	const atTarget = visibleIntervals(sql, target);
 	const events = visibilitySql(atTarget, "events.version");
 	const compactions = visibilitySql(atTarget, "compactions.version");
 	const stubs = sql
 		.exec<EventRow & Record<string, SqlStorageValue>>(
 			`SELECT * FROM events WHERE archived_by IS NOT NULL AND ${events.clause}
-			   AND archived_by NOT IN (SELECT id FROM compactions WHERE ${compactions.clause})`,
+			   AND archived_by NOT IN (SELECT id FROM compactions WHERE ${compactions.clause}) LIMIT ?`,
 			...events.params,
 			...compactions.params,
+			MAX_REHYDRATED_EVENTS + 1,
 		)
 		.toArray();
+	if (stubs.length > MAX_REHYDRATED_EVENTS) {
+		return fail("restore_too_large", `More than ${MAX_REHYDRATED_EVENTS} events were compacted since version ${target}; fork from it instead`, {
+			maxEvents: MAX_REHYDRATED_EVENTS,
+		});
+	}
 	return {
 		target,
 		checkpoint,
