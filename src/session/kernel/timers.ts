@@ -11,7 +11,8 @@
  *   object releases claims its dead predecessor held, counting that run as a failed attempt.
  * - Every schedule() gives the row a new random `rev`. Completion deletes the row only if its
  *   rev is still the one the run started with; otherwise work was requested during the run
- *   and the timer stays, due when that request asked.
+ *   and the timer stays, due when that request asked (kept aside in requested_at while the
+ *   run holds the row, so a run never makes the next one early or late).
  * - A failed run is retried with capped, jittered backoff; after MAX_ATTEMPTS it is parked as
  *   a dead letter (reported by GET /v1/sessions/:id) until a new schedule() revives it.
  */
@@ -23,6 +24,8 @@ export interface TimerRow {
 	attempts: number;
 	/** 0, or the token of the run that holds the timer. */
 	claimed: number;
+	/** While claimed: the earliest time asked for by schedule() calls during the run. */
+	requested_at: number | null;
 	last_error: string | null;
 	parked_at: number | null;
 }
@@ -49,6 +52,7 @@ export const TIMER_MIGRATIONS = [
 		rev INTEGER NOT NULL,
 		attempts INTEGER NOT NULL DEFAULT 0,
 		claimed INTEGER NOT NULL DEFAULT 0,
+		requested_at INTEGER,
 		last_error TEXT,
 		parked_at INTEGER,
 		PRIMARY KEY (kind, key)
@@ -78,8 +82,9 @@ export function schedule(sql: SqlStorage, kind: string, key: string, dueAt: numb
 		`INSERT INTO timers (kind, key, due_at, rev) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (kind, key) DO UPDATE SET
 			rev = excluded.rev,
-			due_at = CASE WHEN parked_at IS NOT NULL THEN excluded.due_at
-				WHEN attempts = 0 OR claimed != 0 THEN min(due_at, excluded.due_at) ELSE due_at END,
+			requested_at = CASE WHEN claimed != 0 THEN min(coalesce(requested_at, excluded.due_at), excluded.due_at) ELSE NULL END,
+			due_at = CASE WHEN claimed != 0 THEN due_at WHEN parked_at IS NOT NULL THEN excluded.due_at
+				WHEN attempts = 0 THEN min(due_at, excluded.due_at) ELSE due_at END,
 			attempts = CASE WHEN parked_at IS NOT NULL THEN 0 ELSE attempts END,
 			parked_at = NULL`,
 		kind,
@@ -145,7 +150,8 @@ export function complete(sql: SqlStorage, run: TimerRun): void {
 	const deleted = sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND rev = ?", run.kind, run.key, run.rev).rowsWritten;
 	if (deleted === 0) {
 		sql.exec(
-			"UPDATE timers SET claimed = 0, attempts = 0, last_error = NULL WHERE kind = ? AND key = ? AND claimed = ?",
+			`UPDATE timers SET claimed = 0, attempts = 0, last_error = NULL, due_at = coalesce(requested_at, due_at), requested_at = NULL
+			 WHERE kind = ? AND key = ? AND claimed = ?`,
 			run.kind,
 			run.key,
 			run.claim,
@@ -160,7 +166,7 @@ export function fail(sql: SqlStorage, run: TimerRun, error: string, now: number)
 	const message = error.slice(0, 500);
 	if (attempts >= MAX_ATTEMPTS) {
 		sql.exec(
-			"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, parked_at = ? WHERE kind = ? AND key = ? AND claimed = ?",
+			"UPDATE timers SET claimed = 0, requested_at = NULL, attempts = ?, last_error = ?, parked_at = ? WHERE kind = ? AND key = ? AND claimed = ?",
 			attempts,
 			message,
 			now,
@@ -173,7 +179,7 @@ export function fail(sql: SqlStorage, run: TimerRun, error: string, now: number)
 	const backoff = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempts - 1));
 	const retryAt = Math.round(now + backoff / 2 + Math.random() * (backoff / 2));
 	sql.exec(
-		"UPDATE timers SET claimed = 0, attempts = ?, last_error = ?, due_at = ? WHERE kind = ? AND key = ? AND claimed = ?",
+		"UPDATE timers SET claimed = 0, requested_at = NULL, attempts = ?, last_error = ?, due_at = ? WHERE kind = ? AND key = ? AND claimed = ?",
 		attempts,
 		message,
 		retryAt,
@@ -191,7 +197,7 @@ export function fail(sql: SqlStorage, run: TimerRun, error: string, now: number)
  */
 export function releaseStaleClaims(sql: SqlStorage, now: number): void {
 	sql.exec(
-		`UPDATE timers SET claimed = 0, attempts = attempts + 1, due_at = min(due_at, ?),
+		`UPDATE timers SET claimed = 0, requested_at = NULL, attempts = attempts + 1, due_at = min(due_at, ?),
 			last_error = coalesce(last_error, 'the object restarted during this run'),
 			parked_at = CASE WHEN attempts + 1 >= ? THEN ? ELSE NULL END
 		 WHERE claimed != 0`,
