@@ -94,6 +94,23 @@ export function schedule(sql: SqlStorage, kind: string, key: string, dueAt: numb
 	);
 }
 
+/**
+ * Asks for a run at `dueAt` unless the timer is already waiting (or running, or backing off):
+ * for work a run finds by itself (the outbox drain reads every row there is), so a write need
+ * not touch the timer row again. A parked timer is revived, as by schedule().
+ */
+export function ensureScheduled(sql: SqlStorage, kind: string, key: string, dueAt: number): void {
+	sql.exec(
+		`INSERT INTO timers (kind, key, due_at, rev) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, rev = excluded.rev, attempts = 0, parked_at = NULL
+		 WHERE parked_at IS NOT NULL`,
+		kind,
+		key,
+		dueAt,
+		newRev(),
+	);
+}
+
 /** Drops a timer whose work no longer exists (a decided approval, a deleted session). */
 export function cancel(sql: SqlStorage, kind: string, key: string): void {
 	sql.exec("DELETE FROM timers WHERE kind = ? AND key = ?", kind, key);

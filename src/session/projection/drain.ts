@@ -9,9 +9,18 @@ import * as outbox from "./outbox";
 
 export const PURGE_TIMER = "purge_blobs";
 
-/** Projects every outbox row to D1, oldest first; only acknowledged rows are removed. */
-export const drainOutbox: TimerHandler = async (session) => {
-	for (let batch = outbox.peek(session.sql); batch; batch = outbox.peek(session.sql)) {
+/**
+ * Projects every outbox row to D1, oldest first; only acknowledged rows are removed. The
+ * timer completes in the same transaction as the read that finds the outbox empty.
+ */
+export const drainOutbox: TimerHandler = async (session, run) => {
+	const next = () =>
+		session.kernel.transaction(() => {
+			const batch = outbox.peek(session.sql);
+			if (!batch) timers.complete(session.sql, run);
+			return batch;
+		});
+	for (let batch = next(); batch; batch = next()) {
 		await session.dependencies.projection.apply(batch.changes);
 		const acknowledged = batch.lastId;
 		session.kernel.transaction(() => outbox.acknowledge(session.sql, acknowledged));

@@ -19,10 +19,15 @@ export const PROJECTION_DELAY_MS = 1000;
 const PEEK_ROWS = 50;
 const MAX_STATEMENTS_PER_BATCH = 64;
 
-/** Queues a change for the D1 index, in the transaction of the write it describes. */
+/**
+ * Queues a change for the D1 index, in the transaction of the write it describes. The drain
+ * timer is only created if none waits: a drain reads the outbox until it is empty and
+ * completes in the same synchronous step as that last read (drain.ts), so a row can never be
+ * left behind by a drain that is finishing.
+ */
 export function project(sql: SqlStorage, change: ProjectionChange, now: number): void {
 	sql.exec("INSERT INTO outbox (payload, created_at) VALUES (?, ?)", JSON.stringify(change), now);
-	timers.schedule(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
+	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
 }
 
 /**

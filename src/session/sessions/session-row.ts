@@ -73,22 +73,24 @@ export function bumpVersion(
 	change: { lastSeq?: number; events?: number; tokens?: number; contextTokens?: number; stateKeys?: number },
 	now: number,
 ): SessionRow {
-	sql.exec(
+	return sql
+		.exec<SessionRow & Record<string, SqlStorageValue>>(
 		`UPDATE session SET version = version + 1,
 			last_seq = COALESCE(?, last_seq),
 			event_count = event_count + ?,
 			tokens_total = tokens_total + ?,
 			context_tokens = context_tokens + ?,
 			state_key_count = state_key_count + ?,
-			updated_at = ?`,
+			updated_at = ?
+		 RETURNING *`,
 		change.lastSeq ?? null,
 		change.events ?? 0,
 		change.tokens ?? 0,
 		change.contextTokens ?? 0,
 		change.stateKeys ?? 0,
 		now,
-	);
-	return readSession(sql) as SessionRow;
+	)
+		.one();
 }
 
 /** Keeps only what proves the session existed and was deleted: no agent, subject or metadata. */
