@@ -1,9 +1,11 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { startWebhookReceiver } from "./test/support/webhook-receiver";
 
 export default defineConfig(async () => {
 	const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+	const receiver = await startWebhookReceiver();
 	return {
 		test: {
 			// Request logs are noise when a test passes and context when it fails.
@@ -19,6 +21,9 @@ export default defineConfig(async () => {
 							miniflare: {
 								bindings: {
 									ADMIN_API_KEY: "test-admin-key-0123456789",
+									WEBHOOK_SIGNING_SECRET: "test-webhook-secret-0123456789",
+									ALLOW_LOCAL_WEBHOOKS: "true",
+									WEBHOOK_RECEIVER_URL: receiver.url,
 									TEST_MIGRATIONS: migrations,
 								},
 							},

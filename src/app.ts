@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { authenticate, authorizeByMethod } from "./auth/authenticate";
 import { ApiError, errorResponse, handleError } from "./errors";
+import { approvalRoutes } from "./routes/approvals";
 import { blobRoutes } from "./routes/blobs";
 import { checkpointRoutes } from "./routes/checkpoints";
 import { contextRoutes } from "./routes/context";
@@ -16,6 +17,7 @@ import { keyRoutes } from "./routes/keys";
 import { leaseRoutes } from "./routes/lease";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
+import { workflowRoutes } from "./routes/workflows";
 
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
@@ -63,7 +65,18 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 	app.use("/v1/sessions/*", authorizeByMethod);
 	app.use("/v1/sessions", authorizeByMethod);
 
-	for (const routes of [sessionRoutes, eventRoutes, stateRoutes, contextRoutes, checkpointRoutes, leaseRoutes, blobRoutes, keyRoutes]) {
+	for (const routes of [
+		sessionRoutes,
+		eventRoutes,
+		stateRoutes,
+		contextRoutes,
+		checkpointRoutes,
+		leaseRoutes,
+		blobRoutes,
+		workflowRoutes,
+		approvalRoutes,
+		keyRoutes,
+	]) {
 		app.route("/", routes);
 	}
 

@@ -8,7 +8,7 @@ import { and, eq, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
 import type { EventIndexRow } from "../session/events/log";
-import { checkpoints, compactions, events, sessions } from "./schema";
+import { approvals, checkpoints, compactions, events, sessions } from "./schema";
 
 export interface SessionIndexRow {
 	tenant: string;
@@ -27,9 +27,17 @@ export interface SessionIndexRow {
 
 export type CompactionIndexRow = Omit<typeof compactions.$inferInsert, "tenant" | "sessionId">;
 export type CheckpointIndexRow = Omit<typeof checkpoints.$inferInsert, "tenant" | "sessionId">;
+export type ApprovalIndexRow = Omit<typeof approvals.$inferInsert, "tenant" | "sessionId">;
 
 export type ProjectionChange =
-	| { kind: "write"; session: SessionIndexRow; events?: EventIndexRow[]; compaction?: CompactionIndexRow; checkpoint?: CheckpointIndexRow }
+	| {
+			kind: "write";
+			session: SessionIndexRow;
+			events?: EventIndexRow[];
+			compaction?: CompactionIndexRow;
+			checkpoint?: CheckpointIndexRow;
+			approval?: ApprovalIndexRow;
+	  }
 	| { kind: "purge"; session: SessionIndexRow };
 
 /** D1 allows 100 bound parameters per statement; an event row binds 8. */
@@ -37,9 +45,9 @@ const EVENT_ROWS_PER_STATEMENT = 12;
 
 /** How many D1 statements a change becomes (see apply), to bound the size of one batch. */
 export function statementsFor(change: ProjectionChange): number {
-	if (change.kind === "purge") return 4;
+	if (change.kind === "purge") return 5;
 	const eventStatements = Math.ceil((change.events?.length ?? 0) / EVENT_ROWS_PER_STATEMENT);
-	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0);
+	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0) + (change.approval ? 1 : 0);
 }
 
 export class D1Projection {
@@ -53,7 +61,7 @@ export class D1Projection {
 		for (const change of changes) {
 			const owner = { tenant: change.session.tenant, sessionId: change.session.id };
 			if (change.kind === "purge") {
-				for (const table of [events, compactions, checkpoints]) {
+				for (const table of [events, compactions, checkpoints, approvals]) {
 					statements.push(db.delete(table).where(and(eq(table.tenant, owner.tenant), eq(table.sessionId, owner.sessionId))));
 				}
 				latest = newer(latest, change.session);
@@ -61,6 +69,15 @@ export class D1Projection {
 			}
 			if (change.compaction) statements.push(db.insert(compactions).values({ ...owner, ...change.compaction }).onConflictDoNothing());
 			if (change.checkpoint) statements.push(db.insert(checkpoints).values({ ...owner, ...change.checkpoint }).onConflictDoNothing());
+			if (change.approval) {
+				const { id: _id, ...fields } = change.approval;
+				statements.push(
+					db
+						.insert(approvals)
+						.values({ ...owner, ...change.approval })
+						.onConflictDoUpdate({ target: [approvals.tenant, approvals.sessionId, approvals.id], set: fields, setWhere: lt(approvals.version, sql`excluded.version`) }),
+				);
+			}
 			if (change.events?.length) {
 				const rows = change.events.map((event) => ({ ...owner, ...event }));
 				for (let start = 0; start < rows.length; start += EVENT_ROWS_PER_STATEMENT) {

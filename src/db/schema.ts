@@ -81,6 +81,25 @@ export const checkpoints = sqliteTable(
 	(table) => [primaryKey({ columns: [table.tenant, table.sessionId, table.name] })],
 );
 
+/** One row per approval, for the tenant-wide list of what waits for a person. */
+export const approvals = sqliteTable(
+	"approvals",
+	{
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		id: text("id").notNull(),
+		status: text("status", { enum: ["pending", "approved", "rejected"] }).notNull(),
+		title: text("title").notNull(),
+		requestedBy: text("requested_by").notNull(),
+		deadline: integer("deadline"),
+		createdAt: integer("created_at").notNull(),
+		decidedAt: integer("decided_at"),
+		/** The session version of the approval's last change: older projections never win. */
+		version: integer("version").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenant, table.sessionId, table.id] }), index("approvals_by_status").on(table.tenant, table.status, table.createdAt)],
+);
+
 export const apiKeys = sqliteTable(
 	"api_keys",
 	{

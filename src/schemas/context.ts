@@ -12,7 +12,7 @@ export type ContextQuery = z.infer<typeof ContextQuery>;
 
 export const ContextItem = z
 	.object({
-		kind: z.enum(["pinned_state", "pinned_event", "state_digest", "summary", "event"]),
+		kind: z.enum(["pinned_state", "pinned_event", "work_status", "state_digest", "summary", "event"]),
 		tokens: z.number().int(),
 		seq: z.number().int().optional(),
 		type: EventType.optional(),
@@ -30,7 +30,7 @@ export type ContextItem = z.infer<typeof ContextItem>;
 
 export const Omission = z
 	.object({
-		kind: z.enum(["event", "state", "summary"]),
+		kind: z.enum(["event", "state", "summary", "work_status"]),
 		reason: z.enum(["budget", "compacted"]),
 		count: z.number().int().optional(),
 		beforeSeq: z.number().int().optional().openapi({ description: "Events older than this seq were left out" }),

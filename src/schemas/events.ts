@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { ContentRef, csv, JsonValue, Metadata, Timestamp, Version, json } from "./common";
 
-export const EventType = z.enum(["message", "tool_call", "tool_result", "error", "decision", "note"]);
+export const EventType = z.enum(["message", "tool_call", "tool_result", "error", "decision", "note", "escalation"]);
+/** Event types only the service writes: an agent cannot append them. */
+export const SERVICE_EVENT_TYPES: readonly EventType[] = ["escalation"];
 export type EventType = z.infer<typeof EventType>;
 export const Role = z.enum(["system", "user", "assistant", "tool"]);
 
@@ -27,6 +29,9 @@ export const EventInput = z
 	})
 	.strict()
 	.superRefine((event, ctx) => {
+		if (SERVICE_EVENT_TYPES.includes(event.type)) {
+			ctx.addIssue({ code: "custom", path: ["type"], message: `${event.type} events are written by the service` });
+		}
 		if (event.type === "message" && event.role === undefined) {
 			ctx.addIssue({ code: "custom", path: ["role"], message: "a message needs a role" });
 		}

@@ -100,6 +100,10 @@ export const Session = z
 			pending: z.number().int().openapi({ description: "Changes not yet visible in the D1 index" }),
 			lastError: z.string().nullable(),
 		}),
+		paused: z
+			.object({ since: Timestamp, reason: z.string(), until: Timestamp.nullable() })
+			.nullable()
+			.openapi({ description: "Set while the session is paused: agent writes get 423 session_paused" }),
 		deadLetters: z
 			.array(
 				z.object({
@@ -176,3 +180,15 @@ export const UpdateSessionBody = z
 	.strict()
 	.openapi("UpdateSession");
 export type UpdateSessionBody = z.infer<typeof UpdateSessionBody>;
+
+export const PauseBody = z
+	.object({
+		reason: z.string().min(1).max(2000),
+		until: z.iso.datetime({ offset: true }).optional().openapi({ description: "Resume by itself at this time" }),
+	})
+	.strict()
+	.openapi("PauseSession");
+export type PauseBody = z.infer<typeof PauseBody>;
+
+export const ResumeBody = z.object({ note: z.string().min(1).max(2000).optional() }).strict().openapi("ResumeSession");
+export type ResumeBody = z.infer<typeof ResumeBody>;

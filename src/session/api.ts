@@ -20,8 +20,10 @@ import type {
 	RestoreResult,
 } from "../schemas/context";
 import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
+import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
 import type { AcquireLeaseBody, Lease } from "../schemas/lease";
-import type { DeletedSession, Session, UpdateSessionBody } from "../schemas/sessions";
+import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody } from "../schemas/sessions";
+import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
 import type { ForkSnapshot } from "./history/fork";
 import type { WriteOptions, WriteResult } from "./kernel/write-kernel";
@@ -56,4 +58,20 @@ export interface SessionApi {
 	restore(body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
 	exportFork(point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
 	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
+
+	putWorkflow(name: string, body: PutWorkflowBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	getWorkflow(name: string): Promise<Result<Workflow>>;
+	listWorkflows(): Promise<Result<{ workflows: Workflow[] }>>;
+	startStep(name: string, step: string, body: StartStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	completeStep(name: string, step: string, body: CompleteStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	failStep(name: string, step: string, body: FailStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	skipStep(name: string, step: string, body: SkipStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+
+	pause(body: PauseBody, options: WriteOptions): Promise<WriteResult<Session>>;
+	resume(body: ResumeBody, options: WriteOptions): Promise<WriteResult<Session>>;
+
+	createApproval(body: CreateApprovalBody, options: WriteOptions): Promise<WriteResult<Approval>>;
+	decideApproval(approvalId: string, body: DecisionBody, options: WriteOptions): Promise<WriteResult<Approval>>;
+	getApproval(approvalId: string): Promise<Result<Approval>>;
+	listApprovals(status: Approval["status"] | undefined): Promise<Result<{ approvals: Approval[] }>>;
 }

@@ -3,6 +3,7 @@
  * exporting a Capability, and one line here.
  */
 import { compaction } from "./compaction/capability";
+import { escalations } from "./escalations/capability";
 import { events } from "./events/capability";
 import { history } from "./history/capability";
 import { idempotency } from "./idempotency/capability";
@@ -13,7 +14,18 @@ import { projection } from "./projection/capability";
 import { sessions } from "./sessions/capability";
 import { state } from "./state/capability";
 
-export const CAPABILITIES: readonly Capability[] = [sessions, events, state, compaction, history, lease, idempotency, projection, timerTable];
+export const CAPABILITIES: readonly Capability[] = [
+	sessions,
+	events,
+	state,
+	compaction,
+	history,
+	lease,
+	idempotency,
+	projection,
+	escalations,
+	timerTable,
+];
 
 /** Every table a deletion must empty. */
 export const CONTENT_TABLES = CAPABILITIES.flatMap((capability) => capability.contentTables ?? []);

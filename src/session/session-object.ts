@@ -10,7 +10,10 @@ import { D1Projection } from "../db/projection";
 import type { CompactBody, ContextQuery, ForkBody, ListCheckpointsQuery, ListCompactionsQuery, RestoreBody } from "../schemas/context";
 import type { AppendEventsBody, ListEventsQuery } from "../schemas/events";
 import type { AcquireLeaseBody } from "../schemas/lease";
-import type { UpdateSessionBody } from "../schemas/sessions";
+import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
+import type { PauseBody, ResumeBody, UpdateSessionBody } from "../schemas/sessions";
+import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody } from "../schemas/workflows";
+import * as approvals from "./approvals/operations";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import type { ForkSnapshot, NewSession, SessionApi, WriteOptions } from "./api";
 import { CAPABILITIES, isReferenced } from "./capabilities";
@@ -25,7 +28,9 @@ import type { Dependencies, SessionContext } from "./kernel/session-context";
 import { WriteKernel } from "./kernel/write-kernel";
 import * as lease from "./lease/operations";
 import * as lifecycle from "./sessions/lifecycle";
+import * as pause from "./sessions/pause";
 import * as state from "./state/operations";
+import * as workflows from "./workflows/operations";
 
 const TIMER_HANDLERS = new Map<string, TimerHandler>(CAPABILITIES.flatMap((capability) => Object.entries(capability.timers ?? {})));
 
@@ -38,7 +43,16 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		super(ctx, env);
 		this.dependencies = { blobs: new BlobStore(env.BLOBS), projection: new D1Projection(env.DB) };
 		const kernel = new WriteKernel(ctx.storage, () => this.dependencies.blobs, (key) => isReferenced(ctx.storage.sql, key));
-		this.#session = { kernel, sql: ctx.storage.sql, dependencies: this.dependencies, config: { inlineLimitBytes: configuredInlineLimit(env.INLINE_LIMIT_BYTES) } };
+		this.#session = {
+			kernel,
+			sql: ctx.storage.sql,
+			dependencies: this.dependencies,
+			config: {
+				inlineLimitBytes: configuredInlineLimit(env.INLINE_LIMIT_BYTES),
+				allowLocalWebhooks: env.ALLOW_LOCAL_WEBHOOKS === "true",
+				webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET,
+			},
+		};
 		void ctx.blockConcurrencyWhile(async () => {
 			ctx.storage.transactionSync(() => migrate(ctx.storage.sql, CAPABILITIES));
 			kernel.start(await ctx.storage.getAlarm(), (run) => {
@@ -131,6 +145,58 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions) {
 		return history.createFork(this.#session, input, snapshot, options);
+	}
+
+	putWorkflow(name: string, body: PutWorkflowBody, options: WriteOptions) {
+		return workflows.putWorkflow(this.#session, name, body, options);
+	}
+
+	getWorkflow(name: string) {
+		return workflows.getWorkflow(this.#session, name);
+	}
+
+	listWorkflows() {
+		return workflows.listWorkflows(this.#session);
+	}
+
+	startStep(name: string, step: string, body: StartStepBody, options: WriteOptions) {
+		return workflows.startWorkflowStep(this.#session, name, step, body, options);
+	}
+
+	completeStep(name: string, step: string, body: CompleteStepBody, options: WriteOptions) {
+		return workflows.completeWorkflowStep(this.#session, name, step, body, options);
+	}
+
+	failStep(name: string, step: string, body: FailStepBody, options: WriteOptions) {
+		return workflows.failWorkflowStep(this.#session, name, step, body, options);
+	}
+
+	skipStep(name: string, step: string, body: SkipStepBody, options: WriteOptions) {
+		return workflows.skipWorkflowStep(this.#session, name, step, body, options);
+	}
+
+	pause(body: PauseBody, options: WriteOptions) {
+		return pause.pauseSession(this.#session, body, options);
+	}
+
+	resume(body: ResumeBody, options: WriteOptions) {
+		return pause.resumeSession(this.#session, body, options);
+	}
+
+	createApproval(body: CreateApprovalBody, options: WriteOptions) {
+		return approvals.createApproval(this.#session, body, options);
+	}
+
+	decideApproval(approvalId: string, body: DecisionBody, options: WriteOptions) {
+		return approvals.decideApproval(this.#session, approvalId, body, options);
+	}
+
+	getApproval(approvalId: string) {
+		return approvals.getApproval(this.#session, approvalId);
+	}
+
+	listApprovals(status: Approval["status"] | undefined) {
+		return approvals.listApprovals(this.#session, status);
 	}
 
 	/** Runs the keyed timers that are due (kernel/timers.ts). */

@@ -55,6 +55,7 @@ function compactWith(
 		options: job.options,
 		// A lease fences writers, not the session's own upkeep.
 		fenced: job.timer === undefined,
+		whilePaused: job.timer !== undefined,
 		timer: job.timer,
 		basis: () => compactionBasis(session.sql),
 		prepare: ({ row, uploads }) => prepareCompaction(session.sql, uploads, row as SessionRow, { upToSeq: job.upToSeq, agentSummary: job.agentSummary }),

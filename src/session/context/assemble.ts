@@ -2,15 +2,17 @@
  * Assembles a context window from its sources; pure, so the current window and one rebuilt
  * for an earlier version (`at=V`) are made by the same code from the same kinds of input.
  *
- * Priority, within the budget: pinned items (all of them, or a 422), a digest of the live
- * state (at most a quarter of the budget), the latest compaction summary, then the newest
- * events. Events are taken newest first and the scan stops at the first that does not fit,
+ * Priority, within the budget: pinned items (all of them, or a 422), the work in progress
+ * (open workflows, pending approvals, recent failures: at most WORK_STATUS_SHARE of the
+ * budget), a digest of the live state (at most a quarter), the latest compaction summary,
+ * then the newest events. Events are taken newest first and the scan stops at the first that does not fit,
  * so the window is a contiguous recent tail and the work done is bounded by the budget.
  */
 import { type Failure, fail, ok, type Result } from "../../errors";
 import type { ContextItem, Omission } from "../../schemas/context";
 
 const DIGEST_SHARE = 0.25;
+export const WORK_STATUS_SHARE = 0.15;
 
 export interface DigestLine {
 	text: string;
@@ -19,6 +21,8 @@ export interface DigestLine {
 
 export interface WindowSources {
 	pinned: ContextItem[];
+	/** Lines of the work-in-progress block (work-status.ts), cut to fit its share. */
+	workStatus: (maxTokens: number) => ContextItem | null;
 	/** Unpinned state lines, newest first; pulled lazily, only as far as the digest's share reaches. */
 	digest: Iterable<DigestLine>;
 	/** How many lines `digest` holds in all, to report what was left out without reading it. */
@@ -46,6 +50,9 @@ export function assembleWindow(budget: number, sources: WindowSources): Result<A
 	}
 	let remaining = budget - pinnedTokens;
 	const omitted: Omission[] = [];
+
+	const workStatus = sources.workStatus(Math.min(remaining, Math.floor(budget * WORK_STATUS_SHARE)));
+	if (workStatus) remaining -= workStatus.tokens;
 
 	const digest: DigestLine[] = [];
 	let digestTokens = 0;
@@ -82,6 +89,7 @@ export function assembleWindow(budget: number, sources: WindowSources): Result<A
 	if (sources.compactedEvents > 0) omitted.push({ kind: "event", reason: "compacted", count: sources.compactedEvents });
 
 	const items: ContextItem[] = [...sources.pinned];
+	if (workStatus) items.push(workStatus);
 	if (digest.length > 0) {
 		items.push({ kind: "state_digest", tokens: digestTokens, content: digest.map((line) => line.text).join("\n") });
 	}

@@ -10,8 +10,10 @@ import type { ContextItem, ContextQuery, ContextWindow } from "../../schemas/con
 import type { Event } from "../../schemas/events";
 import { compactedEventCount, compactionById, latestVisibleCompaction } from "../compaction/store";
 import { assembleWindow } from "./assemble";
+import { workStatusItem, workStatusLines } from "./work-status";
 import { visibilitySql, visibleIntervals } from "../history/visibility";
 import { type EventRow, eventsNewestFirstAt, hotEventsNewestFirst, isStub, pinnedEvents, toEvent, windowTokens } from "../events/log";
+import { isSystemNamespace } from "../state/namespaces";
 import { digestLine, pinnedState, type StateRow, stateAt, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
 
 /** Parses a compaction archive (JSONL of event views) into events by seq. */
@@ -86,7 +88,7 @@ export async function buildWindow(
 		digestLines = unpinnedStateCount(sql, query.namespaces);
 	} else {
 		const namespaces = query.namespaces?.length ? new Set(query.namespaces) : null;
-		const then = stateAt(sql, visibilitySql(intervals)).filter((row) => namespaces === null || namespaces.has(row.ns));
+		const then = stateAt(sql, visibilitySql(intervals)).filter((row) => (namespaces === null ? !isSystemNamespace(row.ns) : namespaces.has(row.ns)));
 		pinnedKeys = then.filter((row) => row.pinned === 1);
 		digestRows = then.filter((row) => row.pinned === 0);
 		digestLines = then.length - pinnedKeys.length;
@@ -103,6 +105,7 @@ export async function buildWindow(
 	};
 	const candidates = current ? hotEventsNewestFirst(sql, intervals, query.types) : eventsNewestFirstAt(sql, intervals, query.types);
 	const assembled = assembleWindow(query.budget, {
+		workStatus: (maxTokens) => workStatusItem(workStatusLines(sql, intervals, current), maxTokens),
 		pinned: [
 			...pinnedKeys.map(stateItem),
 			...pinnedEvents(sql, intervals, query.types).map((row) => toItem("pinned_event", row)),

@@ -1,12 +1,13 @@
 /** Appending to and paging through the event log. */
 import { ok, type Result } from "../../errors";
-import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../../schemas/events";
+import type { AppendEventsBody, AppendResult, EventInput, EventPage, ListEventsQuery } from "../../schemas/events";
 import { scheduleCompaction } from "../compaction/compactor";
 import { mapBounded, type PlacedValue, placeValue } from "../content/placement";
 import { countTokens } from "../content/tokens";
 import { loadArchived } from "../context/window";
 import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
+import type { WriteUploads } from "../kernel/uploads";
 import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
 import { project } from "../projection/outbox";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
@@ -24,35 +25,9 @@ export function appendEvents(session: SessionContext, body: AppendEventsBody, op
 		operation: "append",
 		input: body.events,
 		options,
-		prepare: async ({ row, uploads }) => {
-			const current = row as SessionRow;
-			const limit = inlineLimitOf(current, session.config.inlineLimitBytes);
-			const encoding = encodingOf(current);
-			return mapBounded(body.events, PARALLEL_UPLOADS, async (input): Promise<PreparedEvent> => {
-				const content = await placeValue(input.content, limit, uploads);
-				return {
-					input,
-					content,
-					tokens: await countTokens(content.text, encoding),
-					previewTokens: content.preview === null ? null : await countTokens(content.preview, encoding),
-				};
-			});
-		},
+		prepare: ({ row, uploads }) => prepareEvents(session, row as SessionRow, body.events, uploads),
 		apply: ({ plan: prepared, row, now }) => {
-			const current = row as SessionRow;
-			const version = current.version + 1;
-			const firstSeq = current.last_seq + 1;
-			const indexed = insertEvents(session.sql, prepared, { seq: firstSeq, version, tokensTotal: current.tokens_total }, now);
-			const tokens = prepared.reduce((sum, event) => sum + event.tokens, 0);
-			const contextTokens = prepared.reduce((sum, event) => sum + (event.previewTokens ?? event.tokens), 0);
-			let updated = bumpVersion(session.sql, { lastSeq: firstSeq + prepared.length - 1, events: prepared.length, tokens, contextTokens }, now);
-			const reported = prepared.findLast((event) => event.input.usage?.inputTokens !== undefined)?.input.usage?.inputTokens;
-			if (reported !== undefined) {
-				recordReportedUsage(session.sql, reported);
-				updated = readSession(session.sql) as SessionRow;
-			}
-			scheduleCompaction(session.sql, updated, prepared.map((event) => event.input.type), now);
-			project(session.sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
+			const { updated, firstSeq } = commitEvents(session.sql, row as SessionRow, prepared, now);
 			return ok({
 				version: updated.version,
 				firstSeq,
@@ -61,6 +36,44 @@ export function appendEvents(session: SessionContext, body: AppendEventsBody, op
 			});
 		},
 	});
+}
+
+/** Places each event's content (R2 when large) and counts its tokens, before the commit. */
+export function prepareEvents(session: SessionContext, row: SessionRow, inputs: EventInput[], uploads: WriteUploads): Promise<PreparedEvent[]> {
+	const limit = inlineLimitOf(row, session.config.inlineLimitBytes);
+	const encoding = encodingOf(row);
+	return mapBounded(inputs, PARALLEL_UPLOADS, async (input): Promise<PreparedEvent> => {
+		const content = await placeValue(input.content, limit, uploads);
+		return {
+			input,
+			content,
+			tokens: await countTokens(content.text, encoding),
+			previewTokens: content.preview === null ? null : await countTokens(content.preview, encoding),
+		};
+	});
+}
+
+/**
+ * Appends prepared events as the next seqs under one new session version, with the counters,
+ * the compaction check and the projection; call inside the kernel's transaction. Other
+ * capabilities that record events with their own change (a failed step, an escalation) use it
+ * too, so a change and its events are one version.
+ */
+export function commitEvents(sql: SqlStorage, current: SessionRow, prepared: PreparedEvent[], now: number): { updated: SessionRow; firstSeq: number } {
+	const version = current.version + 1;
+	const firstSeq = current.last_seq + 1;
+	const indexed = insertEvents(sql, prepared, { seq: firstSeq, version, tokensTotal: current.tokens_total }, now);
+	const tokens = prepared.reduce((sum, event) => sum + event.tokens, 0);
+	const contextTokens = prepared.reduce((sum, event) => sum + (event.previewTokens ?? event.tokens), 0);
+	let updated = bumpVersion(sql, { lastSeq: firstSeq + prepared.length - 1, events: prepared.length, tokens, contextTokens }, now);
+	const reported = prepared.findLast((event) => event.input.usage?.inputTokens !== undefined)?.input.usage?.inputTokens;
+	if (reported !== undefined) {
+		recordReportedUsage(sql, reported);
+		updated = readSession(sql) as SessionRow;
+	}
+	scheduleCompaction(sql, updated, prepared.map((event) => event.input.type), now);
+	project(sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
+	return { updated, firstSeq };
 }
 
 /**

@@ -14,7 +14,7 @@ import { refreshContextSize } from "../compaction/compactor";
 import { visibilitySql, visibleIntervals } from "./visibility";
 import { type CopiedEvent, type EventRow, eventsNewestFirstAt, insertCopiedEvents, isStub, pinnedEvents, toCopiedEvent } from "../events/log";
 import { type SessionRow, sessionPolicy } from "../sessions/session-row";
-import { putRow, type StateRow, stateAt } from "../state/state";
+import { publicKeyCount, putRow, type StateRow, stateAt } from "../state/state";
 import { loadArchived } from "../context/window";
 
 /** Forks copy the live part of a context, not a whole history: beyond this, compact first. */
@@ -100,7 +100,7 @@ export function seedSnapshot(sql: SqlStorage, snapshot: ForkSnapshot, now: numbe
 		snapshot.lastSeq,
 		snapshot.events.length,
 		snapshot.events.reduce((sum, copied) => sum + copied.tokens, 0),
-		snapshot.state.length,
+		publicKeyCount(snapshot.state),
 	);
 	refreshContextSize(sql, visibleIntervals(sql, 1));
 }

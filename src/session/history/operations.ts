@@ -11,6 +11,7 @@ import { createWith } from "../sessions/lifecycle";
 import type { NewSession, SessionRow } from "../sessions/session-row";
 import { indexRow } from "../sessions/session-row";
 import { stateAt, toItem } from "../state/state";
+import { isSystemNamespace } from "../state/namespaces";
 import { exportSnapshot, type ForkSnapshot, seedSnapshot, snapshotBlobs } from "./fork";
 import { applyRestore, prepareRestore } from "./restore";
 import { type CheckpointRow, insertCheckpoint, listCheckpoints as checkpointRows, readCheckpoint, visibilitySql, visibleIntervals } from "./visibility";
@@ -45,7 +46,7 @@ export function getCheckpoint(session: SessionContext, name: string): Promise<Re
 		const checkpoint = readCheckpoint(session.sql, name);
 		if (!checkpoint) return fail("not_found", `No checkpoint ${name}`, { name });
 		const snapshot = stateAt(session.sql, visibilitySql(visibleIntervals(session.sql, checkpoint.version)));
-		return ok({ ...toCheckpoint(checkpoint), state: snapshot.map(toItem) });
+		return ok({ ...toCheckpoint(checkpoint), state: snapshot.filter((row) => !isSystemNamespace(row.ns)).map(toItem) });
 	});
 }
 

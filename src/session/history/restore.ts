@@ -12,7 +12,7 @@ import { refreshContextSize } from "../compaction/compactor";
 import { insertRestore, visibilitySql, visibleIntervals } from "./visibility";
 import { type EventRow, rehydrate } from "../events/log";
 import { bumpVersion, readSession, type SessionRow } from "../sessions/session-row";
-import { deleteKey, liveState, putRow, stateAt } from "../state/state";
+import { deleteKey, liveState, publicKeyCount, putRow, stateAt } from "../state/state";
 import { loadArchived } from "../context/window";
 
 export interface PreparedRestore {
@@ -87,7 +87,7 @@ export function applyRestore(
 		deleteKey(sql, row.ns, row.key, updated.version, now);
 		stateChanges++;
 	}
-	sql.exec("UPDATE session SET state_key_count = ?", target.length);
+	sql.exec("UPDATE session SET state_key_count = ?", publicKeyCount(target));
 
 	const after = visibleIntervals(sql, updated.version);
 	refreshContextSize(sql, after);

@@ -15,6 +15,10 @@ export interface Dependencies {
 /** Settings read from the environment once per object, not once per write. */
 export interface SessionConfig {
 	inlineLimitBytes: number;
+	/** Whether webhooks may go to http://localhost (development only). */
+	allowLocalWebhooks: boolean;
+	/** The deployment's secret that per-tenant webhook signing keys are derived from. */
+	webhookSigningSecret: string | undefined;
 }
 
 export interface SessionContext {

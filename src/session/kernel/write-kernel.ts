@@ -60,6 +60,8 @@ export interface WriteSpec<Plan, T> {
 	options?: WriteOptions;
 	precondition?: Precondition;
 	fenced?: boolean;
+	/** Whether the write may run while the session is paused (resume, decisions, upkeep). */
+	whilePaused?: boolean;
 	/** Where uploads go: the session's own prefix (needed before a create has a row). */
 	owner?: { tenant: string; sessionId: string };
 	/** The facts the plan rests on, read synchronously; a change by commit time re-plans. */
@@ -70,6 +72,9 @@ export interface WriteSpec<Plan, T> {
 	/** The timer whose work this is: completed in the same transaction. */
 	timer?: timers.TimerRun;
 }
+
+/** What the guard reads of a write's spec. */
+type GuardSpec = Pick<WriteSpec<unknown, unknown>, "options" | "precondition" | "fenced" | "whilePaused">;
 
 export interface Commit {
 	operation: string;
@@ -174,7 +179,7 @@ export class WriteKernel {
 		const options = spec.options ?? {};
 		const fingerprint = options.idempotencyKey ? await idempotency.fingerprintOf(spec.operation, spec.input ?? null) : "";
 		for (let plan = 0; plan < MAX_PLANS; plan++) {
-			const early = this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, Date.now());
+			const early = this.#guard<T>(spec, fingerprint, Date.now());
 			if (early) return early;
 			const basis = spec.basis ? JSON.stringify(spec.basis()) : null;
 			const row = this.session();
@@ -187,7 +192,7 @@ export class WriteKernel {
 					prepared = await spec.prepare({ row, uploads });
 				} catch (error) {
 					await this.#refused(uploads, owner);
-					return this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, Date.now()) ?? dependencyFailure(error);
+					return this.#guard<T>(spec, fingerprint, Date.now()) ?? dependencyFailure(error);
 				}
 				if (isFailure(prepared)) {
 					await this.#refused(uploads, owner);
@@ -198,7 +203,7 @@ export class WriteKernel {
 				let version = 0;
 				const result = this.transaction(() => {
 					const now = Date.now();
-					const refused = this.#guard<T>(spec.options ?? {}, spec.precondition ?? "update", spec.fenced !== false, fingerprint, now);
+					const refused = this.#guard<T>(spec, fingerprint, now);
 					if (refused) throw new Refusal(refused as WriteResult<never>);
 					if (basis !== null && JSON.stringify(spec.basis?.()) !== basis) throw new StaleBasis();
 					if (spec.timer) timers.complete(this.sql, spec.timer);
@@ -255,7 +260,9 @@ export class WriteKernel {
 		await this.runDueTimers(Date.now());
 	}
 
-	#guard<T>(options: WriteOptions, precondition: Precondition, fenced: boolean, fingerprint: string, now: number): WriteResult<T> | null {
+	#guard<T>(spec: GuardSpec, fingerprint: string, now: number): WriteResult<T> | null {
+		const options = spec.options ?? {};
+		const precondition = spec.precondition ?? "update";
 		const row = this.session();
 		if (precondition === "create") {
 			if (!row) return null;
@@ -266,9 +273,15 @@ export class WriteKernel {
 		if (row.status === "deleted") return sessionDeleted(row);
 		const replay = this.#replay<T>(options, fingerprint, now);
 		if (replay) return replay;
-		if (precondition === "update" && fenced) {
+		if (precondition === "update" && spec.fenced !== false) {
 			const fenced = checkFence(this.sql, options.leaseToken, now);
 			if (fenced) return fenced;
+		}
+		if (precondition === "update" && row.paused_at !== null && !spec.whilePaused) {
+			return fail("session_paused", `Session is paused: ${row.pause_reason ?? ""}`, {
+				since: new Date(row.paused_at).toISOString(),
+				until: row.pause_until === null ? null : new Date(row.pause_until).toISOString(),
+			});
 		}
 		if (options.expectedVersion !== undefined && options.expectedVersion !== row.version) {
 			return fail("version_conflict", `Session is at version ${row.version}, not ${options.expectedVersion}`, {

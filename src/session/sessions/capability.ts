@@ -1,4 +1,5 @@
 import type { Capability } from "../kernel/capability";
+import { RESUME_TIMER, resumeWhenDue } from "./pause";
 
 /** The session row: identity, counters, policy and the session version (session-row.ts). */
 export const sessions: Capability = {
@@ -34,5 +35,9 @@ export const sessions: Capability = {
 			"ALTER TABLE session ADD COLUMN forked_from TEXT",
 			"UPDATE session SET context_tokens = (SELECT coalesce(sum(tokens), 0) FROM events)",
 		],
+		[],
+		// Pause and resume: agent writes are refused while paused_at is set.
+		["ALTER TABLE session ADD COLUMN paused_at INTEGER", "ALTER TABLE session ADD COLUMN pause_reason TEXT", "ALTER TABLE session ADD COLUMN pause_until INTEGER"],
 	],
+	timers: { [RESUME_TIMER]: resumeWhenDue },
 };

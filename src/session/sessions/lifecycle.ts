@@ -7,16 +7,15 @@ import type { Json } from "../../schemas/common";
 import { ok, type Result } from "../../errors";
 import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
 import { CONTENT_TABLES } from "../capabilities";
-import { estimateContextTokens } from "../compaction/plan";
 import { scheduleCompaction } from "../compaction/compactor";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
 import type { WriteUploads } from "../kernel/uploads";
 import { sessionNotFound, type WriteOptions, type WriteResult } from "../kernel/write-kernel";
-import { activeLease } from "../lease/lease";
 import { purgePending, schedulePurge } from "../projection/drain";
 import * as outbox from "../projection/outbox";
-import { bumpVersion, contextSize, indexRow, insertSession, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy, toSessionView } from "./session-row";
+import { bumpVersion, indexRow, insertSession, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy } from "./session-row";
+import { sessionView } from "./view";
 
 /** Creates the session. A second create of the same id is a 409 unless it is a retry. */
 export function createSession(session: SessionContext, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>> {
@@ -119,22 +118,5 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 		status: "deleted",
 		deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString(),
 		purge: purgePending(session.sql) ? "pending" : "complete",
-	});
-}
-
-function sessionView(session: SessionContext, row: SessionRow, now: number): Session {
-	const held = activeLease(session.sql, now);
-	return toSessionView(row, {
-		lease: held ? { holder: held.holder, expiresAt: new Date(held.expires_at).toISOString() } : null,
-		projection: { pending: outbox.pendingCount(session.sql), lastError: timers.lastError(session.sql, outbox.DRAIN_TIMER) },
-		compactions: session.sql.exec<{ n: number }>("SELECT count(*) AS n FROM compactions").one().n,
-		contextTokens: estimateContextTokens(contextSize(row)),
-		deadLetters: timers.parked(session.sql).map((timer) => ({
-			kind: timer.kind,
-			key: timer.key,
-			attempts: timer.attempts,
-			lastError: timer.last_error,
-			parkedAt: new Date(timer.parked_at ?? now).toISOString(),
-		})),
 	});
 }

@@ -31,6 +31,9 @@ export interface SessionRow {
 	summary_tokens: number;
 	last_compaction_at: number | null;
 	forked_from: string | null;
+	paused_at: number | null;
+	pause_reason: string | null;
+	pause_until: number | null;
 }
 
 export interface NewSession {
@@ -158,6 +161,14 @@ export function toSessionView(
 		lease: extra.lease,
 		projection: extra.projection,
 		deadLetters: extra.deadLetters,
+		paused:
+			row.paused_at === null
+				? null
+				: {
+						since: new Date(row.paused_at).toISOString(),
+						reason: row.pause_reason ?? "",
+						until: row.pause_until === null ? null : new Date(row.pause_until).toISOString(),
+					},
 		createdAt: new Date(row.created_at).toISOString(),
 		updatedAt: new Date(row.updated_at).toISOString(),
 	};

@@ -7,6 +7,7 @@
 import { toPage } from "../../paging";
 import type { StateItem } from "../../schemas/state";
 import type { PlacedValue } from "../content/placement";
+import { isSystemNamespace, PUBLIC_NAMESPACES } from "./namespaces";
 
 export interface StateRow {
 	ns: string;
@@ -131,9 +132,15 @@ export function unpinnedStateCount(sql: SqlStorage, namespaces: string[] | undef
 	return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM state WHERE pinned = 0 ${filter.clause}`, ...filter.params).one().n;
 }
 
+/** The window's namespaces: those asked for, else every one the public API can address. */
 function namespaceFilter(namespaces: string[] | undefined): { clause: string; params: string[] } {
-	if (!namespaces?.length) return { clause: "", params: [] };
+	if (!namespaces?.length) return { clause: `AND ${PUBLIC_NAMESPACES}`, params: [] };
 	return { clause: `AND ns IN (${namespaces.map(() => "?").join(",")})`, params: namespaces };
+}
+
+/** How many keys the public API can see (what the session reports as its state keys). */
+export function publicKeyCount(rows: StateRow[]): number {
+	return rows.filter((row) => !isSystemNamespace(row.ns)).length;
 }
 
 /** Every live key now, most recently written first. */
@@ -145,7 +152,7 @@ export function liveState(sql: SqlStorage): StateRow[] {
  * Every key as it was at `version` among the writes visible then (`visible` is the
  * interval test of history.ts, as SQL), most recently written first.
  */
-export function stateAt(sql: SqlStorage, visible: { clause: string; params: number[] }): StateRow[] {
+export function stateAt(sql: SqlStorage, visible: { clause: string; params: SqlStorageValue[] }): StateRow[] {
 	return sql
 		.exec<Row & { deleted: number }>(
 			`SELECT * FROM (
