@@ -38,4 +38,22 @@ expect '"version_conflict"' "$out"
 # 5. The session: version, counts, token totals.
 out=$(ec "$EC_URL/v1/sessions/$SESSION")
 expect '"eventCount":2' "$out"
+# 6. A deployment workflow: three steps; the agent crashes after the second and its
+#    replacement asks where to go on.
+ec -X PUT "$EC_URL/v1/sessions/$SESSION/workflows/deploy" -d '{"steps":[
+  {"id":"test","action":"run the tests"},{"id":"build","action":"build the image"},{"id":"push","action":"push the image"}]}' >/dev/null
+ec -X POST "$EC_URL/v1/sessions/$SESSION/workflows/deploy/steps/test/start" -d '{"by":"agent-1"}' >/dev/null
+ec -X POST "$EC_URL/v1/sessions/$SESSION/workflows/deploy/steps/test/complete" -d '{"result":{"passed":412}}' >/dev/null
+ec -X POST "$EC_URL/v1/sessions/$SESSION/workflows/deploy/steps/build/start" -d '{"by":"agent-1"}' >/dev/null
+ec -X POST "$EC_URL/v1/sessions/$SESSION/workflows/deploy/steps/build/complete" -d '{"result":{"image":"acme/api:1.4.2"}}' >/dev/null
+out=$(ec "$EC_URL/v1/sessions/$SESSION/workflows/deploy")
+expect '"next":{"id":"push","action":"push the image","attempt":1}' "$out"
+
+# 7. Ask a person, with a deadline; then decide.
+out=$(ec -X POST "$EC_URL/v1/sessions/$SESSION/approvals" -d '{"id":"refund-1","title":"Refund $4,200 to ACME",
+  "summary":"Double-billed invoice 1182; over the $500 agent limit","requestedBy":"billing-agent",
+  "deadline":"2030-01-01T00:00:00Z","payload":{"amount":4200}}')
+expect '"status":"pending"' "$out"
+out=$(ec -X POST "$EC_URL/v1/sessions/$SESSION/approvals/refund-1/decision" -d '{"decision":"approve","by":"manager@acme"}')
+expect '"status":"approved"' "$out"
 echo "walkthrough: ok ($SESSION)"
