@@ -15,6 +15,7 @@ import { contextRoutes } from "./routes/context";
 import { eventRoutes } from "./routes/events";
 import { keyRoutes } from "./routes/keys";
 import { leaseRoutes } from "./routes/lease";
+import { portabilityRoutes } from "./routes/portability";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
 import { workflowRoutes } from "./routes/workflows";
@@ -56,8 +57,10 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 	});
 	app.use("/v1/*", async (c, next) => {
 		const type = c.req.header("content-type");
-		if (["POST", "PUT", "PATCH"].includes(c.req.method) && !type?.toLowerCase().startsWith("application/json")) {
-			throw new ApiError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'");
+		// Imports are NDJSON documents; every other body is JSON.
+		const expected = c.req.path === "/v1/sessions/import" ? "application/x-ndjson" : "application/json";
+		if (["POST", "PUT", "PATCH"].includes(c.req.method) && !type?.toLowerCase().startsWith(expected)) {
+			throw new ApiError("unsupported_media_type", `Send the body with 'Content-Type: ${expected}'`);
 		}
 		await next();
 	});
@@ -75,6 +78,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		blobRoutes,
 		workflowRoutes,
 		approvalRoutes,
+		portabilityRoutes,
 		keyRoutes,
 	]) {
 		app.route("/", routes);

@@ -188,4 +188,37 @@ describe("escalation", () => {
 		await runJobsUntilIdle(id);
 		expect((await callJson(`/v1/sessions/${id}/events?types=escalation`)).body.events).toEqual([]);
 	});
+
+	it("lets a person pause, decide and resume while an agent holds the writer lease", async () => {
+		const id = await createSession();
+		const lease = await callJson(`/v1/sessions/${id}/lease`, { method: "POST", body: { holder: "agent", ttlSeconds: 300 } });
+		const token = String(lease.body.token);
+		await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", headers: { "lease-token": token }, body: refund({ id: "l" }) });
+		expect((await callJson(`/v1/sessions/${id}/pause`, { method: "POST", body: { reason: "review" } })).status).toBe(200);
+		expect((await callJson(`/v1/sessions/${id}/approvals/l/decision`, { method: "POST", body: { decision: "approve", by: "m" } })).status).toBe(200);
+		expect((await callJson(`/v1/sessions/${id}/lease`, { method: "DELETE", headers: { "lease-token": token } })).status).toBe(200);
+		expect((await callJson(`/v1/sessions/${id}/resume`, { method: "POST", body: {} })).status).toBe(200);
+	});
+
+	it("removes an approval from the tenant list when a restore goes back to before it", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "empty" } });
+		await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: refund({ id: "phantom" }) });
+		await runJobsUntilIdle(id);
+		const listed = async () => (await callJson("/v1/approvals")).body.approvals.filter((approval: { sessionId: string }) => approval.sessionId === id);
+		expect(await listed()).toHaveLength(1);
+		await callJson(`/v1/sessions/${id}/restore`, { method: "POST", body: { checkpoint: "empty" } });
+		await runJobsUntilIdle(id);
+		expect(await listed()).toEqual([]);
+	});
+
+	it("only blocks a pending step, and a blocked step cannot be skipped around its approval", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/workflows/w`, { method: "PUT", body: { steps: [{ id: "a", action: "a" }, { id: "b", action: "b" }] } });
+		await callJson(`/v1/sessions/${id}/workflows/w/steps/a/start`, { method: "POST", body: { by: "x" } });
+		const running = await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: refund({ blocksWorkflow: { name: "w", step: "a" } }) });
+		expect(running.status).toBe(409);
+		await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: refund({ id: "gate", blocksWorkflow: { name: "w", step: "b" } }) });
+		expect((await callJson(`/v1/sessions/${id}/workflows/w/steps/b/skip`, { method: "POST", body: { reason: "no" } })).status).toBe(409);
+	});
 });

@@ -180,4 +180,30 @@ describe("workflows", () => {
 		const tiny = (await callJson(`/v1/sessions/${id}/context?budget=40`)).body;
 		expect(tiny.items.find((item: { kind: string }) => item.kind === "work_status")).toBeUndefined();
 	});
+
+	it("refuses an outcome reported by a claimant whose claim was taken over", async () => {
+		const id = await createSession();
+		await put(id, "deploy");
+		await step(id, "deploy", "test", "start", { by: "slow" });
+		await expireClaims(id);
+		await step(id, "deploy", "test", "start", { by: "fast" });
+		const late = await step(id, "deploy", "test", "complete", { by: "slow", result: "stale" });
+		expect(late.status).toBe(409);
+		expect(late.body.error.details).toMatchObject({ claimedBy: "fast" });
+		expect((await step(id, "deploy", "test", "fail", { by: "slow", error: { message: "x" } })).status).toBe(409);
+		expect((await step(id, "deploy", "test", "complete", { by: "fast" })).status).toBe(200);
+	});
+
+	it("fails and escalates a workflow whose last attempt's claimant died", async () => {
+		const id = await createSession();
+		await put(id, "deploy", { ...deploy, maxAttempts: 1 });
+		await step(id, "deploy", "test", "start", { by: "agent", claimSeconds: 1 });
+		await evictDurableObject(sessionObject(id));
+		await new Promise((resolve) => setTimeout(resolve, 2200));
+		expect(await workflow(id)).toMatchObject({ status: "failed", next: null });
+		await runJobsUntilIdle(id);
+		const escalations = (await callJson(`/v1/sessions/${id}/events?types=escalation`)).body.events;
+		expect(escalations).toHaveLength(1);
+		expect(escalations[0].content).toMatchObject({ reason: "workflow_failed", workflow: { failedStep: { id: "test", status: "in_progress", attempts: 1 } } });
+	});
 });

@@ -37,6 +37,8 @@ export type ProjectionChange =
 			compaction?: CompactionIndexRow;
 			checkpoint?: CheckpointIndexRow;
 			approval?: ApprovalIndexRow;
+			/** Approvals no longer in effect (a restore went back to before them). */
+			removedApprovals?: string[];
 	  }
 	| { kind: "purge"; session: SessionIndexRow };
 
@@ -47,7 +49,7 @@ const EVENT_ROWS_PER_STATEMENT = 12;
 export function statementsFor(change: ProjectionChange): number {
 	if (change.kind === "purge") return 5;
 	const eventStatements = Math.ceil((change.events?.length ?? 0) / EVENT_ROWS_PER_STATEMENT);
-	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0) + (change.approval ? 1 : 0);
+	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0) + (change.approval ? 1 : 0) + (change.removedApprovals?.length ?? 0);
 }
 
 export class D1Projection {
@@ -69,6 +71,9 @@ export class D1Projection {
 			}
 			if (change.compaction) statements.push(db.insert(compactions).values({ ...owner, ...change.compaction }).onConflictDoNothing());
 			if (change.checkpoint) statements.push(db.insert(checkpoints).values({ ...owner, ...change.checkpoint }).onConflictDoNothing());
+			for (const id of change.removedApprovals ?? []) {
+				statements.push(db.delete(approvals).where(and(eq(approvals.tenant, owner.tenant), eq(approvals.sessionId, owner.sessionId), eq(approvals.id, id))));
+			}
 			if (change.approval) {
 				const { id: _id, ...fields } = change.approval;
 				statements.push(

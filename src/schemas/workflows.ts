@@ -132,11 +132,14 @@ export const StartStepBody = z
 	.openapi("StartStep");
 export type StartStepBody = z.infer<typeof StartStepBody>;
 
-export const CompleteStepBody = z.object({ result: JsonValue.optional() }).strict().openapi("CompleteStep");
+/** Who reports the outcome: when given, it must be the step's claimant (a taken-over claim is refused). */
+const ReportedBy = z.string().min(1).max(200).optional().openapi({ description: "The claimant reporting; refused with 409 if its claim was taken over" });
+
+export const CompleteStepBody = z.object({ result: JsonValue.optional(), by: ReportedBy }).strict().openapi("CompleteStep");
 export type CompleteStepBody = z.infer<typeof CompleteStepBody>;
 
 export const FailStepBody = z
-	.object({ error: StepError, lesson: z.string().min(1).max(2000).optional().openapi({ description: "What the next attempt should do differently" }) })
+	.object({ error: StepError, lesson: z.string().min(1).max(2000).optional().openapi({ description: "What the next attempt should do differently" }), by: ReportedBy })
 	.strict()
 	.openapi("FailStep");
 export type FailStepBody = z.infer<typeof FailStepBody>;

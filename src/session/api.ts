@@ -22,6 +22,7 @@ import type {
 import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
 import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
 import type { AcquireLeaseBody, Lease } from "../schemas/lease";
+import type { ImportDocument } from "../schemas/portability";
 import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody } from "../schemas/sessions";
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
@@ -58,6 +59,9 @@ export interface SessionApi {
 	restore(body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
 	exportFork(point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
 	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
+
+	exportSession(): Promise<Result<ReadableStream<Uint8Array>>>;
+	importSession(tenant: string, id: string, document: ImportDocument, options: WriteOptions): Promise<WriteResult<Session>>;
 
 	putWorkflow(name: string, body: PutWorkflowBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
 	getWorkflow(name: string): Promise<Result<Workflow>>;

@@ -11,6 +11,7 @@ import type { CompactBody, ContextQuery, ForkBody, ListCheckpointsQuery, ListCom
 import type { AppendEventsBody, ListEventsQuery } from "../schemas/events";
 import type { AcquireLeaseBody } from "../schemas/lease";
 import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
+import type { ImportDocument } from "../schemas/portability";
 import type { PauseBody, ResumeBody, UpdateSessionBody } from "../schemas/sessions";
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody } from "../schemas/workflows";
 import * as approvals from "./approvals/operations";
@@ -27,6 +28,8 @@ import { migrate } from "./kernel/migrations";
 import type { Dependencies, SessionContext } from "./kernel/session-context";
 import { WriteKernel } from "./kernel/write-kernel";
 import * as lease from "./lease/operations";
+import * as exporting from "./portability/export";
+import * as importing from "./portability/import";
 import * as lifecycle from "./sessions/lifecycle";
 import * as pause from "./sessions/pause";
 import * as state from "./state/operations";
@@ -145,6 +148,14 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions) {
 		return history.createFork(this.#session, input, snapshot, options);
+	}
+
+	exportSession() {
+		return exporting.exportSession(this.#session);
+	}
+
+	importSession(tenant: string, id: string, document: ImportDocument, options: WriteOptions) {
+		return importing.importSession(this.#session, tenant, id, document, options);
 	}
 
 	putWorkflow(name: string, body: PutWorkflowBody, options: WriteOptions) {

@@ -11,13 +11,26 @@ import { cancelEscalation, isEscalated, scheduleEscalation } from "../escalation
 import type { SessionContext } from "../kernel/session-context";
 import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
 import { project } from "../projection/outbox";
-import { bumpVersion, indexRow } from "../sessions/session-row";
+import { bumpVersion, indexRow, type SessionRow } from "../sessions/session-row";
 import { documentBytes, listDocuments, MAX_DOCUMENT_BYTES, readDocument, writeDocument } from "../state/system";
 import { blockStep, unblockStep, WORKFLOWS_NS, type WorkflowDocument } from "../workflows/document";
 import { type ApprovalDocument, approvalStatus, APPROVALS_NS, toApprovalView } from "./document";
 
 function view(sql: SqlStorage, document: ApprovalDocument, version: number): Approval {
 	return toApprovalView(document, version, isEscalated(sql, { kind: "approval", id: document.id }));
+}
+
+function approvalIndexRow(document: ApprovalDocument, version: number) {
+	return {
+		id: document.id,
+		status: approvalStatus(document),
+		title: document.title,
+		requestedBy: document.requestedBy,
+		deadline: document.deadline,
+		createdAt: document.createdAt,
+		decidedAt: document.decision?.at ?? null,
+		version,
+	};
 }
 
 /** Writes the approval (and the workflow it blocks or unblocks) as one new session version. */
@@ -30,16 +43,7 @@ function store(sql: SqlStorage, document: ApprovalDocument, workflow: WorkflowDo
 		{
 			kind: "write",
 			session: indexRow(updated),
-			approval: {
-				id: document.id,
-				status: approvalStatus(document),
-				title: document.title,
-				requestedBy: document.requestedBy,
-				deadline: document.deadline,
-				createdAt: document.createdAt,
-				decidedAt: document.decision?.at ?? null,
-				version: updated.version,
-			},
+			approval: approvalIndexRow(document, updated.version),
 		},
 		now,
 	);
@@ -106,6 +110,8 @@ export function decideApproval(session: SessionContext, approvalId: string, body
 		operation: "decide_approval",
 		input: { approvalId, body },
 		options,
+		// The person deciding does not hold the agent's writer lease, and may decide while paused.
+		fenced: false,
 		whilePaused: true,
 		apply: ({ now }) => {
 			const stored = readDocument<ApprovalDocument>(session.sql, APPROVALS_NS, approvalId);
@@ -149,3 +155,28 @@ export function listApprovals(session: SessionContext, status: Approval["status"
 	}));
 }
 
+
+/**
+ * After a change of which documents are in effect (restore, fork, import): every approval's
+ * D1 row is projected again (and those no longer in effect removed), and pending approvals
+ * whose escalation has not happened get their timer back. Call inside the write's transaction.
+ */
+export function rederiveApprovals(sql: SqlStorage, row: SessionRow, now: number, removed: string[] = []): void {
+	const current = listDocuments<ApprovalDocument>(sql, APPROVALS_NS);
+	for (const stored of current) {
+		const approval = stored.value;
+		if (approvalStatus(approval) === "pending" && approval.escalateAt !== null && !isEscalated(sql, { kind: "approval", id: approval.id })) {
+			scheduleEscalation(sql, { kind: "approval", id: approval.id }, approval.escalateAt);
+		}
+	}
+	const present = new Set(current.map((stored) => stored.key));
+	const gone = removed.filter((id) => !present.has(id));
+	if (current.length === 0 && gone.length === 0) return;
+	for (const stored of current) project(sql, { kind: "write", session: indexRow(row), approval: approvalIndexRow(stored.value, stored.version) }, now);
+	if (gone.length > 0) project(sql, { kind: "write", session: indexRow(row), removedApprovals: gone }, now);
+}
+
+/** The ids of the approvals in effect now (to tell, after a restore, which ones it removed). */
+export function approvalIds(sql: SqlStorage): string[] {
+	return listDocuments<ApprovalDocument>(sql, APPROVALS_NS).map((stored) => stored.key);
+}

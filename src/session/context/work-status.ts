@@ -26,8 +26,8 @@ export function estimateTokens(text: string): number {
  * the block a version shows is the same whenever it is rebuilt (`at=V`).
  */
 function workflowLines(document: WorkflowDocument): string[] {
-	const status = workflowStatus(document);
-	if (status === "completed") return [];
+	const status = workflowStatus(document, document.updatedAt);
+	if (status === "completed" || status === "failed") return [];
 	const next = nextStep(document, document.updatedAt);
 	const steps = document.steps
 		.map((step) => `${step.id}: ${step.status}${step.blockedBy ? ` (waiting for approval ${step.blockedBy})` : ""}${step.attempts > 0 ? ` (${step.attempts}/${document.maxAttempts} attempts)` : ""}`)
@@ -40,12 +40,16 @@ function approvalLine(document: ApprovalDocument): string {
 	return `approval ${document.id} pending since ${new Date(document.createdAt).toISOString()}: ${document.title} (requested by ${document.requestedBy}${deadline})`;
 }
 
-function recentFailures(sql: SqlStorage, intervals: Intervals): string[] {
+/** The latest failed attempts of the workflows still open (those of finished ones are history). */
+function recentFailures(sql: SqlStorage, intervals: Intervals, openWorkflows: string[]): string[] {
+	if (openWorkflows.length === 0) return [];
 	const visible = visibilitySql(intervals);
 	return sql
 		.exec<{ content: string | null }>(
-			`SELECT content FROM events WHERE type = 'error' AND json_extract(metadata, '$.workflow') IS NOT NULL AND ${visible.clause}
+			`SELECT content FROM events WHERE type = 'error' AND json_extract(metadata, '$.workflow') IN (${openWorkflows.map(() => "?").join(", ")})
+			   AND ${visible.clause}
 			 ORDER BY seq DESC LIMIT ?`,
+			...openWorkflows,
 			...visible.params,
 			RECENT_FAILURES,
 		)
@@ -66,7 +70,8 @@ export function workStatusLines(sql: SqlStorage, intervals: Intervals, current: 
 		...workflows.flatMap((stored) => workflowLines(stored.value)),
 		...approvals.filter((stored) => approvalStatus(stored.value) === "pending").map((stored) => approvalLine(stored.value)),
 	];
-	const failures = recentFailures(sql, intervals);
+	const open = workflows.filter((stored) => workflowLines(stored.value).length > 0).map((stored) => stored.value.name);
+	const failures = recentFailures(sql, intervals, open);
 	if (failures.length > 0) lines.push("recent failures:", ...failures);
 	return lines.length > 0 ? ["## Work in progress", ...lines] : null;
 }

@@ -21,7 +21,7 @@ import type { TimerHandler } from "../kernel/capability";
 import * as timers from "../kernel/timers";
 import type { SessionRow } from "../sessions/session-row";
 import { readDocument } from "../state/system";
-import { toView, WORKFLOWS_NS, type WorkflowDocument } from "../workflows/document";
+import { isStalled, toView, WORKFLOWS_NS, type WorkflowDocument } from "../workflows/document";
 
 export const ESCALATE_TIMER = "escalate";
 export const DELIVER_TIMER = "deliver_webhook";
@@ -72,8 +72,13 @@ function whatIsDue(sql: SqlStorage, key: string, now: number): Due | { notBefore
 	const stored = readDocument<WorkflowDocument>(sql, WORKFLOWS_NS, name);
 	if (!stored) return null;
 	const workflow = toView(stored.value, stored.version, now);
-	const failed = workflow.steps.find((step) => step.status === "failed");
-	if (workflow.status !== "failed" || !failed) return null;
+	const stuck = stored.value.steps.find((step) => step.status === "failed" || isStalled(stored.value, step, now));
+	const failed = stuck && workflow.steps.find((step) => step.id === stuck.id);
+	if (!failed) {
+		// The last attempt is still running: look again when its claim runs out.
+		const running = stored.value.steps.find((step) => step.status === "in_progress" && step.attempts >= stored.value.maxAttempts);
+		return running?.claimExpiresAt && running.claimExpiresAt > now ? { notBefore: running.claimExpiresAt + 1000 } : null;
+	}
 	const errors = sql
 		.exec<{ seq: number; content: string | null }>(
 			"SELECT seq, content FROM events WHERE type = 'error' AND json_extract(metadata, '$.workflow') = ? ORDER BY seq DESC LIMIT 20",
@@ -87,6 +92,12 @@ function whatIsDue(sql: SqlStorage, key: string, now: number): Due | { notBefore
 		webhook: null,
 		detail: { workflow: { name, failedStep: failed, errors } },
 	};
+}
+
+/** The version of the document an escalation is about: the plan is re-made only if it changes. */
+function subjectVersion(sql: SqlStorage, key: string): number | null {
+	const [kind, name] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+	return readDocument(sql, kind === "approval" ? APPROVALS_NS : WORKFLOWS_NS, name)?.version ?? null;
 }
 
 interface EscalationPlan {
@@ -105,14 +116,15 @@ export const escalateWhenDue: TimerHandler = async (session, run) => {
 		timer: run,
 		fenced: false,
 		whilePaused: true,
-		basis: () => [escalated(), session.sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM state WHERE ns IN (?, ?)", APPROVALS_NS, WORKFLOWS_NS).one().v],
+		basis: () => [escalated(), subjectVersion(session.sql, subjectOf)],
 		prepare: async ({ row, uploads }) => {
 			if (escalated()) return null;
 			const now = Date.now();
 			const due = whatIsDue(session.sql, subjectOf, now);
 			if (due === null || "notBefore" in due) return due;
 			const current = row as SessionRow;
-			const window = await buildWindow(session.sql, session.dependencies.blobs, { budget: ESCALATION_CONTEXT_BUDGET }, current.version);
+			// The package goes out even when its window cannot be built (R2 down): a person must hear of it.
+			const window = await buildWindow(session.sql, session.dependencies.blobs, { budget: ESCALATION_CONTEXT_BUDGET }, current.version).catch(() => null);
 			const deliveryId = crypto.randomUUID();
 			const escalationPackage = {
 				type: "escalation",
@@ -122,7 +134,7 @@ export const escalateWhenDue: TimerHandler = async (session, run) => {
 				session: { id: current.id, agent: current.agent, subject: current.subject, version: current.version },
 				escalatedAt: new Date(now).toISOString(),
 				...due.detail,
-				context: window.ok ? (window.value as ContextWindow) : null,
+				context: window?.ok ? (window.value as ContextWindow) : null,
 			};
 			const packageText = JSON.stringify(escalationPackage);
 			const events = await prepareEvents(session, current, [

@@ -9,7 +9,8 @@ import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
 import { project } from "../projection/outbox";
 import { createWith } from "../sessions/lifecycle";
 import type { NewSession, SessionRow } from "../sessions/session-row";
-import { indexRow } from "../sessions/session-row";
+import { indexRow, readSession } from "../sessions/session-row";
+import { approvalIds, rederiveApprovals } from "../approvals/operations";
 import { stateAt, toItem } from "../state/state";
 import { isSystemNamespace } from "../state/namespaces";
 import { exportSnapshot, type ForkSnapshot, seedSnapshot, snapshotBlobs } from "./fork";
@@ -68,8 +69,10 @@ export function restore(session: SessionContext, body: RestoreBody, options: Wri
 			return prepareRestore(session.sql, session.dependencies.blobs, target.value, body.checkpoint ?? null);
 		},
 		apply: ({ plan, now }) => {
+			const approvalsBefore = approvalIds(session.sql);
 			const applied = applyRestore(session.sql, plan, now);
 			project(session.sql, { kind: "write", session: indexRow(applied.session) }, now);
+			rederiveApprovals(session.sql, applied.session, now, approvalsBefore);
 			return ok({ version: applied.session.version, restoredTo: plan.target, rewoundEvents: applied.rewoundEvents, stateChanges: applied.stateChanges });
 		},
 	});
@@ -92,7 +95,10 @@ export function createFork(session: SessionContext, input: NewSession, snapshot:
 		prepare: async (uploads) => {
 			for (const sha256 of snapshotBlobs(snapshot)) await uploads.copyFrom(snapshot.sessionId, sha256);
 		},
-		seed: (now) => seedSnapshot(session.sql, snapshot, now),
+		seed: (now) => {
+			seedSnapshot(session.sql, snapshot, now);
+			rederiveApprovals(session.sql, readSession(session.sql) as SessionRow, now);
+		},
 	});
 }
 

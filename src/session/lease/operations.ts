@@ -28,6 +28,7 @@ export function releaseLease(session: SessionContext, token: number): Promise<Re
 	return session.kernel.write({
 		operation: "release_lease",
 		fenced: false,
+		whilePaused: true,
 		apply: ({ now }) => release(session.sql, token, now) ?? ok({ released: true as const }),
 	});
 }

@@ -22,6 +22,8 @@ export function pauseSession(session: SessionContext, body: PauseBody, options: 
 		operation: "pause",
 		input: body,
 		options,
+		// A person pausing or resuming outranks the agent holding the writer lease.
+		fenced: false,
 		whilePaused: true,
 		prepare: ({ row, uploads }) =>
 			prepareEvents(session, row as SessionRow, [{ type: "note", content: `Session paused: ${body.reason}${body.until ? ` (until ${body.until})` : ""}`, metadata: { kind: "pause", reason: body.reason } }], uploads),
@@ -48,6 +50,7 @@ export function resumeSession(session: SessionContext, body: ResumeBody, options
 		operation: "resume",
 		input: body,
 		options,
+		fenced: false,
 		whilePaused: true,
 		timer,
 		prepare: ({ row, uploads }) =>

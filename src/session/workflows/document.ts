@@ -75,8 +75,16 @@ function waitingFor(document: WorkflowDocument, index: number): string[] {
 	});
 }
 
-export function workflowStatus(document: WorkflowDocument): Workflow["status"] {
-	if (document.steps.some((step) => step.status === "failed")) return "failed";
+/**
+ * A step whose claimant died on its last allowed attempt: nobody may take it over, so the
+ * workflow has failed as surely as if the attempt had been reported failed.
+ */
+export function isStalled(document: WorkflowDocument, step: StepDocument, now: number): boolean {
+	return step.status === "in_progress" && step.attempts >= document.maxAttempts && (step.claimExpiresAt ?? 0) <= now;
+}
+
+export function workflowStatus(document: WorkflowDocument, now: number): Workflow["status"] {
+	if (document.steps.some((step) => step.status === "failed" || isStalled(document, step, now))) return "failed";
 	if (document.steps.every(done)) return "completed";
 	if (document.steps.some((step) => step.blockedBy !== undefined && !done(step))) return "waiting";
 	return "running";
@@ -84,7 +92,7 @@ export function workflowStatus(document: WorkflowDocument): Workflow["status"] {
 
 /** The first incomplete step whose dependencies are done, and the attempt it would be. */
 export function nextStep(document: WorkflowDocument, now: number): { id: string; action: string; attempt: number } | null {
-	if (workflowStatus(document) === "failed") return null;
+	if (workflowStatus(document, now) === "failed") return null;
 	for (const [index, step] of document.steps.entries()) {
 		if (done(step) || step.status === "failed" || step.blockedBy !== undefined) continue;
 		if (waitingFor(document, index).length > 0) continue;
@@ -116,7 +124,14 @@ export function startStep(document: WorkflowDocument, stepId: string, by: string
 	const found = locate(document, stepId);
 	if (!found.ok) return found;
 	const { step, index } = found.value;
-	if (workflowStatus(document) === "failed") return conflict(document, step, `Workflow ${document.name} has failed`);
+	if (isStalled(document, step, now)) {
+		return fail("retry_limit_reached", `Step ${step.id} has used its ${document.maxAttempts} attempts; the last claimant did not finish`, {
+			workflow: document.name,
+			step: step.id,
+			attempts: step.attempts,
+		});
+	}
+	if (workflowStatus(document, now) === "failed") return conflict(document, step, `Workflow ${document.name} has failed`);
 	if (done(step) || step.status === "failed") return conflict(document, step, `Step ${step.id} is ${step.status}`);
 	if (step.blockedBy !== undefined) return conflict(document, step, `Step ${step.id} waits for approval ${step.blockedBy}`, { approval: step.blockedBy });
 	const waiting = waitingFor(document, index);
@@ -137,11 +152,21 @@ export function startStep(document: WorkflowDocument, stepId: string, by: string
 	return ok({ document: replaced(document, index, started, now), attempt: started.attempts, resumed: false });
 }
 
-export function completeStep(document: WorkflowDocument, stepId: string, result: Json | undefined, now: number): Result<WorkflowDocument> {
+/** Complete and fail act on the running attempt: by its claimant, when the caller says who it is. */
+function runningAttempt(document: WorkflowDocument, step: StepDocument, by: string | undefined): Failure | null {
+	if (step.status !== "in_progress") return conflict(document, step, `Step ${step.id} is ${step.status}, not in progress`);
+	if (by !== undefined && step.claimedBy !== by) {
+		return conflict(document, step, `Step ${step.id} is claimed by ${step.claimedBy}, not ${by}: its claim was taken over`, { claimedBy: step.claimedBy });
+	}
+	return null;
+}
+
+export function completeStep(document: WorkflowDocument, stepId: string, result: Json | undefined, by: string | undefined, now: number): Result<WorkflowDocument> {
 	const found = locate(document, stepId);
 	if (!found.ok) return found;
 	const { step, index } = found.value;
-	if (step.status !== "in_progress") return conflict(document, step, `Step ${step.id} is ${step.status}, not in progress`);
+	const refused = runningAttempt(document, step, by);
+	if (refused) return refused;
 	const { claimedBy: _by, claimExpiresAt: _until, ...rest } = step;
 	return ok(replaced(document, index, { ...rest, status: "completed", ...(result === undefined ? {} : { result }), completedAt: now }, now));
 }
@@ -152,12 +177,14 @@ export function failStep(
 	stepId: string,
 	error: NonNullable<StepDocument["lastError"]>,
 	lesson: string | undefined,
+	by: string | undefined,
 	now: number,
 ): Result<{ document: WorkflowDocument; step: StepDocument; exhausted: boolean }> {
 	const found = locate(document, stepId);
 	if (!found.ok) return found;
 	const { step, index } = found.value;
-	if (step.status !== "in_progress") return conflict(document, step, `Step ${step.id} is ${step.status}, not in progress`);
+	const refused = runningAttempt(document, step, by);
+	if (refused) return refused;
 	const exhausted = step.attempts >= document.maxAttempts;
 	const { claimedBy: _by, claimExpiresAt: _until, ...rest } = step;
 	const failed: StepDocument = { ...rest, status: exhausted ? "failed" : "pending", lastError: error, ...(lesson === undefined ? {} : { lesson }) };
@@ -169,22 +196,24 @@ export function skipStep(document: WorkflowDocument, stepId: string, reason: str
 	if (!found.ok) return found;
 	const { step, index } = found.value;
 	if (done(step) || step.status === "failed") return conflict(document, step, `Step ${step.id} is ${step.status}`);
-	const { claimedBy: _by, claimExpiresAt: _until, blockedBy: _blocked, ...rest } = step;
+	if (step.blockedBy !== undefined) return conflict(document, step, `Step ${step.id} waits for approval ${step.blockedBy}; decide it first`, { approval: step.blockedBy });
+	const { claimedBy: _by, claimExpiresAt: _until, ...rest } = step;
 	return ok(replaced(document, index, { ...rest, status: "skipped", skipReason: reason, completedAt: now }, now));
 }
 
-/** Marks a step as waiting for an approval (a pending step only). */
+/** Marks a step as waiting for an approval: a pending step that waits for no other one. */
 export function blockStep(document: WorkflowDocument, stepId: string, approvalId: string, now: number): Result<WorkflowDocument> {
 	const found = locate(document, stepId);
 	if (!found.ok) return found;
 	const { step, index } = found.value;
-	if (done(step) || step.status === "failed") return conflict(document, step, `Step ${step.id} is ${step.status}; it cannot wait for an approval`);
+	if (step.status !== "pending") return conflict(document, step, `Step ${step.id} is ${step.status}; only a pending step can wait for an approval`);
+	if (step.blockedBy !== undefined) return conflict(document, step, `Step ${step.id} already waits for approval ${step.blockedBy}`, { approval: step.blockedBy });
 	return ok(replaced(document, index, { ...step, blockedBy: approvalId }, now));
 }
 
 /** An approval was decided: approve lets the step run; reject fails it and the workflow. */
 export function unblockStep(document: WorkflowDocument, stepId: string, approvalId: string, approved: boolean, now: number): WorkflowDocument {
-	const index = document.steps.findIndex((step) => step.id === stepId && step.blockedBy === approvalId);
+	const index = document.steps.findIndex((step) => step.id === stepId && step.blockedBy === approvalId && step.status === "pending");
 	if (index < 0) return document;
 	const { blockedBy: _blocked, ...step } = document.steps[index];
 	if (approved) return replaced(document, index, step, now);
@@ -195,7 +224,7 @@ export function toView(document: WorkflowDocument, version: number, now: number)
 	const iso = (time: number | undefined) => (time === undefined ? undefined : new Date(time).toISOString());
 	return {
 		name: document.name,
-		status: workflowStatus(document),
+		status: workflowStatus(document, now),
 		maxAttempts: document.maxAttempts,
 		steps: document.steps.map(({ claimExpiresAt, startedAt, completedAt, ...step }) => ({
 			...step,

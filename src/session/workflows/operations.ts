@@ -84,16 +84,25 @@ function transition(
 	});
 }
 
-/** Claims a step (see document.ts startStep for claims, takeovers and the attempt limit). */
+/**
+ * Claims a step (see document.ts startStep for claims, takeovers and the attempt limit). The
+ * last allowed attempt also arms the workflow's escalation for when its claim runs out: if
+ * its claimant dies, nobody may take the step over, and a person must hear of it.
+ */
 export function startWorkflowStep(session: SessionContext, name: string, stepId: string, body: StartStepBody, options: WriteOptions): Promise<WriteResult<Workflow>> {
 	return transition(session, "start_step", name, { stepId, body }, options, (document, now) => {
 		const started = startStep(document, stepId, body.by, body.claimSeconds, now);
-		return started.ok ? ok(started.value.document) : started;
+		if (!started.ok) return started;
+		if (started.value.attempt >= document.maxAttempts) {
+			const step = started.value.document.steps.find((candidate) => candidate.id === stepId);
+			scheduleEscalation(session.sql, { kind: "workflow", workflow: name, step: stepId }, (step?.claimExpiresAt ?? now) + 1000);
+		}
+		return ok(started.value.document);
 	});
 }
 
 export function completeWorkflowStep(session: SessionContext, name: string, stepId: string, body: CompleteStepBody, options: WriteOptions): Promise<WriteResult<Workflow>> {
-	return transition(session, "complete_step", name, { stepId, body }, options, (document, now) => completeStep(document, stepId, body.result, now));
+	return transition(session, "complete_step", name, { stepId, body }, options, (document, now) => completeStep(document, stepId, body.result, body.by, now));
 }
 
 export function skipWorkflowStep(session: SessionContext, name: string, stepId: string, body: SkipStepBody, options: WriteOptions): Promise<WriteResult<Workflow>> {
@@ -129,7 +138,7 @@ export function failWorkflowStep(session: SessionContext, name: string, stepId: 
 		apply: ({ plan, row, now }) => {
 			const loaded = load(session.sql, name);
 			if (!loaded.ok) return loaded;
-			const failed = failStep(loaded.value.document, stepId, body.error, body.lesson, now);
+			const failed = failStep(loaded.value.document, stepId, body.error, body.lesson, body.by, now);
 			if (!failed.ok) return failed;
 			const { updated } = commitEvents(session.sql, row as SessionRow, plan, now);
 			if (failed.value.exhausted) scheduleEscalation(session.sql, { kind: "workflow", workflow: name, step: stepId }, now);

@@ -1,0 +1,120 @@
+/**
+ * Import: recreates a session from its export (export.ts) under a new id, in one kernel
+ * write. Blobs and rebuilt compaction archives are uploaded first (each blob's hash is checked
+ * against its content); then every row goes in, column by column against the table's own
+ * schema, in one transaction: a document that does not fit (unknown column, duplicate key,
+ * a stub without its archived view) is refused whole, with nothing created. Timers and the
+ * D1 index are re-derived from what was imported.
+ */
+import { hashed, sessionPrefix } from "../../blobs/blob-store";
+import { fail, ok } from "../../errors";
+import type { ExportedRow, ImportDocument } from "../../schemas/portability";
+import type { EventType } from "../../schemas/events";
+import type { Session } from "../../schemas/sessions";
+import { rederiveApprovals } from "../approvals/operations";
+import { scheduleCompaction } from "../compaction/compactor";
+import type { SessionContext } from "../kernel/session-context";
+import * as timers from "../kernel/timers";
+import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import { project } from "../projection/outbox";
+import { RESUME_TIMER } from "../sessions/pause";
+import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
+import { sessionView } from "../sessions/view";
+import { EXPORTED_TABLES } from "./export";
+
+/** Events per outbox row when an import is projected to D1. */
+const INDEX_CHUNK = 500;
+
+function columnsOf(sql: SqlStorage, table: string): Set<string> {
+	return new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray().map((column) => column.name));
+}
+
+function insertRow(sql: SqlStorage, table: string, row: ExportedRow, columns: Set<string>): void {
+	const names = Object.keys(row);
+	const unknown = names.filter((name) => !columns.has(name));
+	if (unknown.length > 0) throw new ImportMismatch(`${table} has no column ${unknown.join(", ")}`);
+	sql.exec(`INSERT INTO ${table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`, ...names.map((name) => row[name]));
+}
+
+class ImportMismatch extends Error {}
+
+/** Rebuilt archives: each compaction's file holds the archived views of its stubs, by seq. */
+function archivesOf(document: ImportDocument): Map<string, string> {
+	const byKey = new Map<string, string[]>();
+	const compactionKeys = new Map<number, string>();
+	for (const { kind, row } of document.rows) {
+		if (kind === "compaction" && typeof row.archive_key === "string") compactionKeys.set(row.id as number, row.archive_key);
+	}
+	for (const { kind, row, archived } of document.rows) {
+		if (kind !== "event" || row.archived_by === null || row.archived_by === undefined) continue;
+		const key = compactionKeys.get(row.archived_by as number);
+		if (!key || !archived) throw new ImportMismatch(`event ${String(row.seq)} is archived but its archive content is missing`);
+		const lines = byKey.get(key) ?? [];
+		lines.push(JSON.stringify(archived));
+		byKey.set(key, lines);
+	}
+	return new Map([...byKey].map(([key, lines]) => [key, `${lines.join("\n")}\n`]));
+}
+
+export function importSession(session: SessionContext, tenant: string, id: string, document: ImportDocument, options: WriteOptions): Promise<WriteResult<Session>> {
+	return session.kernel.write({
+		operation: "import",
+		input: { id, document },
+		options: { idempotencyKey: options.idempotencyKey },
+		precondition: "create",
+		owner: { tenant, sessionId: id },
+		prepare: async ({ uploads }) => {
+			for (const blob of document.blobs) {
+				if ((await hashed(blob.content)).sha256 !== blob.sha256) return fail("validation_failed", `Blob ${blob.sha256} does not match its content`, { sha256: blob.sha256 });
+				await uploads.putContent(blob.content);
+			}
+			let archives: Map<string, string>;
+			try {
+				archives = archivesOf(document);
+			} catch (error) {
+				if (error instanceof ImportMismatch) return fail("validation_failed", `The document is inconsistent: ${error.message}`);
+				throw error;
+			}
+			for (const [relative, jsonl] of archives) {
+				const name = relative.replace(/^archives\//, "").replace(/\.jsonl$/, "");
+				await uploads.putArchive(name, jsonl, `# Session ${id}: imported archive ${name}\n`);
+			}
+			return null;
+		},
+		apply: ({ now }) => {
+			const { sql } = session;
+			try {
+				insertRow(sql, "session", { ...document.session, singleton: 1, tenant, id }, columnsOf(sql, "session"));
+				for (const { table, kind } of EXPORTED_TABLES) {
+					const columns = columnsOf(sql, table);
+					for (const line of document.rows) {
+						if (line.kind !== kind) continue;
+						const row = kind === "compaction" && typeof line.row.archive_key === "string" ? { ...line.row, archive_key: `${sessionPrefix(tenant, id)}${line.row.archive_key}` } : line.row;
+						insertRow(sql, table, row, columns);
+					}
+				}
+			} catch (error) {
+				const message = error instanceof Error ? error.message : String(error);
+				return fail("validation_failed", `The document does not fit a session: ${message}`);
+			}
+			const row = readSession(sql) as SessionRow;
+			rederive(session, row, now);
+			return ok(sessionView(session, row, now));
+		},
+	});
+}
+
+/** What an imported session needs besides its rows: its timers and its D1 index rows. */
+function rederive(session: SessionContext, row: SessionRow, now: number): void {
+	const { sql } = session;
+	scheduleCompaction(sql, row, [], now);
+	if (row.pause_until !== null) timers.schedule(sql, RESUME_TIMER, "", row.pause_until);
+	rederiveApprovals(sql, row, now);
+	const events = sql.exec<{ seq: number; type: string; role: string | null; name: string | null; tokens: number; created_at: number }>("SELECT seq, type, role, name, tokens, created_at FROM events ORDER BY seq").toArray();
+	for (let start = 0; start < events.length; start += INDEX_CHUNK) {
+		const chunk = events.slice(start, start + INDEX_CHUNK).map((event) => ({ seq: event.seq, type: event.type as EventType, role: event.role, name: event.name, tokens: event.tokens, createdAt: event.created_at }));
+		project(sql, { kind: "write", session: indexRow(row), events: chunk }, now);
+	}
+	project(sql, { kind: "write", session: indexRow(row) }, now);
+}
+

@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { call, callJson, createSession, newId, runJobsUntilIdle } from "./helpers";
+
+const bulky = (label: string) => ({ type: "tool_result", name: "search", content: `${label}: ${"a result line with several words ".repeat(30)}` });
+
+async function exportText(id: string): Promise<string> {
+	const response = await call(`/v1/sessions/${id}/export`);
+	expect(response.status).toBe(200);
+	expect(response.headers.get("content-type")).toContain("application/x-ndjson");
+	return response.text();
+}
+
+async function importText(text: string, id?: string, contentType = "application/x-ndjson") {
+	return callJson(`/v1/sessions/import${id ? `?id=${id}` : ""}`, { method: "POST", rawBody: text, headers: { "content-type": contentType } });
+}
+
+/** A session with a bit of everything: R2 content, state history, compactions, a restore, a workflow, an approval. */
+async function richSession(): Promise<{ id: string; versions: number[] }> {
+	const id = await createSession({ body: { agent: "researcher", policy: { modelWindowTokens: 1_000_000, keepRecentEvents: 2 } } });
+	const versions: number[] = [];
+	const append = async (...events: unknown[]) => versions.push((await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events } })).body.version);
+	await append({ type: "message", role: "user", content: "survey CRDT papers" }, bulky("r1"), bulky("r2"));
+	await append({ type: "tool_result", name: "fetch", content: "x".repeat(20_000) }, { type: "decision", content: "focus on delta CRDTs", pinned: true });
+	await callJson(`/v1/sessions/${id}/state/progress/pages`, { method: "PUT", body: { value: 12 } });
+	await callJson(`/v1/sessions/${id}/state/progress/notes`, { method: "PUT", body: { value: { text: "y".repeat(20_000) } } });
+	await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "cp" } });
+	await append(bulky("r3"), bulky("r4"), bulky("r5"));
+	expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+	versions.push((await callJson(`/v1/sessions/${id}`)).body.version);
+	await callJson(`/v1/sessions/${id}/state/progress/pages`, { method: "PUT", body: { value: 31 } });
+	await callJson(`/v1/sessions/${id}/workflows/deploy`, { method: "PUT", body: { steps: [{ id: "a", action: "do a" }, { id: "b", action: "do b" }] } });
+	await callJson(`/v1/sessions/${id}/workflows/deploy/steps/a/start`, { method: "POST", body: { by: "agent" } });
+	await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: { id: "ok", title: "Publish", summary: "ready", requestedBy: "agent" } });
+	await callJson(`/v1/sessions/${id}/restore`, { method: "POST", body: { checkpoint: "cp" } });
+	await append(bulky("after restore"));
+	await callJson(`/v1/sessions/${id}/workflows/release`, { method: "PUT", body: { steps: [{ id: "tag", action: "tag the release" }] } });
+	await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: { id: "ship", title: "Ship it", summary: "all green", requestedBy: "agent", deadline: "2030-01-01T00:00:00Z" } });
+	await runJobsUntilIdle(id);
+	return { id, versions };
+}
+
+describe("export and import", () => {
+	it("round-trips a session losslessly: export(import(export(s))) is export(s) but for the id, and windows at=V are equal", async () => {
+		const { id, versions } = await richSession();
+		const first = await exportText(id);
+		const copy = newId("copy");
+		const imported = await importText(first, copy);
+		expect(imported.status).toBe(201);
+		expect(imported.body).toMatchObject({ id: copy, agent: "researcher" });
+		const second = await exportText(copy);
+		expect(second).toBe(first.replace(`"sessionId":"${id}"`, `"sessionId":"${copy}"`));
+
+		const original = (await callJson(`/v1/sessions/${id}`)).body;
+		expect((await callJson(`/v1/sessions/${copy}`)).body).toMatchObject({ version: original.version, eventCount: original.eventCount, tokens: original.tokens });
+		for (const version of [...versions, original.version]) {
+			const query = `context?budget=50000&at=${version}`;
+			expect((await callJson(`/v1/sessions/${copy}/${query}`)).body, `window at ${version}`).toEqual((await callJson(`/v1/sessions/${id}/${query}`)).body);
+		}
+		const archived = (await callJson(`/v1/sessions/${copy}/events?includeArchived=true&includeContent=true`)).body.events;
+		expect(archived).toEqual((await callJson(`/v1/sessions/${id}/events?includeArchived=true&includeContent=true`)).body.events);
+		for (const path of ["workflows", "approvals", "checkpoints", "compactions", "state/progress"]) {
+			const theirs = JSON.stringify((await callJson(`/v1/sessions/${id}/${path}`)).body).replaceAll(id, copy);
+			expect(JSON.stringify((await callJson(`/v1/sessions/${copy}/${path}`)).body), path).toBe(theirs);
+		}
+		// The copy is a session of its own: it takes writes.
+		expect((await callJson(`/v1/sessions/${copy}/events`, { method: "POST", body: { events: [{ type: "note", content: "continued elsewhere" }] } })).status).toBe(201);
+	});
+
+	it("refuses malformed, truncated, inconsistent or oversized documents with a 4xx and creates nothing", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [{ type: "note", content: "z".repeat(20_000) }] } });
+		const text = await exportText(id);
+		const lines = text.trimEnd().split("\n");
+		const cases: Array<[string, string, number]> = [
+			["not JSON", [lines[0], "{oops", ...lines.slice(2)].join("\n"), 400],
+			["truncated", lines.slice(0, -1).join("\n"), 400],
+			["wrong end count", [...lines.slice(0, -1), JSON.stringify({ kind: "end", lines: 99 })].join("\n"), 400],
+			["no header", lines.slice(1).join("\n"), 400],
+			["unknown column", text.replace('"type":"note"', '"type":"note","evil":"x"'), 400],
+			["tampered blob", text.replace(/"content":"\\"z{10}/, '"content":"\\"Z'), 400],
+			["unknown format version", text.replace('"formatVersion":1', '"formatVersion":2'), 400],
+			["empty", "", 400],
+		];
+		for (const [name, body, status] of cases) {
+			const target = newId("bad");
+			const refused = await importText(body, target);
+			expect(refused.status, name).toBe(status);
+			expect(refused.body.error.code, name).toBe("validation_failed");
+			expect((await callJson(`/v1/sessions/${target}`)).status, name).toBe(404);
+		}
+		const target = newId("bad");
+		expect((await importText(text, target, "application/json")).status).toBe(415);
+		const huge = `${lines[0]}\n${JSON.stringify({ kind: "blob", sha256: "0".repeat(64), content: "q".repeat(4_300_000) })}\n`;
+		expect((await importText(huge, target)).status).toBe(413);
+		expect((await callJson(`/v1/sessions/${target}`)).status).toBe(404);
+		expect((await importText(text, id)).status).toBe(409);
+	});
+});
