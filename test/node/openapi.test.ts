@@ -62,6 +62,8 @@ describe("OpenAPI document", () => {
 				"GET /v1/sessions/{id}/approvals/{approvalId}",
 				"POST /v1/sessions/{id}/approvals/{approvalId}/decision",
 				"GET /v1/approvals",
+				"GET /v1/sessions/{id}/export",
+				"POST /v1/sessions/import",
 				"GET /v1/admin/webhook-signing-key",
 				"POST /v1/admin/keys",
 				"GET /v1/admin/keys",
