@@ -187,6 +187,9 @@ export const deliverWebhook: TimerHandler = async (session, run) => {
 			"edgecontext-signature": await signatureHeader(key, row.package, Math.floor(Date.now() / 1000)),
 		},
 		body: row.package,
+		// A receiver that hangs or redirects is a failed attempt, retried with backoff.
+		redirect: "manual",
+		signal: AbortSignal.timeout(10_000),
 	});
 	await response.body?.cancel();
 	if (!response.ok) throw new Error(`webhook answered ${response.status}`);

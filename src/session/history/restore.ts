@@ -12,6 +12,7 @@ import { refreshContextSize } from "../compaction/compactor";
 import { insertRestore, visibilitySql, visibleIntervals } from "./visibility";
 import { type EventRow, rehydrate } from "../events/log";
 import { bumpVersion, readSession, type SessionRow } from "../sessions/session-row";
+import { isSystemNamespace } from "../state/namespaces";
 import { deleteKey, liveState, publicKeyCount, putRow, stateAt } from "../state/state";
 import { loadArchived } from "../context/window";
 
@@ -79,13 +80,13 @@ export function applyRestore(
 		const id = `${row.ns}\u0000${row.key}`;
 		if (live.get(id)?.version !== row.version) {
 			putRow(sql, { ...row, version: updated.version, updated_at: now });
-			stateChanges++;
+			if (!isSystemNamespace(row.ns)) stateChanges++;
 		}
 		live.delete(id);
 	}
 	for (const row of live.values()) {
 		deleteKey(sql, row.ns, row.key, updated.version, now);
-		stateChanges++;
+		if (!isSystemNamespace(row.ns)) stateChanges++;
 	}
 	sql.exec("UPDATE session SET state_key_count = ?", publicKeyCount(target));
 
