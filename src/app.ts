@@ -22,6 +22,20 @@ import { workflowRoutes } from "./routes/workflows";
 
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The methods routed for a path, to answer a request for another one with 405 and `Allow`
+ * rather than 404. Built once from the app's routes.
+ */
+function allowedMethods(app: OpenAPIHono<AppEnv>): (path: string) => string[] {
+	let routes: Array<{ pattern: RegExp; method: string }> | null = null;
+	return (path) => {
+		routes ??= app.routes
+			.filter((route) => ["GET", "POST", "PUT", "PATCH", "DELETE"].includes(route.method) && !route.path.includes("*"))
+			.map((route) => ({ method: route.method, pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`) }));
+		return [...new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))].sort();
+	};
+}
+
 export function buildApp(): OpenAPIHono<AppEnv> {
 	const app = new OpenAPIHono<AppEnv>();
 
@@ -55,6 +69,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 			},
 		})(c, next);
 	});
+	app.use("/v1/*", authenticate);
 	app.use("/v1/*", async (c, next) => {
 		const type = c.req.header("content-type");
 		// Imports are NDJSON documents; every other body is JSON.
@@ -64,7 +79,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		}
 		await next();
 	});
-	app.use("/v1/*", authenticate);
+
 	app.use("/v1/sessions/*", authorizeByMethod);
 	app.use("/v1/sessions", authorizeByMethod);
 
@@ -98,7 +113,15 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		},
 	});
 
-	app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`)));
+	const allowed = allowedMethods(app);
+	app.notFound((c) => {
+		const methods = allowed(c.req.path);
+		if (methods.length > 0) {
+			c.header("Allow", methods.join(", "));
+			return errorResponse(c, new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}`, { allow: methods }));
+		}
+		return errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`));
+	});
 	app.onError(handleError);
 	return app;
 }

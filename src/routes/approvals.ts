@@ -8,7 +8,7 @@ import { Approval, ApprovalParams, ApprovalSummary, CreateApprovalBody, Decision
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { PauseBody, ResumeBody, Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { writeOptions } from "./write-options";
 
 /** Humans in the loop: pause and resume, approvals and their decisions, webhook signing. */
@@ -18,12 +18,13 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/pause",
+		operationId: "pauseSession",
 		tags: ["approvals"],
 		summary: "Pause the session: agent writes get 423 session_paused until it resumes",
 		description: "Reads, approval decisions and resume still work. With `until`, it resumes by itself. Recorded as an event.",
 		security: bearerSecurity,
 		request: { params: SessionParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: PauseBody } } } },
-		responses: { 200: json(Session, "The paused session"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 200: writeJson(Session, "The paused session"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).pause(c.req.valid("json"), writeOptions(c.req.valid("header")));
@@ -35,11 +36,12 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/resume",
+		operationId: "resumeSession",
 		tags: ["approvals"],
 		summary: "Resume a paused session",
 		security: bearerSecurity,
 		request: { params: SessionParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: ResumeBody } } } },
-		responses: { 200: json(Session, "The session"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 200: writeJson(Session, "The session"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).resume(c.req.valid("json"), writeOptions(c.req.valid("header")));
@@ -51,6 +53,7 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/approvals",
+		operationId: "createApproval",
 		tags: ["approvals"],
 		summary: "Ask a person: open a pending approval",
 		description:
@@ -58,11 +61,12 @@ approvalRoutes.openapi(
 			"given) when still pending at its deadline or after `escalate.afterSeconds`.",
 		security: bearerSecurity,
 		request: { params: SessionParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: CreateApprovalBody } } } },
-		responses: { 201: json(Approval, "The pending approval"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 201: writeJson(Approval, "The pending approval", { location: "The approval: /v1/sessions/{id}/approvals/{approvalId}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).createApproval(c.req.valid("json"), writeOptions(c.req.valid("header")));
-		return writeResponse(c, result, 201, (value) => value.version);
+		const { id } = c.req.valid("param");
+		const result = await sessionApi(c.env, c.var.principal, id).createApproval(c.req.valid("json"), writeOptions(c.req.valid("header")));
+		return writeResponse(c, result, 201, (value) => value.version, (value) => `/v1/sessions/${id}/approvals/${value.id}`);
 	},
 );
 
@@ -70,6 +74,7 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/approvals",
+		operationId: "listApprovals",
 		tags: ["approvals"],
 		summary: "The session's approvals",
 		security: bearerSecurity,
@@ -83,6 +88,7 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/approvals/{approvalId}",
+		operationId: "getApproval",
 		tags: ["approvals"],
 		summary: "One approval",
 		security: bearerSecurity,
@@ -99,12 +105,13 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/approvals/{approvalId}/decision",
+		operationId: "decideApproval",
 		tags: ["approvals"],
 		summary: "Decide an approval, exactly once",
 		description: "A retry of the same decision returns it; a different decision on a decided approval is 409 approval_decided. Allowed while paused.",
 		security: bearerSecurity,
 		request: { params: ApprovalParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: DecisionBody } } } },
-		responses: { 200: json(Approval, "The decided approval"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 200: writeJson(Approval, "The decided approval"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const { id, approvalId } = c.req.valid("param");
@@ -117,6 +124,7 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/approvals",
+		operationId: "listTenantApprovals",
 		tags: ["approvals"],
 		summary: "The tenant's approvals, from the D1 index (eventually consistent)",
 		security: bearerSecurity,
@@ -155,6 +163,7 @@ approvalRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/admin/webhook-signing-key",
+		operationId: "getWebhookSigningKey",
 		tags: ["admin"],
 		summary: "The tenant's key for verifying escalation webhooks",
 		description: "Deliveries carry `EdgeContext-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with this key>` and `EdgeContext-Delivery: <id>`.",

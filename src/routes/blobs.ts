@@ -10,6 +10,7 @@ blobRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/blobs/{sha256}",
+		operationId: "getBlob",
 		tags: ["events"],
 		summary: "Read the full content behind a contentRef or valueRef",
 		security: bearerSecurity,

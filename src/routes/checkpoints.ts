@@ -4,7 +4,7 @@ import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
 import { Checkpoint, CheckpointName, CheckpointPage, CreateCheckpointBody, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../schemas/context";
 import { Session } from "../schemas/sessions";
 import { StateItem } from "../schemas/state";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { forkSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
@@ -21,6 +21,7 @@ checkpointRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/checkpoints",
+		operationId: "createCheckpoint",
 		tags: ["checkpoints"],
 		summary: "Name the current version: its state and context position",
 		security: bearerSecurity,
@@ -29,11 +30,11 @@ checkpointRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: CreateCheckpointBody } } },
 		},
-		responses: { 201: json(Checkpoint, "Created"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 201: writeJson(Checkpoint, "Created", { location: "The checkpoint: /v1/sessions/{id}/checkpoints/{name}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).createCheckpoint(c.req.valid("json").name, writeOptions(c.req.valid("header")));
-		return writeResponse(c, result, 201, (value) => value.version);
+		return writeResponse(c, result, 201, (value) => value.version, (value) => `/v1/sessions/${c.req.valid("param").id}/checkpoints/${value.name}`);
 	},
 );
 
@@ -41,6 +42,7 @@ checkpointRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/checkpoints",
+		operationId: "listCheckpoints",
 		tags: ["checkpoints"],
 		summary: "List checkpoints",
 		security: bearerSecurity,
@@ -54,6 +56,7 @@ checkpointRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/checkpoints/{name}",
+		operationId: "getCheckpoint",
 		tags: ["checkpoints"],
 		summary: "Read a checkpoint with the state as it was",
 		security: bearerSecurity,
@@ -73,6 +76,7 @@ checkpointRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/restore",
+		operationId: "restoreSession",
 		tags: ["checkpoints"],
 		summary: "Rewind state and window to a checkpoint or version, as a new version",
 		description: "History stays in the log: events after the target are marked rewound and leave the window.",
@@ -82,7 +86,7 @@ checkpointRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: RestoreBody } } },
 		},
-		responses: { 200: json(RestoreResult, "Restored"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+		responses: { 200: writeJson(RestoreResult, "Restored"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
@@ -95,6 +99,7 @@ checkpointRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/fork",
+		operationId: "forkSession",
 		tags: ["checkpoints"],
 		summary: "Start a new session from this one's context at a checkpoint or version",
 		description:
@@ -106,10 +111,10 @@ checkpointRoutes.openapi(
 			headers: WriteHeaders.pick({ "idempotency-key": true }),
 			body: { required: true, content: { "application/json": { schema: ForkBody } } },
 		},
-		responses: { 201: json(Session, "The fork"), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },
+		responses: { 201: writeJson(Session, "The fork", { location: "The fork: /v1/sessions/{forkId}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },
 	}),
 	async (c) => {
 		const result = await forkSession(c.env, c.var.principal, c.req.valid("param").id, c.req.valid("json"), writeOptions(c.req.valid("header")));
-		return writeResponse(c, result, 201, (value) => value.version);
+		return writeResponse(c, result, 201, (value) => value.version, (value) => `/v1/sessions/${value.id}`);
 	},
 );

@@ -2,7 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompactBody, CompactionPage, CompactResult, ContextQuery, ContextWindow, ListCompactionsQuery } from "../schemas/context";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -13,6 +13,7 @@ contextRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/context",
+		operationId: "getContext",
 		tags: ["context"],
 		summary: "The context window for a token budget, now or at an earlier version",
 		description:
@@ -35,6 +36,7 @@ contextRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/compact",
+		operationId: "compactSession",
 		tags: ["context"],
 		summary: "Compact now, optionally with an agent-written summary",
 		description:
@@ -46,7 +48,7 @@ contextRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: CompactBody } } },
 		},
-		responses: { 200: json(CompactResult, "Compacted, or why not"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+		responses: { 200: writeJson(CompactResult, "Compacted, or why not"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
@@ -59,6 +61,7 @@ contextRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/compactions",
+		operationId: "listCompactions",
 		tags: ["context"],
 		summary: "Compaction records: range, tokens before and after, ratio, summarizer",
 		security: bearerSecurity,

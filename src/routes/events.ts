@@ -2,7 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { expandEventPage } from "../operations/content";
@@ -14,6 +14,7 @@ eventRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/events",
+		operationId: "appendEvents",
 		tags: ["events"],
 		summary: "Append one or more events atomically",
 		description:
@@ -25,7 +26,7 @@ eventRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: AppendEventsBody } } },
 		},
-		responses: { 201: json(AppendResult, "Appended"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+		responses: { 201: writeJson(AppendResult, "Appended"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
@@ -41,6 +42,7 @@ eventRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/events",
+		operationId: "listEvents",
 		tags: ["events"],
 		summary: "Page through events by seq",
 		security: bearerSecurity,

@@ -40,6 +40,7 @@ keyRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/admin/keys",
+		operationId: "createApiKey",
 		tags: ["admin"],
 		summary: "Mint an API key for a tenant and role",
 		security: bearerSecurity,
@@ -71,6 +72,7 @@ keyRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/admin/keys",
+		operationId: "listApiKeys",
 		tags: ["admin"],
 		summary: "List API keys (never their secrets)",
 		security: bearerSecurity,
@@ -86,6 +88,7 @@ keyRoutes.openapi(
 	createRoute({
 		method: "delete",
 		path: "/v1/admin/keys/{keyId}",
+		operationId: "revokeApiKey",
 		tags: ["admin"],
 		summary: "Revoke an API key",
 		security: bearerSecurity,

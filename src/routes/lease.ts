@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { AcquireLeaseBody, Lease } from "../schemas/lease";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -13,6 +13,7 @@ leaseRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions/{id}/lease",
+		operationId: "acquireLease",
 		tags: ["lease"],
 		summary: "Acquire or renew the writer lease",
 		description:
@@ -24,7 +25,7 @@ leaseRoutes.openapi(
 			headers: WriteHeaders.pick({ "idempotency-key": true }),
 			body: { required: true, content: { "application/json": { schema: AcquireLeaseBody } } },
 		},
-		responses: { 200: json(Lease, "The lease"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 200: writeJson(Lease, "The lease"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).acquireLease(
@@ -39,10 +40,11 @@ leaseRoutes.openapi(
 	createRoute({
 		method: "delete",
 		path: "/v1/sessions/{id}/lease",
+		operationId: "releaseLease",
 		tags: ["lease"],
 		summary: "Release the writer lease",
 		security: bearerSecurity,
-		request: { params: SessionParams, headers: WriteHeaders.pick({ "lease-token": true }) },
+		request: { params: SessionParams, headers: WriteHeaders.pick({ "lease-token": true }).required() },
 		responses: { 200: json(z.object({ released: z.literal(true) }), "Released"), ...errorResponses(404, 409, 410) },
 	}),
 	async (c) => {

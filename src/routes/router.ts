@@ -35,7 +35,25 @@ export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 410 |
 
 export const bearerSecurity = [{ bearerAuth: [] }];
 
+const requestIdHeader = {
+	"X-Request-Id": { description: "The request's id (the one sent, or a generated one); it is in every log line and error", schema: { type: "string" as const } },
+};
+
 /** A JSON response entry for createRoute. */
 export function json<T extends z.ZodType>(schema: T, description: string) {
-	return { description, content: { "application/json": { schema } } };
+	return { description, headers: requestIdHeader, content: { "application/json": { schema } } };
+}
+
+/** The response of a write: the session version it produced as ETag, and the replay marker. */
+export function writeJson<T extends z.ZodType>(schema: T, description: string, options: { location?: string } = {}) {
+	return {
+		description,
+		headers: {
+			...requestIdHeader,
+			ETag: { description: 'The session version after this write, e.g. "7": send it as If-Match to write only on top of it', schema: { type: "string" as const } },
+			"Idempotent-Replayed": { description: "true when this is the remembered response to an earlier request with the same Idempotency-Key", schema: { type: "string" as const, enum: ["true"] } },
+			...(options.location ? { Location: { description: options.location, schema: { type: "string" as const } } } : {}),
+		},
+		content: { "application/json": { schema } },
+	};
 }

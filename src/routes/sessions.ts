@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from
 import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { createSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
@@ -15,6 +15,7 @@ sessionRoutes.openapi(
 	createRoute({
 		method: "post",
 		path: "/v1/sessions",
+		operationId: "createSession",
 		tags: ["sessions"],
 		summary: "Create a session",
 		security: bearerSecurity,
@@ -22,11 +23,11 @@ sessionRoutes.openapi(
 			headers: WriteHeaders.pick({ "idempotency-key": true }),
 			body: { required: true, content: { "application/json": { schema: CreateSessionBody } } },
 		},
-		responses: { 201: json(Session, "Created"), ...errorResponses(409, 410, 413, 415, 422) },
+		responses: { 201: writeJson(Session, "Created", { location: "The session: /v1/sessions/{id}" }), ...errorResponses(409, 410, 413, 415, 422) },
 	}),
 	async (c) => {
 		const result = await createSession(c.env, c.var.principal, c.req.valid("json"), writeOptions(c.req.valid("header")));
-		return writeResponse(c, result, 201, (value) => value.version);
+		return writeResponse(c, result, 201, (value) => value.version, (value) => `/v1/sessions/${value.id}`);
 	},
 );
 
@@ -34,6 +35,7 @@ sessionRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions",
+		operationId: "listSessions",
 		tags: ["sessions"],
 		summary: "List sessions from the D1 index",
 		description: "The index is updated from each session's outbox shortly after every write (eventually consistent).",
@@ -78,6 +80,7 @@ sessionRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}",
+		operationId: "getSession",
 		tags: ["sessions"],
 		summary: "Read a session: version, counters, token totals, lease, projection lag",
 		security: bearerSecurity,
@@ -95,6 +98,7 @@ sessionRoutes.openapi(
 	createRoute({
 		method: "delete",
 		path: "/v1/sessions/{id}",
+		operationId: "deleteSession",
 		tags: ["sessions"],
 		summary: "Delete a session everywhere, keeping a content-free tombstone",
 		description:
@@ -118,6 +122,7 @@ sessionRoutes.openapi(
 	createRoute({
 		method: "patch",
 		path: "/v1/sessions/{id}",
+		operationId: "updateSession",
 		tags: ["sessions"],
 		summary: "Change agent, subject, metadata or policy fields",
 		security: bearerSecurity,
@@ -126,7 +131,7 @@ sessionRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: UpdateSessionBody } } },
 		},
-		responses: { 200: json(Session, "Updated"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 200: writeJson(Session, "Updated"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");

@@ -12,7 +12,7 @@ import {
 	StateWriteResult,
 } from "../schemas/state";
 import { expandStatePage, readContent } from "../operations/content";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -23,6 +23,7 @@ stateRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/state/{ns}",
+		operationId: "listState",
 		tags: ["state"],
 		summary: "List a namespace's keys in key order",
 		security: bearerSecurity,
@@ -42,6 +43,7 @@ stateRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/state/{ns}/{key}",
+		operationId: "getState",
 		tags: ["state"],
 		summary: "Read a key with its version",
 		description: "A value stored in R2 comes as valueRef; add ?includeContent=true to inline it.",
@@ -64,6 +66,7 @@ stateRoutes.openapi(
 	createRoute({
 		method: "put",
 		path: "/v1/sessions/{id}/state/{ns}/{key}",
+		operationId: "putState",
 		tags: ["state"],
 		summary: "Set a key; compare-and-set with ifVersion",
 		security: bearerSecurity,
@@ -72,7 +75,7 @@ stateRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: PutStateBody } } },
 		},
-		responses: { 200: json(StateWriteResult, "Written"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+		responses: { 200: writeJson(StateWriteResult, "Written"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
@@ -86,11 +89,12 @@ stateRoutes.openapi(
 	createRoute({
 		method: "delete",
 		path: "/v1/sessions/{id}/state/{ns}/{key}",
+		operationId: "deleteState",
 		tags: ["state"],
 		summary: "Delete a key; only if still at ifVersion when given",
 		security: bearerSecurity,
 		request: { params: StateKeyParams, headers: WriteHeaders, query: DeleteStateQuery },
-		responses: { 200: json(StateWriteResult, "Deleted"), ...errorResponses(404, 409, 410, 422, 423) },
+		responses: { 200: writeJson(StateWriteResult, "Deleted"), ...errorResponses(404, 409, 410, 422, 423) },
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");

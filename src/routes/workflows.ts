@@ -4,7 +4,7 @@ import { sessionApi } from "../operations/session-api";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, StepParams, Workflow, WorkflowList, WorkflowParams } from "../schemas/workflows";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { writeOptions } from "./write-options";
 
 export const workflowRoutes = createRouter();
@@ -13,12 +13,13 @@ workflowRoutes.openapi(
 	createRoute({
 		method: "put",
 		path: "/v1/sessions/{id}/workflows/{name}",
+		operationId: "putWorkflow",
 		tags: ["workflows"],
 		summary: "Create a workflow: ordered steps with an attempt limit",
 		description: "The same definition again is a retry and changes nothing; another definition under the same name is 409 workflow_exists.",
 		security: bearerSecurity,
 		request: { params: WorkflowParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: PutWorkflowBody } } } },
-		responses: { 200: json(Workflow, "The workflow"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 200: writeJson(Workflow, "The workflow"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const { id, name } = c.req.valid("param");
@@ -31,6 +32,7 @@ workflowRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/workflows",
+		operationId: "listWorkflows",
 		tags: ["workflows"],
 		summary: "List the session's workflows",
 		security: bearerSecurity,
@@ -44,6 +46,7 @@ workflowRoutes.openapi(
 	createRoute({
 		method: "get",
 		path: "/v1/sessions/{id}/workflows/{name}",
+		operationId: "getWorkflow",
 		tags: ["workflows"],
 		summary: "A workflow's steps, status and next incomplete step",
 		security: bearerSecurity,
@@ -82,12 +85,13 @@ for (const { action, schema, summary, description } of stepActions) {
 		createRoute({
 			method: "post",
 			path: `/v1/sessions/{id}/workflows/{name}/steps/{step}/${action}`,
+			operationId: `${action}Step`,
 			tags: ["workflows"],
 			summary,
 			...(description ? { description } : {}),
 			security: bearerSecurity,
 			request: { params: StepParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema } } } },
-			responses: { 200: json(Workflow, "The workflow after the change"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+			responses: { 200: writeJson(Workflow, "The workflow after the change"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 		}),
 		async (c) => {
 			const { id, name, step } = c.req.valid("param");

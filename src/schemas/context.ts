@@ -112,7 +112,7 @@ export const RestoreBody = z
 	.refine((point) => (point.checkpoint === undefined) !== (point.version === undefined), {
 		message: "give exactly one of checkpoint or version",
 	})
-	.openapi("Restore");
+	.openapi("Restore", { oneOf: [{ required: ["checkpoint"] }, { required: ["version"] }] });
 export type RestoreBody = z.infer<typeof RestoreBody>;
 
 export const RestoreResult = z
@@ -131,7 +131,7 @@ export const ForkBody = z
 	.refine((point) => !(point.checkpoint !== undefined && point.version !== undefined), {
 		message: "give at most one of checkpoint or version (default: the current version)",
 	})
-	.openapi("Fork");
+	.openapi("Fork", { not: { required: ["checkpoint", "version"] } });
 export type ForkBody = z.infer<typeof ForkBody>;
 
 export const ListCompactionsQuery = z.object({

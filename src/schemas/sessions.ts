@@ -140,8 +140,8 @@ export const ListSessionsQuery = z.object({
 	subject: z.string().max(200).optional(),
 	status: SessionStatus.optional(),
 	parentId: SessionId.optional(),
-	updatedAfter: z.iso.datetime().optional(),
-	updatedBefore: z.iso.datetime().optional(),
+	updatedAfter: z.iso.datetime({ offset: true }).optional(),
+	updatedBefore: z.iso.datetime({ offset: true }).optional(),
 	limit: z.coerce.number().int().min(1).max(200).default(50),
 	cursor: z.string().max(512).optional(),
 });

@@ -4,10 +4,22 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
 import { buildApp } from "../../src/app";
 
+interface Operation {
+	operationId?: string;
+	summary?: string;
+	security?: unknown;
+	parameters?: Array<{ name: string; required?: boolean }>;
+	responses: Record<string, { headers?: Record<string, unknown> }>;
+}
+
 async function spec() {
 	const response = await buildApp().request("/openapi.json", {}, {});
 	expect(response.status).toBe(200);
-	return (await response.json()) as { openapi: string; paths: Record<string, Record<string, { responses: object; security?: unknown }>> };
+	return (await response.json()) as {
+		openapi: string;
+		paths: Record<string, Record<string, Operation>>;
+		components: { schemas: Record<string, Record<string, unknown>> };
+	};
 }
 
 describe("OpenAPI document", () => {
@@ -76,5 +88,30 @@ describe("OpenAPI document", () => {
 				expect(operation.security).toEqual([{ bearerAuth: [] }]);
 			}
 		}
+	});
+
+	it("names every operation with a unique camelCase operationId and a summary; writes document ETag, creates Location", async () => {
+		const document = await spec();
+		const ids = new Set<string>();
+		for (const [path, methods] of Object.entries(document.paths)) {
+			for (const [method, operation] of Object.entries(methods)) {
+				const where = `${method.toUpperCase()} ${path}`;
+				const operationId = operation.operationId ?? "";
+				expect(operationId, where).toMatch(/^[a-z][A-Za-z]+$/);
+				expect(ids.has(operationId), `${where}: duplicate ${operationId}`).toBe(false);
+				ids.add(operationId);
+				expect(operation.summary, where).toBeTruthy();
+				const success = Object.entries(operation.responses).find(([status]) => status.startsWith("2"));
+				expect(success, where).toBeDefined();
+				const headers = success?.[1].headers ?? {};
+				if ("ETag" in headers) expect(headers["Idempotent-Replayed"], where).toBeDefined();
+				if (success?.[0] === "201" && path !== "/v1/admin/keys" && path !== "/v1/sessions/{id}/events") {
+					expect(headers.Location, `${where}: Location`).toBeDefined();
+				}
+			}
+		}
+		expect(document.paths["/v1/sessions/{id}/events"].post.responses["201"].headers?.ETag).toBeDefined();
+		expect(document.components.schemas.Restore.oneOf).toEqual([{ required: ["checkpoint"] }, { required: ["version"] }]);
+		expect(document.paths["/v1/sessions/{id}/lease"].delete.parameters?.find((parameter) => parameter.name === "lease-token")?.required).toBe(true);
 	});
 });
