@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import type { Json } from "./schemas/common";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -12,6 +13,7 @@ export const ErrorCode = z.enum([
 	"forbidden",
 	"not_found",
 	"method_not_allowed",
+	"upgrade_required",
 	"session_not_found",
 	"session_exists",
 	"session_deleted",
@@ -45,6 +47,7 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
 	forbidden: 403,
 	not_found: 404,
 	method_not_allowed: 405,
+	upgrade_required: 426,
 	session_not_found: 404,
 	session_exists: 409,
 	session_deleted: 410,
@@ -70,7 +73,7 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
 	internal_error: 500,
 };
 
-export type ErrorDetails = Record<string, unknown>;
+export type ErrorDetails = Record<string, Json>;
 
 /**
  * An expected failure carried as data. Durable Object RPC drops custom properties of thrown

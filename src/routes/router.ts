@@ -14,7 +14,7 @@ export function createRouter(): OpenAPIHono<AppEnv> {
 const errorContent = { content: { "application/json": { schema: ErrorResponse } } };
 
 /** The error responses a route can give, for the OpenAPI document. */
-export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 423 | 503)[]) {
+export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 423 | 426 | 503)[]) {
 	const descriptions: Record<number, string> = {
 		400: "Invalid JSON or failed validation",
 		401: "Missing or invalid API key",
@@ -25,7 +25,8 @@ export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 410 |
 		413: "Request body too large",
 		415: "Body is not application/json",
 		422: "Idempotency-Key reused for a different request",
-		423: "Session is leased by another writer",
+		423: "Session is leased by another writer, or paused",
+		426: "This route needs a WebSocket upgrade",
 		503: "A dependency (R2, D1) is unavailable; retry",
 	};
 	return Object.fromEntries(

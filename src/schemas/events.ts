@@ -84,6 +84,12 @@ export const Event = z
 export type Event = z.infer<typeof Event>;
 
 export const ListEventsQuery = z.object({
+	live: z.enum(["sse", "long-poll"]).optional().openapi({
+		description:
+			"Follow the session: `sse` streams the events after `offset` then each committed event (SSE ids are seqs; reconnect with " +
+			"Last-Event-ID), `long-poll` answers at once if there are events after `offset`, else at the next commit (or empty after ~25 s)",
+	}),
+	offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "With `live`: the seq to follow after (default: `after`)" }),
 	after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return events with seq greater than this" }),
 	limit: z.coerce.number().int().min(1).max(1000).default(100),
 	types: csv(EventType).optional().openapi({ type: "string", description: "Comma-separated event types" }),

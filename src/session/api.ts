@@ -41,6 +41,8 @@ export interface SessionApi {
 	appendEvents(body: AppendEventsBody, options: WriteOptions): Promise<WriteResult<AppendResult>>;
 	listEvents(query: ListEventsQuery): Promise<Result<EventPage>>;
 
+	nextEvents(after: number, limit: number, timeoutMs: number): Promise<Result<EventPage & { timedOut: boolean }>>;
+
 	getState(ns: string, key: string): Promise<Result<StateItem>>;
 	listState(ns: string, query: Omit<ListStateQuery, "includeContent">): Promise<Result<StatePage>>;
 	putState(ns: string, key: string, body: PutStateBody, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;

@@ -27,6 +27,7 @@ import type { TimerHandler } from "./kernel/capability";
 import { migrate } from "./kernel/migrations";
 import type { Dependencies, SessionContext } from "./kernel/session-context";
 import { WriteKernel } from "./kernel/write-kernel";
+import { LiveFeed } from "./live/feed";
 import * as lease from "./lease/operations";
 import * as exporting from "./portability/export";
 import * as importing from "./portability/import";
@@ -35,12 +36,16 @@ import * as pause from "./sessions/pause";
 import * as state from "./state/operations";
 import * as workflows from "./workflows/operations";
 
+/** How long one long-poll call may hold the object's attention. */
+const MAX_WAIT_MS = 30_000;
+
 const TIMER_HANDLERS = new Map<string, TimerHandler>(CAPABILITIES.flatMap((capability) => Object.entries(capability.timers ?? {})));
 
 export class SessionObject extends DurableObject<Env> implements SessionApi {
 	/** The object's adapters to R2 and D1; fault-injection tests wrap their bindings here. */
 	readonly dependencies: Dependencies;
 	readonly #session: SessionContext;
+	readonly #live: LiveFeed;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -56,6 +61,7 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 				webhookSigningSecret: env.WEBHOOK_SIGNING_SECRET,
 			},
 		};
+		this.#live = new LiveFeed(ctx, this.#session);
 		void ctx.blockConcurrencyWhile(async () => {
 			ctx.storage.transactionSync(() => migrate(ctx.storage.sql, CAPABILITIES));
 			kernel.start(await ctx.storage.getAlarm(), (run) => {
@@ -208,6 +214,34 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	listApprovals(status: Approval["status"] | undefined) {
 		return approvals.listApprovals(this.#session, status);
+	}
+
+	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */
+	nextEvents(after: number, limit: number, timeoutMs: number) {
+		return this.#live.nextEvents(after, limit, Math.min(timeoutMs, MAX_WAIT_MS));
+	}
+
+	/**
+	 * WebSockets only: `GET …/subscribe?after=N` (authorized by the Worker) becomes a
+	 * hibernatable subscriber that is sent the events after N, then every commit.
+	 */
+	override async fetch(request: Request): Promise<Response> {
+		if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+		const readable = this.#session.kernel.readable();
+		if (!("id" in readable)) return Response.json({ error: { code: readable.code, message: readable.message } }, { status: readable.code === "session_deleted" ? 410 : 404 });
+		const after = Number(new URL(request.url).searchParams.get("after") ?? "0");
+		const [client, server] = Object.values(new WebSocketPair());
+		this.ctx.waitUntil(this.#live.subscribe(server, Number.isSafeInteger(after) && after >= 0 ? after : 0));
+		return new Response(null, { status: 101, webSocket: client });
+	}
+
+	/** Subscribers only listen; a message from one is answered with a pong, to keep it warm. */
+	override async webSocketMessage(socket: WebSocket): Promise<void> {
+		socket.send(JSON.stringify({ type: "pong" }));
+	}
+
+	override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
+		socket.close(code === 1005 ? 1000 : code, "closed");
 	}
 
 	/** Runs the keyed timers that are due (kernel/timers.ts). */

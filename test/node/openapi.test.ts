@@ -75,6 +75,7 @@ describe("OpenAPI document", () => {
 				"POST /v1/sessions/{id}/approvals/{approvalId}/decision",
 				"GET /v1/approvals",
 				"GET /v1/sessions/{id}/export",
+				"GET /v1/sessions/{id}/subscribe",
 				"POST /v1/sessions/import",
 				"GET /v1/admin/webhook-signing-key",
 				"POST /v1/admin/keys",
