@@ -23,6 +23,8 @@ interface Position {
 
 export class LiveFeed {
 	readonly #waiters = new Set<() => void>();
+	/** Commits not yet sent to WebSocket subscribers; a flush is scheduled while any wait. */
+	#unsent: Commit[] = [];
 
 	constructor(
 		private readonly ctx: DurableObjectState,
@@ -83,34 +85,64 @@ export class LiveFeed {
 		send(socket, { type: "up-to-date", after: (socket.deserializeAttachment() as Position).after });
 	}
 
+	/**
+	 * Wakes long-polls at once; WebSocket subscribers are sent the new events in a task of
+	 * their own, after the write has answered: fanning out to a thousand sockets must not sit
+	 * in the writer's latency. Commits arriving meanwhile share that one flush.
+	 */
 	#committed(commit: Commit): void {
 		for (const wake of [...this.#waiters]) wake();
+		this.#unsent.push(commit);
+		if (this.#unsent.length === 1) setTimeout(() => this.#flush(), 0);
+	}
+
+	#flush(): void {
+		const notices = this.#unsent.map((commit) => JSON.stringify({ type: "commit", operation: commit.operation, version: commit.version }));
+		this.#unsent = [];
+		// Subscribers at the same position get the same messages: read and serialize them once.
+		const catchUps = new Map<number, { messages: string[]; last: number }>();
 		for (const socket of this.ctx.getWebSockets()) {
 			const position = socket.deserializeAttachment() as Position | null;
 			if (position?.after === null || position?.after === undefined) continue;
-			const after = this.#sendHot(socket, position.after);
-			if (after !== position.after) socket.serializeAttachment({ after } satisfies Position);
-			send(socket, { type: "commit", operation: commit.operation, version: commit.version });
+			let catchUp = catchUps.get(position.after);
+			if (!catchUp) {
+				catchUp = this.#hotMessages(position.after);
+				catchUps.set(position.after, catchUp);
+			}
+			for (const message of [...catchUp.messages, ...notices]) sendText(socket, message);
+			if (catchUp.last !== position.after) socket.serializeAttachment({ after: catchUp.last } satisfies Position);
 		}
 	}
 
 	/** Sends the hot events after `after`, in batches; returns the last seq sent. */
 	#sendHot(socket: WebSocket, after: number): number {
+		const catchUp = this.#hotMessages(after);
+		for (const message of catchUp.messages) sendText(socket, message);
+		return catchUp.last;
+	}
+
+	/** The messages carrying the hot events after `after`, in batches, and the last seq in them. */
+	#hotMessages(after: number): { messages: string[]; last: number } {
+		const messages: string[] = [];
 		let position = after;
 		for (;;) {
 			const page = readEventRows(this.session.sql, { after: position, limit: BATCH, includeArchived: false });
-			if (page.rows.length === 0) return position;
+			if (page.rows.length === 0) return { messages, last: position };
 			const events: Event[] = page.rows.map(toEvent);
-			send(socket, { type: "events", events });
+			messages.push(JSON.stringify({ type: "events", events }));
 			position = page.rows.at(-1)?.seq ?? position;
-			if (page.nextAfter === null) return position;
+			if (page.nextAfter === null) return { messages, last: position };
 		}
 	}
 }
 
 function send(socket: WebSocket, message: unknown): void {
+	sendText(socket, JSON.stringify(message));
+}
+
+function sendText(socket: WebSocket, text: string): void {
 	try {
-		socket.send(JSON.stringify(message));
+		socket.send(text);
 	} catch {
 		// A socket closing under us: its close handler cleans up.
 	}
