@@ -3,11 +3,13 @@
  * validates and authorizes; the session objects own ordering and consistency.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { authenticate, authorizeByMethod } from "./auth/authenticate";
 import { ApiError, errorResponse, handleError } from "./errors";
+import { serveMcp } from "./mcp/server";
 import { approvalRoutes } from "./routes/approvals";
 import { blobRoutes } from "./routes/blobs";
 import { checkpointRoutes } from "./routes/checkpoints";
@@ -60,7 +62,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 
 	app.get("/healthz", (c) => c.json({ status: "ok" }));
 
-	app.use("/v1/*", (c, next) => {
+	const limitBody: MiddlewareHandler<AppEnv> = (c, next) => {
 		const configured = Number.parseInt(c.env.MAX_REQUEST_BYTES, 10);
 		return bodyLimit({
 			maxSize: Number.isFinite(configured) ? configured : DEFAULT_MAX_REQUEST_BYTES,
@@ -68,7 +70,19 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 				throw new ApiError("payload_too_large", "Request body is too large", { maxBytes: configured });
 			},
 		})(c, next);
+	};
+	app.use("/v1/*", limitBody);
+
+	// MCP (Streamable HTTP) with the same keys; a 401 says how to authenticate.
+	app.use("/mcp", limitBody, async (c, next) => {
+		try {
+			await authenticate(c, next);
+		} catch (error) {
+			if (error instanceof ApiError && error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="edge-context"');
+			throw error;
+		}
 	});
+	app.all("/mcp", (c) => serveMcp(c.req.raw, c.env, c.var.principal));
 	app.use("/v1/*", authenticate);
 	app.use("/v1/*", async (c, next) => {
 		const type = c.req.header("content-type");
