@@ -13,6 +13,7 @@ import { serveMcp } from "./mcp/server";
 import { approvalRoutes } from "./routes/approvals";
 import { blobRoutes } from "./routes/blobs";
 import { checkpointRoutes } from "./routes/checkpoints";
+import { docsRoutes } from "./routes/docs";
 import { contextRoutes } from "./routes/context";
 import { eventRoutes } from "./routes/events";
 import { keyRoutes } from "./routes/keys";
@@ -61,6 +62,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 	});
 
 	app.get("/healthz", (c) => c.json({ status: "ok" }));
+	app.route("/", docsRoutes);
 
 	const limitBody: MiddlewareHandler<AppEnv> = (c, next) => {
 		const configured = Number.parseInt(c.env.MAX_REQUEST_BYTES, 10);
