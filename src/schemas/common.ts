@@ -89,6 +89,11 @@ export const WriteHeaders = z.object({
 });
 export type WriteHeaders = z.infer<typeof WriteHeaders>;
 
+/** The pattern of a comma-separated list whose items match `item` (an anchored-free regex source). */
+export function csvPattern(item: string): string {
+	return `^(${item})(,(${item}))*$`;
+}
+
 /** A comma-separated list in a query string, each item validated by `item`. */
 export function csv<T extends z.ZodType<unknown, string>>(item: T) {
 	return z

@@ -1,12 +1,12 @@
 import { z } from "@hono/zod-openapi";
-import { ContentRef, csv, SessionId, StateName, Timestamp, Version, json } from "./common";
+import { ContentRef, csv, csvPattern, SessionId, StateName, Timestamp, Version, json } from "./common";
 import { EventType, Role } from "./events";
 
 export const ContextQuery = z.object({
 	budget: z.coerce.number().int().min(1).max(10_000_000).openapi({ description: "Token budget of the window" }),
 	at: z.coerce.number().int().min(1).optional().openapi({ description: "Rebuild the window as it was at this session version" }),
-	types: csv(EventType).optional().openapi({ type: "string", description: "Only events of these types (comma-separated)" }),
-	namespaces: csv(StateName).optional().openapi({ type: "string", description: "Only state of these namespaces (comma-separated)" }),
+	types: csv(EventType).optional().openapi({ type: "string", pattern: csvPattern(EventType.options.join("|")), description: "Only events of these types (comma-separated)" }),
+	namespaces: csv(StateName).optional().openapi({ type: "string", pattern: csvPattern("[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"), description: "Only state of these namespaces (comma-separated)" }),
 });
 export type ContextQuery = z.infer<typeof ContextQuery>;
 

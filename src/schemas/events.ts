@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ContentRef, csv, JsonValue, Metadata, Timestamp, Version, json } from "./common";
+import { ContentRef, csv, csvPattern, JsonValue, Metadata, Timestamp, Version, json } from "./common";
 
 export const EventType = z.enum(["message", "tool_call", "tool_result", "error", "decision", "note", "escalation"]);
 /** Event types only the service writes: an agent cannot append them. */
@@ -92,7 +92,7 @@ export const ListEventsQuery = z.object({
 	offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "With `live`: the seq to follow after (default: `after`)" }),
 	after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return events with seq greater than this" }),
 	limit: z.coerce.number().int().min(1).max(1000).default(100),
-	types: csv(EventType).optional().openapi({ type: "string", description: "Comma-separated event types" }),
+	types: csv(EventType).optional().openapi({ type: "string", pattern: csvPattern(EventType.options.join("|")), description: "Comma-separated event types" }),
 	includeContent: z
 		.enum(["true", "false"])
 		.default("false")
