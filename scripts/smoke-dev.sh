@@ -21,4 +21,12 @@ curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$log"; echo "dev 
 export EC_URL="http://127.0.0.1:$port"
 export EC_KEY=$(sed -n 's/^ADMIN_API_KEY=//p' .dev.vars)
 bash scripts/walkthrough.sh
-echo "smoke: ok"
+
+# The MCP endpoint, driven by the official inspector's CLI (its HOME in a temp dir: it keeps
+# state there).
+inspector_home=$(mktemp -d)
+tools=$(HOME="$inspector_home" npx -y @modelcontextprotocol/inspector@2.12.0 --cli --transport http \
+	--server-url "$EC_URL/mcp" --header "Authorization: Bearer $EC_KEY" --method tools/list 2>&1) || true
+grep -q '"append_events"' <<<"$tools" || { echo "the MCP inspector did not list the tools: $tools" >&2; exit 1; }
+rm -rf "$inspector_home"
+echo "smoke: ok (walk-through, and the MCP inspector listed the tools)"
