@@ -2995,7 +2995,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return compactions with a higher id */
-                after?: number | null;
+                after?: number;
                 limit?: number;
             };
             header?: never;
@@ -3164,7 +3164,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return events with seq greater than this */
-                after?: number | null;
+                after?: number;
                 /** @description Include compacted events, read back from their R2 archives */
                 includeArchived?: "true" | "false";
                 /** @description Inline the full content of events stored in R2. A page then ends early, with nextAfter set, once the inlined content passes 8 MiB (at least one event is always returned). */
@@ -3173,7 +3173,7 @@ export interface operations {
                 /** @description Follow the session: `sse` streams the events after `offset` then each committed event (SSE ids are seqs; reconnect with Last-Event-ID), `long-poll` answers at once if there are events after `offset`, else at the next commit (or empty after ~25 s) */
                 live?: "sse" | "long-poll";
                 /** @description With `live`: the seq to follow after (default: `after`) */
-                offset?: number | null;
+                offset?: number;
                 /** @description Comma-separated event types */
                 types?: string;
             };
@@ -4629,7 +4629,7 @@ export interface operations {
     subscribe: {
         parameters: {
             query?: {
-                after?: number | null;
+                after?: number;
             };
             header?: never;
             path: {

@@ -111,7 +111,7 @@ eventRoutes.openAPIRegistry.registerPath(
 			"included, then each commit's events in seq order), `{type: \"up-to-date\", after}` once the backlog is sent, and " +
 			"`{type: \"commit\", operation, version}` for every commit (compactions, approvals and workflow changes too).",
 		security: bearerSecurity,
-		request: { params: SessionParams, query: z.object({ after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }) },
+		request: { params: SessionParams, query: z.object({ after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ type: "integer" }) }) },
 		responses: { 101: { description: "Switching protocols" }, ...errorResponses(404, 410, 426) },
 	}),
 );

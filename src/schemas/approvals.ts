@@ -48,7 +48,7 @@ export const Approval = z
 		decision: z.object({ decision: z.enum(["approve", "reject"]), by: z.string(), comment: z.string().optional(), at: Timestamp }).nullable(),
 		escalated: z.boolean(),
 		createdAt: Timestamp,
-		version: z.number().int(),
+		version: z.number().int().max(Number.MAX_SAFE_INTEGER),
 	})
 	.openapi("Approval");
 export type Approval = z.infer<typeof Approval>;
@@ -70,7 +70,7 @@ export const ListApprovalsQuery = z.object({
 
 export const TenantApprovalsQuery = z.object({
 	status: ApprovalStatus.optional(),
-	limit: z.coerce.number().int().min(1).max(500).default(100),
+	limit: z.coerce.number().int().min(1).max(500).default(100).openapi({ type: "integer" }),
 });
 
 export const ApprovalSummary = z

@@ -57,7 +57,7 @@ export const Timestamp = z.string().openapi({ description: "ISO 8601 time", exam
 export const ContentRef = z
 	.object({
 		sha256: z.string(),
-		bytes: z.number().int(),
+		bytes: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		preview: z.string(),
 	})
 	.openapi("ContentRef");

@@ -3,8 +3,8 @@ import { ContentRef, csv, csvPattern, SessionId, StateName, Timestamp, Version, 
 import { EventType, Role } from "./events";
 
 export const ContextQuery = z.object({
-	budget: z.coerce.number().int().min(1).max(10_000_000).openapi({ description: "Token budget of the window" }),
-	at: z.coerce.number().int().min(1).optional().openapi({ description: "Rebuild the window as it was at this session version" }),
+	budget: z.coerce.number().int().min(1).max(10_000_000).openapi({ type: "integer", description: "Token budget of the window" }),
+	at: z.coerce.number().int().max(Number.MAX_SAFE_INTEGER).min(1).optional().openapi({ type: "integer", description: "Rebuild the window as it was at this session version" }),
 	types: csv(EventType).optional().openapi({ type: "string", pattern: csvPattern(EventType.options.join("|")), description: "Only events of these types (comma-separated)" }),
 	namespaces: csv(StateName).optional().openapi({ type: "string", pattern: csvPattern("[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"), description: "Only state of these namespaces (comma-separated)" }),
 });
@@ -13,8 +13,8 @@ export type ContextQuery = z.infer<typeof ContextQuery>;
 export const ContextItem = z
 	.object({
 		kind: z.enum(["pinned_state", "pinned_event", "work_status", "state_digest", "summary", "event"]),
-		tokens: z.number().int(),
-		seq: z.number().int().optional(),
+		tokens: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		seq: z.number().int().max(Number.MAX_SAFE_INTEGER).optional(),
 		type: EventType.optional(),
 		role: Role.optional(),
 		name: z.string().optional(),
@@ -23,7 +23,7 @@ export const ContextItem = z
 		key: z.string().optional(),
 		content: json().optional().openapi({ description: "The event content, state value, digest or summary text" }),
 		contentRef: ContentRef.optional().openapi({ description: "Large content: only its preview counts in the window" }),
-		throughSeq: z.number().int().optional().openapi({ description: "For a summary: the last seq it covers" }),
+		throughSeq: z.number().int().max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "For a summary: the last seq it covers" }),
 	})
 	.openapi("ContextItem");
 export type ContextItem = z.infer<typeof ContextItem>;
@@ -32,8 +32,8 @@ export const Omission = z
 	.object({
 		kind: z.enum(["event", "state", "summary", "work_status"]),
 		reason: z.enum(["budget", "compacted"]),
-		count: z.number().int().optional(),
-		beforeSeq: z.number().int().optional().openapi({ description: "Events older than this seq were left out" }),
+		count: z.number().int().max(Number.MAX_SAFE_INTEGER).optional(),
+		beforeSeq: z.number().int().max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Events older than this seq were left out" }),
 	})
 	.openapi("Omission");
 export type Omission = z.infer<typeof Omission>;
@@ -41,8 +41,8 @@ export type Omission = z.infer<typeof Omission>;
 export const ContextWindow = z
 	.object({
 		version: Version.openapi({ description: "The session version this window reflects" }),
-		budget: z.number().int(),
-		used: z.number().int(),
+		budget: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		used: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		utilization: z.number(),
 		items: z.array(ContextItem),
 		omitted: z.array(Omission),
@@ -58,7 +58,7 @@ export const CompactBody = z
 			.max(200_000)
 			.optional()
 			.openapi({ description: "An agent-written summary to use instead of the deterministic compactor's" }),
-		upToSeq: z.number().int().min(1).optional().openapi({ description: "Compact events up to this seq (default: all but the recent ones)" }),
+		upToSeq: z.number().int().max(Number.MAX_SAFE_INTEGER).min(1).optional().openapi({ description: "Compact events up to this seq (default: all but the recent ones)" }),
 		expectedVersion: Version.optional(),
 	})
 	.strict()
@@ -67,13 +67,13 @@ export type CompactBody = z.infer<typeof CompactBody>;
 
 export const Compaction = z
 	.object({
-		id: z.number().int(),
+		id: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		version: Version,
-		fromSeq: z.number().int(),
-		toSeq: z.number().int(),
-		archivedEvents: z.number().int(),
-		beforeTokens: z.number().int(),
-		afterTokens: z.number().int(),
+		fromSeq: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		toSeq: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		archivedEvents: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		beforeTokens: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		afterTokens: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		ratio: z.number().openapi({ description: "afterTokens / beforeTokens" }),
 		summarizer: z.enum(["deterministic", "agent"]),
 		trigger: z.enum(["token_share", "elapsed", "milestone", "manual"]),
@@ -98,7 +98,7 @@ export const CheckpointName = z
 export const CreateCheckpointBody = z.object({ name: CheckpointName }).strict().openapi("CreateCheckpoint");
 
 export const Checkpoint = z
-	.object({ name: z.string(), version: Version, lastSeq: z.number().int(), createdAt: Timestamp })
+	.object({ name: z.string(), version: Version, lastSeq: z.number().int().max(Number.MAX_SAFE_INTEGER), createdAt: Timestamp })
 	.openapi("Checkpoint");
 export type Checkpoint = z.infer<typeof Checkpoint>;
 
@@ -116,7 +116,7 @@ export const RestoreBody = z
 export type RestoreBody = z.infer<typeof RestoreBody>;
 
 export const RestoreResult = z
-	.object({ version: Version, restoredTo: Version, rewoundEvents: z.number().int(), stateChanges: z.number().int() })
+	.object({ version: Version, restoredTo: Version, rewoundEvents: z.number().int().max(Number.MAX_SAFE_INTEGER), stateChanges: z.number().int().max(Number.MAX_SAFE_INTEGER) })
 	.openapi("RestoreResult");
 export type RestoreResult = z.infer<typeof RestoreResult>;
 
@@ -135,19 +135,19 @@ export const ForkBody = z
 export type ForkBody = z.infer<typeof ForkBody>;
 
 export const ListCompactionsQuery = z.object({
-	after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Return compactions with a higher id" }),
-	limit: z.coerce.number().int().min(1).max(200).default(50),
+	after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ type: "integer", description: "Return compactions with a higher id" }),
+	limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ type: "integer" }),
 });
 export type ListCompactionsQuery = z.infer<typeof ListCompactionsQuery>;
 
 export const CompactionPage = z
-	.object({ compactions: z.array(Compaction), nextAfter: z.number().int().nullable() })
+	.object({ compactions: z.array(Compaction), nextAfter: z.number().int().max(Number.MAX_SAFE_INTEGER).nullable() })
 	.openapi("CompactionPage");
 export type CompactionPage = z.infer<typeof CompactionPage>;
 
 export const ListCheckpointsQuery = z.object({
 	after: CheckpointName.optional().openapi({ description: "Return checkpoints after this one (by version, then name)" }),
-	limit: z.coerce.number().int().min(1).max(1000).default(100),
+	limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ type: "integer" }),
 });
 export type ListCheckpointsQuery = z.infer<typeof ListCheckpointsQuery>;
 

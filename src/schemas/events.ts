@@ -53,10 +53,10 @@ export type AppendEventsBody = z.infer<typeof AppendEventsBody>;
 export const AppendResult = z
 	.object({
 		version: Version,
-		firstSeq: z.number().int(),
-		lastSeq: z.number().int(),
+		firstSeq: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		lastSeq: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		events: z.array(
-			z.object({ seq: z.number().int(), tokens: z.number().int(), contentRef: ContentRef.optional() }),
+			z.object({ seq: z.number().int().max(Number.MAX_SAFE_INTEGER), tokens: z.number().int().max(Number.MAX_SAFE_INTEGER), contentRef: ContentRef.optional() }),
 		),
 	})
 	.openapi("AppendResult");
@@ -64,7 +64,7 @@ export type AppendResult = z.infer<typeof AppendResult>;
 
 export const Event = z
 	.object({
-		seq: z.number().int(),
+		seq: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		version: Version,
 		type: EventType,
 		role: Role.optional(),
@@ -75,7 +75,7 @@ export const Event = z
 		metadata: z.record(z.string(), json()).optional(),
 		pinned: z.boolean().optional(),
 		usage: Usage.optional(),
-		tokens: z.number().int(),
+		tokens: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		archived: z.boolean().optional().openapi({ description: "Compacted out of hot storage; read from its R2 archive" }),
 		rewound: z.boolean().optional().openapi({ description: "Left out of the context by a restore to an earlier checkpoint" }),
 		createdAt: Timestamp,
@@ -89,9 +89,9 @@ export const ListEventsQuery = z.object({
 			"Follow the session: `sse` streams the events after `offset` then each committed event (SSE ids are seqs; reconnect with " +
 			"Last-Event-ID), `long-poll` answers at once if there are events after `offset`, else at the next commit (or empty after ~25 s)",
 	}),
-	offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "With `live`: the seq to follow after (default: `after`)" }),
-	after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return events with seq greater than this" }),
-	limit: z.coerce.number().int().min(1).max(1000).default(100),
+	offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ type: "integer", description: "With `live`: the seq to follow after (default: `after`)" }),
+	after: z.coerce.number().int().max(Number.MAX_SAFE_INTEGER).min(0).default(0).openapi({ type: "integer", description: "Return events with seq greater than this" }),
+	limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ type: "integer" }),
 	types: csv(EventType).optional().openapi({ type: "string", pattern: csvPattern(EventType.options.join("|")), description: "Comma-separated event types" }),
 	includeContent: z
 		.enum(["true", "false"])
@@ -113,7 +113,7 @@ export type ListEventsQuery = z.infer<typeof ListEventsQuery>;
 export const EventPage = z
 	.object({
 		events: z.array(Event),
-		nextAfter: z.number().int().nullable().openapi({ description: "Pass as `after` for the next page" }),
+		nextAfter: z.number().int().max(Number.MAX_SAFE_INTEGER).nullable().openapi({ description: "Pass as `after` for the next page" }),
 	})
 	.openapi("EventPage");
 export type EventPage = z.infer<typeof EventPage>;

@@ -18,7 +18,7 @@ export const ExportLine = z.discriminatedUnion("kind", [
 	z.object({ kind: z.literal("session"), row: ExportedRow }).strict(),
 	z.object({ kind: z.enum(TABLE_KINDS), row: ExportedRow, archived: z.record(z.string(), z.unknown()).optional() }).strict(),
 	z.object({ kind: z.literal("blob"), sha256: z.string().regex(/^[0-9a-f]{64}$/), content: z.string() }).strict(),
-	z.object({ kind: z.literal("end"), lines: z.number().int().min(3) }).strict(),
+	z.object({ kind: z.literal("end"), lines: z.number().int().max(Number.MAX_SAFE_INTEGER).min(3) }).strict(),
 ]);
 export type ExportLine = z.infer<typeof ExportLine>;
 

@@ -84,20 +84,20 @@ export const Session = z
 		metadata: z.record(z.string(), json()),
 		policy: SessionPolicy,
 		version: Version,
-		eventCount: z.number().int(),
-		lastSeq: z.number().int(),
-		stateKeyCount: z.number().int(),
+		eventCount: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		lastSeq: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		stateKeyCount: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		tokens: z.object({
-			total: z.number().int().openapi({ description: "All tokens ever appended, full content counted" }),
-			context: z.number().int().openapi({
+			total: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "All tokens ever appended, full content counted" }),
+			context: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({
 				description: "Estimated tokens of the current context (provider-reported usage when known); drives compaction",
 			}),
-			reportedInput: z.number().int().nullable().openapi({ description: "Latest input token count reported by the provider" }),
+			reportedInput: z.number().int().max(Number.MAX_SAFE_INTEGER).nullable().openapi({ description: "Latest input token count reported by the provider" }),
 		}),
-		compactions: z.number().int(),
+		compactions: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		lease: z.object({ holder: z.string(), expiresAt: Timestamp }).nullable(),
 		projection: z.object({
-			pending: z.number().int().openapi({ description: "Changes not yet visible in the D1 index" }),
+			pending: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "Changes not yet visible in the D1 index" }),
 			lastError: z.string().nullable(),
 		}),
 		paused: z
@@ -109,7 +109,7 @@ export const Session = z
 				z.object({
 					kind: z.string(),
 					key: z.string(),
-					attempts: z.number().int(),
+					attempts: z.number().int().max(Number.MAX_SAFE_INTEGER),
 					lastError: z.string().nullable(),
 					parkedAt: Timestamp,
 				}),
@@ -142,7 +142,7 @@ export const ListSessionsQuery = z.object({
 	parentId: SessionId.optional(),
 	updatedAfter: z.iso.datetime({ offset: true }).optional(),
 	updatedBefore: z.iso.datetime({ offset: true }).optional(),
-	limit: z.coerce.number().int().min(1).max(200).default(50),
+	limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ type: "integer" }),
 	cursor: z.string().max(512).optional(),
 });
 export type ListSessionsQuery = z.infer<typeof ListSessionsQuery>;
@@ -159,7 +159,7 @@ export const SessionSummary = Session.pick({
 	createdAt: true,
 	updatedAt: true,
 })
-	.extend({ tokensTotal: z.number().int(), deletedAt: Timestamp.nullable() })
+	.extend({ tokensTotal: z.number().int().max(Number.MAX_SAFE_INTEGER), deletedAt: Timestamp.nullable() })
 	.openapi("SessionSummary");
 
 export const SessionList = z

@@ -22,7 +22,7 @@ export const PutStateBody = z
 export type PutStateBody = z.infer<typeof PutStateBody>;
 
 export const DeleteStateQuery = z.object({
-	ifVersion: z.coerce.number().int().min(1).optional(),
+	ifVersion: z.coerce.number().int().max(Number.MAX_SAFE_INTEGER).min(1).optional().openapi({ type: "integer" }),
 });
 
 export const StateItem = z
@@ -51,7 +51,7 @@ export type StateWriteResult = z.infer<typeof StateWriteResult>;
 
 export const ListStateQuery = z.object({
 	after: StateName.optional().openapi({ description: "Return keys sorting after this one" }),
-	limit: z.coerce.number().int().min(1).max(1000).default(100),
+	limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ type: "integer" }),
 	includeContent: z
 		.enum(["true", "false"])
 		.default("false")

@@ -91,7 +91,7 @@ export const WorkflowStep = z
 		input: json().optional(),
 		after: z.array(StepId).optional(),
 		status: StepStatus,
-		attempts: z.number().int(),
+		attempts: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		result: json().optional(),
 		lastError: z.object({ message: z.string(), kind: z.string().optional(), detail: json().optional() }).optional(),
 		lesson: z.string().optional(),
@@ -105,18 +105,18 @@ export const WorkflowStep = z
 	.openapi("WorkflowStep");
 export type WorkflowStep = z.infer<typeof WorkflowStep>;
 
-export const NextStep = z.object({ id: StepId, action: z.string(), attempt: z.number().int() }).openapi("NextStep");
+export const NextStep = z.object({ id: StepId, action: z.string(), attempt: z.number().int().max(Number.MAX_SAFE_INTEGER) }).openapi("NextStep");
 
 export const Workflow = z
 	.object({
 		name: WorkflowName,
 		status: WorkflowStatus,
-		maxAttempts: z.number().int(),
+		maxAttempts: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		steps: z.array(WorkflowStep),
 		next: NextStep.nullable(),
 		createdAt: Timestamp,
 		updatedAt: Timestamp,
-		version: z.number().int().openapi({ description: "The session version of the workflow's last change" }),
+		version: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "The session version of the workflow's last change" }),
 	})
 	.openapi("Workflow");
 export type Workflow = z.infer<typeof Workflow>;
