@@ -942,32 +942,7 @@ export interface components {
             usage?: components["schemas"]["Usage"];
             version: number;
         };
-        EventInput: {
-            /** @description Any JSON value */
-            content: unknown;
-            /**
-             * @description Free-form JSON object, at most 8 KiB
-             * @example {
-             *       "source": "cli"
-             *     }
-             */
-            metadata?: {
-                [key: string]: unknown;
-            };
-            /** @description Tool name for tool calls and results */
-            name?: string;
-            /** @description Always in the context window, never compacted */
-            pinned?: boolean;
-            /**
-             * @description Required for messages
-             * @enum {string}
-             */
-            role?: "system" | "user" | "assistant" | "tool";
-            toolCallId?: string;
-            /** @enum {string} */
-            type: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation";
-            usage?: components["schemas"]["Usage"];
-        };
+        EventInput: components["schemas"]["MessageEventInput"] | components["schemas"]["OtherEventInput"];
         EventPage: {
             events: components["schemas"]["Event"][];
             /** @description Pass as `after` for the next page */
@@ -1000,6 +975,32 @@ export interface components {
             /** @description Fencing token: send it as Lease-Token on every write */
             token: number;
         };
+        MessageEventInput: {
+            /** @description Any JSON value */
+            content: unknown;
+            /**
+             * @description Free-form JSON object, at most 8 KiB
+             * @example {
+             *       "source": "cli"
+             *     }
+             */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description Tool name for tool calls and results */
+            name?: string;
+            /** @description Always in the context window, never compacted */
+            pinned?: boolean;
+            /** @enum {string} */
+            role: "system" | "user" | "assistant" | "tool";
+            toolCallId?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message";
+            usage?: components["schemas"]["Usage"];
+        };
         NextStep: {
             action: string;
             attempt: number;
@@ -1013,6 +1014,32 @@ export interface components {
             kind: "event" | "state" | "summary" | "work_status";
             /** @enum {string} */
             reason: "budget" | "compacted";
+        };
+        OtherEventInput: {
+            /** @description Any JSON value */
+            content: unknown;
+            /**
+             * @description Free-form JSON object, at most 8 KiB
+             * @example {
+             *       "source": "cli"
+             *     }
+             */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description Tool name for tool calls and results */
+            name?: string;
+            /** @description Always in the context window, never compacted */
+            pinned?: boolean;
+            /** @enum {string} */
+            role?: "system" | "user" | "assistant" | "tool";
+            toolCallId?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool_call" | "tool_result" | "error" | "decision" | "note";
+            usage?: components["schemas"]["Usage"];
         };
         PauseSession: {
             reason: string;

@@ -16,26 +16,28 @@ export const Usage = z
 	.strict()
 	.openapi("Usage");
 
+const eventFields = {
+	name: z.string().min(1).max(200).optional().openapi({ description: "Tool name for tool calls and results" }),
+	toolCallId: z.string().min(1).max(200).optional(),
+	content: JsonValue,
+	metadata: Metadata.optional(),
+	pinned: z.boolean().optional().openapi({ description: "Always in the context window, never compacted" }),
+	usage: Usage.optional(),
+};
+
+/** What an event of the log holds, whoever wrote it: the service also writes escalations. */
+export const RecordedEvent = z.object({ type: EventType, role: Role.optional(), ...eventFields }).strict();
+export type RecordedEvent = z.infer<typeof RecordedEvent>;
+
+/** What an agent may append: a message (which needs a role) or any other agent event type. */
 export const EventInput = z
-	.object({
-		type: EventType,
-		role: Role.optional().openapi({ description: "Required for messages" }),
-		name: z.string().min(1).max(200).optional().openapi({ description: "Tool name for tool calls and results" }),
-		toolCallId: z.string().min(1).max(200).optional(),
-		content: JsonValue,
-		metadata: Metadata.optional(),
-		pinned: z.boolean().optional().openapi({ description: "Always in the context window, never compacted" }),
-		usage: Usage.optional(),
-	})
-	.strict()
-	.superRefine((event, ctx) => {
-		if (SERVICE_EVENT_TYPES.includes(event.type)) {
-			ctx.addIssue({ code: "custom", path: ["type"], message: `${event.type} events are written by the service` });
-		}
-		if (event.type === "message" && event.role === undefined) {
-			ctx.addIssue({ code: "custom", path: ["role"], message: "a message needs a role" });
-		}
-	})
+	.discriminatedUnion("type", [
+		z.object({ type: z.literal("message"), role: Role, ...eventFields }).strict().openapi("MessageEventInput"),
+		z
+			.object({ type: EventType.exclude(["message", ...SERVICE_EVENT_TYPES]), role: Role.optional(), ...eventFields })
+			.strict()
+			.openapi("OtherEventInput"),
+	])
 	.openapi("EventInput");
 export type EventInput = z.infer<typeof EventInput>;
 

@@ -6,7 +6,7 @@
  */
 import type { Json } from "../../schemas/common";
 import { toPage } from "../../paging";
-import type { Event, EventInput, EventType } from "../../schemas/events";
+import type { Event, EventType, RecordedEvent } from "../../schemas/events";
 import type { PlacedValue } from "../content/placement";
 import { type Intervals, isVisible, visibilitySql } from "../history/visibility";
 
@@ -36,7 +36,7 @@ const COLUMNS = `seq, version, type, role, name, tool_call_id, content, blob_sha
 	pinned, usage, tokens, preview_tokens, archived_by, created_at`;
 
 export interface PreparedEvent {
-	input: EventInput;
+	input: RecordedEvent;
 	content: PlacedValue;
 	/** Tokens of the full content. */
 	tokens: number;

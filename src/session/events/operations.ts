@@ -1,6 +1,6 @@
 /** Appending to and paging through the event log. */
 import { ok, type Result } from "../../errors";
-import type { AppendEventsBody, AppendResult, EventInput, EventPage, ListEventsQuery } from "../../schemas/events";
+import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery, RecordedEvent } from "../../schemas/events";
 import { scheduleCompaction } from "../compaction/compactor";
 import { mapBounded, type PlacedValue, placeValue } from "../content/placement";
 import { countTokens } from "../content/tokens";
@@ -39,7 +39,7 @@ export function appendEvents(session: SessionContext, body: AppendEventsBody, op
 }
 
 /** Places each event's content (R2 when large) and counts its tokens, before the commit. */
-export function prepareEvents(session: SessionContext, row: SessionRow, inputs: EventInput[], uploads: WriteUploads): Promise<PreparedEvent[]> {
+export function prepareEvents(session: SessionContext, row: SessionRow, inputs: RecordedEvent[], uploads: WriteUploads): Promise<PreparedEvent[]> {
 	const limit = inlineLimitOf(row, session.config.inlineLimitBytes);
 	const encoding = encodingOf(row);
 	return mapBounded(inputs, PARALLEL_UPLOADS, async (input): Promise<PreparedEvent> => {
