@@ -61,7 +61,10 @@ approvalRoutes.openapi(
 			"given) when still pending at its deadline or after `escalate.afterSeconds`.",
 		security: bearerSecurity,
 		request: { params: SessionParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: CreateApprovalBody } } } },
-		responses: { 201: writeJson(Approval, "The pending approval", { location: "The approval: /v1/sessions/{id}/approvals/{approvalId}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 201: writeJson(Approval, "The pending approval", {
+			location: "The approval: /v1/sessions/{id}/approvals/{approvalId}",
+			links: { decideApproval: { operationId: "decideApproval", parameters: { id: "$request.path.id", approvalId: "$response.body#/id" } } },
+		}), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const { id } = c.req.valid("param");

@@ -4,7 +4,7 @@ import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
 import { Checkpoint, CheckpointName, CheckpointPage, CreateCheckpointBody, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../schemas/context";
 import { Session } from "../schemas/sessions";
 import { StateItem } from "../schemas/state";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { forkSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
@@ -30,7 +30,10 @@ checkpointRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: CreateCheckpointBody } } },
 		},
-		responses: { 201: writeJson(Checkpoint, "Created", { location: "The checkpoint: /v1/sessions/{id}/checkpoints/{name}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
+		responses: { 201: writeJson(Checkpoint, "Created", {
+				location: "The checkpoint: /v1/sessions/{id}/checkpoints/{name}",
+				links: { getCheckpoint: { operationId: "getCheckpoint", parameters: { id: "$request.path.id", name: "$response.body#/name" } } },
+			}), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).createCheckpoint(c.req.valid("json").name, writeOptions(c.req.valid("header")));
@@ -111,7 +114,7 @@ checkpointRoutes.openapi(
 			headers: WriteHeaders.pick({ "idempotency-key": true }),
 			body: { required: true, content: { "application/json": { schema: ForkBody } } },
 		},
-		responses: { 201: writeJson(Session, "The fork", { location: "The fork: /v1/sessions/{forkId}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },
+		responses: { 201: writeJson(Session, "The fork", { location: "The fork: /v1/sessions/{forkId}", links: sessionLinks }), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },
 	}),
 	async (c) => {
 		const result = await forkSession(c.env, c.var.principal, c.req.valid("param").id, c.req.valid("json"), writeOptions(c.req.valid("header")));

@@ -66,7 +66,12 @@ eventRoutes.openapi(
 			headers: WriteHeaders,
 			body: { required: true, content: { "application/json": { schema: AppendEventsBody } } },
 		},
-		responses: { 201: writeJson(AppendResult, "Appended"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
+		responses: { 201: writeJson(AppendResult, "Appended", {
+			links: {
+				listEvents: { operationId: "listEvents", parameters: { id: "$request.path.id" } },
+				getContext: { operationId: "getContext", parameters: { id: "$request.path.id" } },
+			},
+		}), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");

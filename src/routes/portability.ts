@@ -6,7 +6,7 @@ import { WriteHeaders } from "../schemas/common";
 import { ExportParams, ImportQuery } from "../schemas/portability";
 import { Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson } from "./router";
 import { writeOptions } from "./write-options";
 
 export const portabilityRoutes = createRouter();
@@ -50,7 +50,7 @@ portabilityRoutes.openapi(
 			"naming the line, and creates nothing. The body limit (MAX_REQUEST_BYTES) bounds what can be imported in one request.",
 		security: bearerSecurity,
 		request: { query: ImportQuery, headers: WriteHeaders.pick({ "idempotency-key": true }), body: { required: true, content: ndjson } },
-		responses: { 201: writeJson(Session, "The imported session", { location: "The new session: /v1/sessions/{id}" }), ...errorResponses(409, 410, 413, 415, 422, 503) },
+		responses: { 201: writeJson(Session, "The imported session", { location: "The new session: /v1/sessions/{id}", links: sessionLinks }), ...errorResponses(409, 410, 413, 415, 422, 503) },
 	}),
 	async (c) => {
 		const result = await importSession(c.env, c.var.principal, await c.req.text(), c.req.valid("query").id, writeOptions(c.req.valid("header")));

@@ -46,9 +46,13 @@ export function json<T extends z.ZodType>(schema: T, description: string) {
 }
 
 /** The response of a write: the session version it produced as ETag, and the replay marker. */
-export function writeJson<T extends z.ZodType>(schema: T, description: string, options: { location?: string } = {}) {
+/** OpenAPI links: operations a client can call next with ids taken from this response. */
+export type Links = Record<string, { operationId: string; parameters: Record<string, string>; description?: string }>;
+
+export function writeJson<T extends z.ZodType>(schema: T, description: string, options: { location?: string; links?: Links } = {}) {
 	return {
 		description,
+		...(options.links ? { links: options.links } : {}),
 		headers: {
 			...requestIdHeader,
 			ETag: { description: 'The session version after this write, e.g. "7": send it as If-Match to write only on top of it', schema: { type: "string" as const } },
@@ -58,3 +62,11 @@ export function writeJson<T extends z.ZodType>(schema: T, description: string, o
 		content: { "application/json": { schema } },
 	};
 }
+
+/** Links from a response describing a session (`id` in the body) to what one does with it next. */
+export const sessionLinks: Links = {
+	getSession: { operationId: "getSession", parameters: { id: "$response.body#/id" } },
+	appendEvents: { operationId: "appendEvents", parameters: { id: "$response.body#/id" } },
+	getContext: { operationId: "getContext", parameters: { id: "$response.body#/id" } },
+	putState: { operationId: "putState", parameters: { id: "$response.body#/id" } },
+};

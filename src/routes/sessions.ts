@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from
 import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { createSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
@@ -23,7 +23,7 @@ sessionRoutes.openapi(
 			headers: WriteHeaders.pick({ "idempotency-key": true }),
 			body: { required: true, content: { "application/json": { schema: CreateSessionBody } } },
 		},
-		responses: { 201: writeJson(Session, "Created", { location: "The session: /v1/sessions/{id}" }), ...errorResponses(409, 410, 413, 415, 422) },
+		responses: { 201: writeJson(Session, "Created", { location: "The session: /v1/sessions/{id}", links: sessionLinks }), ...errorResponses(409, 410, 413, 415, 422) },
 	}),
 	async (c) => {
 		const result = await createSession(c.env, c.var.principal, c.req.valid("json"), writeOptions(c.req.valid("header")));

@@ -112,6 +112,9 @@ describe("OpenAPI document", () => {
 			}
 		}
 		expect(document.paths["/v1/sessions/{id}/events"].post.responses["201"].headers?.ETag).toBeDefined();
+		const links = (document.paths["/v1/sessions"].post.responses["201"] as { links?: Record<string, { operationId: string }> }).links ?? {};
+		expect(Object.values(links).map((link) => link.operationId)).toEqual(expect.arrayContaining(["getSession", "appendEvents", "getContext"]));
+		for (const link of Object.values(links)) expect(ids.has(link.operationId)).toBe(true);
 		expect(document.components.schemas.Restore.oneOf).toEqual([{ required: ["checkpoint"] }, { required: ["version"] }]);
 		expect(document.paths["/v1/sessions/{id}/lease"].delete.parameters?.find((parameter) => parameter.name === "lease-token")?.required).toBe(true);
 	});
