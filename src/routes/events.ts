@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, unwrap, validationError } from "../errors";
 import { eventStream } from "../operations/live";
 import { SessionParams, WriteHeaders } from "../schemas/common";
-import { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
+import { AppendEventsBody, AppendResult, Event, EventPage, ListEventsQuery } from "../schemas/events";
 import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
@@ -130,3 +130,55 @@ eventRoutes.get("/v1/sessions/:id/subscribe", async (c) => {
 	}
 	return sessionApi(c.env, c.var.principal, params.data.id).fetch(c.req.raw);
 });
+
+// The Durable Streams read protocol (JSON mode) over a session's events, so its clients can
+// tail a session: `offset` is the last seq seen ("-1": the start), the body a JSON array of
+// events, `Stream-Next-Offset` where to go on from, `Stream-Up-To-Date` when nothing is left;
+// `live=long-poll` waits for the next commit and answers 204 when none came.
+eventRoutes.openAPIRegistry.registerPath(
+	createRoute({
+		method: "get",
+		path: "/v1/sessions/{id}/stream",
+		operationId: "readStream",
+		tags: ["events"],
+		summary: "The session's events over the Durable Streams read protocol",
+		description:
+			"`offset` is an opaque position from `Stream-Next-Offset` (\"-1\" for the start). The body is a JSON array of events; " +
+			"`Stream-Up-To-Date` marks the end. With `live=long-poll` an up-to-date reader waits for the next commit (204 when none came).",
+		security: bearerSecurity,
+		request: {
+			params: SessionParams,
+			query: z.object({ offset: z.string().regex(/^(-1|\d{1,16})$/).optional(), live: z.enum(["long-poll"]).optional(), cursor: z.string().max(64).optional() }),
+		},
+		responses: {
+			200: { description: "Events after the offset", content: { "application/json": { schema: z.array(Event) } } },
+			204: { description: "No new events before the long-poll timed out" },
+			...errorResponses(404, 410),
+		},
+	}),
+);
+eventRoutes.get("/v1/sessions/:id/stream", async (c) => {
+	const params = SessionParams.safeParse(c.req.param());
+	if (!params.success) throw validationError(params.error, "path");
+	const offset = c.req.query("offset") ?? "-1";
+	const after = offset === "-1" ? 0 : seqOf(offset, "offset");
+	const live = c.req.query("live");
+	if (live !== undefined && live !== "long-poll") throw new ApiError("validation_failed", "live must be long-poll here (SSE: GET …/events?live=sse)", { issues: [{ path: "live", message: "long-poll" }] });
+	const api = sessionApi(c.env, c.var.principal, params.data.id);
+	const page = unwrap(live ? await api.nextEvents(after, STREAM_BATCH, LONG_POLL_MS) : await api.listEvents({ after, limit: CATCH_UP_BATCH, includeArchived: true, includeContent: false }));
+	const nextOffset = String(page.events.at(-1)?.seq ?? after);
+	c.header("Stream-Next-Offset", nextOffset);
+	c.header("Stream-Cursor", nextOffset);
+	c.header("Cache-Control", "no-store");
+	if (page.nextAfter === null) c.header("Stream-Up-To-Date", "true");
+	if (live && page.events.length === 0) return c.body(null, 204);
+	return c.json(page.events, 200);
+});
+
+/**
+ * Events per response. A catch-up read (no `live`) is answered up to the end in one response
+ * when it can be, because that is what the protocol's clients read before they stop; a longer
+ * backlog ends early without Stream-Up-To-Date and the client resumes from its offset.
+ */
+const CATCH_UP_BATCH = 1000;
+const STREAM_BATCH = 100;

@@ -76,6 +76,7 @@ describe("OpenAPI document", () => {
 				"GET /v1/approvals",
 				"GET /v1/sessions/{id}/export",
 				"GET /v1/sessions/{id}/subscribe",
+				"GET /v1/sessions/{id}/stream",
 				"POST /v1/sessions/import",
 				"GET /v1/admin/webhook-signing-key",
 				"POST /v1/admin/keys",
