@@ -79,6 +79,7 @@ describe("export and import", () => {
 			["unknown column", text.replace('"type":"note"', '"type":"note","evil":"x"'), 400],
 			["tampered blob", text.replace(/"content":"\\"z{10}/, '"content":"\\"Z'), 400],
 			["unknown format version", text.replace('"formatVersion":1', '"formatVersion":2'), 400],
+			["seqs beyond the session's counters", text.replace(/"last_seq":\d+/, '"last_seq":0'), 400],
 			["empty", "", 400],
 		];
 		for (const [name, body, status] of cases) {

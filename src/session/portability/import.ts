@@ -84,7 +84,8 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 		apply: ({ now }) => {
 			const { sql } = session;
 			try {
-				insertRow(sql, "session", { ...document.session, singleton: 1, tenant, id }, columnsOf(sql, "session"));
+				// An import creates a live session, whatever the document says of the one it came from.
+				insertRow(sql, "session", { ...document.session, singleton: 1, tenant, id, status: "active", deleted_at: null }, columnsOf(sql, "session"));
 				for (const { table, kind } of EXPORTED_TABLES) {
 					const columns = columnsOf(sql, table);
 					for (const line of document.rows) {
@@ -98,10 +99,26 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 				return fail("validation_failed", `The document does not fit a session: ${message}`);
 			}
 			const row = readSession(sql) as SessionRow;
+			const inconsistency = inconsistencyOf(sql, row);
+			if (inconsistency) return fail("validation_failed", `The document is inconsistent: ${inconsistency}`);
 			rederive(session, row, now);
 			return ok(sessionView(session, row, now));
 		},
 	});
+}
+
+/**
+ * What would break the session's invariants later (a hand-edited document): seqs and versions
+ * beyond the session's own counters would collide with the next write.
+ */
+function inconsistencyOf(sql: SqlStorage, row: SessionRow): string | null {
+	const maxSeq = sql.exec<{ n: number | null }>("SELECT max(seq) AS n FROM events").one().n ?? 0;
+	if (maxSeq > row.last_seq) return `event seq ${maxSeq} is beyond the session's last_seq ${row.last_seq}`;
+	for (const table of ["events", "state_log", "compactions", "restores", "checkpoints"]) {
+		const maxVersion = sql.exec<{ n: number | null }>(`SELECT max(version) AS n FROM ${table}`).one().n ?? 0;
+		if (maxVersion > row.version) return `a ${table} row at version ${maxVersion} is beyond the session's version ${row.version}`;
+	}
+	return null;
 }
 
 /** What an imported session needs besides its rows: its timers and its D1 index rows. */
