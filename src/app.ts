@@ -34,7 +34,10 @@ function allowedMethods(app: OpenAPIHono<AppEnv>): (path: string) => string[] {
 	return (path) => {
 		routes ??= app.routes
 			.filter((route) => ["GET", "POST", "PUT", "PATCH", "DELETE"].includes(route.method) && !route.path.includes("*"))
-			.map((route) => ({ method: route.method, pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`) }));
+			.map((route) => ({
+				method: route.method,
+				pattern: new RegExp(`^${route.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[^/]+/g, "[^/]+")}$`),
+			}));
 		return [...new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))].sort();
 	};
 }

@@ -114,4 +114,13 @@ describe("live event stream", () => {
 		first.socket.close();
 		second.socket.close();
 	});
+
+	it("closes WebSocket subscribers when their session is deleted", async () => {
+		const id = await createSession();
+		const subscriber = await subscribe(id, 0);
+		await subscriber.until(() => subscriber.messages.some((message) => message.type === "up-to-date"));
+		const closed = new Promise<number>((resolve) => subscriber.socket.addEventListener("close", (event) => resolve(event.code)));
+		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).status).toBeLessThan(300);
+		expect(await closed).toBe(1000);
+	});
 });

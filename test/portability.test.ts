@@ -80,6 +80,9 @@ describe("export and import", () => {
 			["tampered blob", text.replace(/"content":"\\"z{10}/, '"content":"\\"Z'), 400],
 			["unknown format version", text.replace('"formatVersion":1', '"formatVersion":2'), 400],
 			["seqs beyond the session's counters", text.replace(/"last_seq":\d+/, '"last_seq":0'), 400],
+			["a time that is not a number", text.replace(/"created_at":\d+/, '"created_at":"soon"'), 400],
+			["policy that is not JSON", text.replace('"policy":"{}"', '"policy":"x"'), 400],
+			["a blob the rows reference is missing", lines.filter((line) => !line.includes('"kind":"blob"')).join("\n").replace(/"lines":\d+/, `"lines":${lines.length - 1}`), 400],
 			["empty", "", 400],
 		];
 		for (const [name, body, status] of cases) {

@@ -241,7 +241,12 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	}
 
 	override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
-		socket.close(code === 1005 ? 1000 : code, "closed");
+		try {
+			// Reserved codes (1005, 1006, 1015) cannot be sent back: answer those with a normal close.
+			socket.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, "closed");
+		} catch {
+			// Already closed.
+		}
 	}
 
 	/** Runs the keyed timers that are due (kernel/timers.ts). */

@@ -44,6 +44,7 @@ export class UploadLedger {
 /** One write's uploads: what prepare() stores in R2 goes through here. */
 export class WriteUploads {
 	readonly #keys: string[] = [];
+	#released = false;
 
 	constructor(
 		private readonly store: BlobStore,
@@ -81,8 +82,10 @@ export class WriteUploads {
 		await this.store.copyBlob(this.owner.tenant, fromSession, this.owner.sessionId, sha256);
 	}
 
-	/** Lets go of the keys once the write committed or was refused. */
+	/** Lets go of the keys once the write committed or was refused; safe to call twice. */
 	release(): void {
+		if (this.#released) return;
+		this.#released = true;
 		for (const key of this.#keys) this.ledger.release(key);
 	}
 

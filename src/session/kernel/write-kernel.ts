@@ -224,7 +224,8 @@ export class WriteKernel {
 					continue;
 				}
 				if (!(error instanceof Refusal)) {
-					uploads?.release();
+					// Rolled back by the throw: nothing references what this write uploaded.
+					await this.#refused(uploads, owner);
 					throw error;
 				}
 				await this.#refused(uploads, owner);

@@ -65,6 +65,15 @@ export class LiveFeed {
 	 */
 	async subscribe(socket: WebSocket, after: number): Promise<void> {
 		this.ctx.acceptWebSocket(socket);
+		await this.#catchUp(socket, after);
+	}
+
+	/**
+	 * Sends a subscriber everything after `after`, reading archives where events were
+	 * compacted, while the commit hook leaves it alone (position null); then, in the same
+	 * synchronous step as its last read, hands it back to the hook.
+	 */
+	async #catchUp(socket: WebSocket, after: number): Promise<void> {
 		socket.serializeAttachment({ after: null } satisfies Position);
 		let position = after;
 		for (;;) {
@@ -77,12 +86,16 @@ export class LiveFeed {
 				position = page.value.events.at(-1)?.seq ?? position;
 				send(socket, { type: "events", events: page.value.events });
 			}
-			if (page.value.nextAfter === null) break;
+			if (page.value.nextAfter !== null) continue;
+			// Anything committed while archives were read goes out now, unless a compaction
+			// archived some of it meanwhile: then read again.
+			const hot = this.#hotMessages(position);
+			if (!hot) continue;
+			for (const message of hot.messages) sendText(socket, message);
+			socket.serializeAttachment({ after: hot.last } satisfies Position);
+			send(socket, { type: "up-to-date", after: hot.last });
+			return;
 		}
-		// Anything committed while the backlog was read from archives is sent now, synchronously
-		// with becoming live: from here the commit hook feeds this socket.
-		socket.serializeAttachment({ after: this.#sendHot(socket, position) } satisfies Position);
-		send(socket, { type: "up-to-date", after: (socket.deserializeAttachment() as Position).after });
 	}
 
 	/**
@@ -99,35 +112,41 @@ export class LiveFeed {
 	#flush(): void {
 		const notices = this.#unsent.map((commit) => JSON.stringify({ type: "commit", operation: commit.operation, version: commit.version }));
 		this.#unsent = [];
+		if (!("id" in this.session.kernel.readable())) {
+			for (const socket of this.ctx.getWebSockets()) socket.close(1000, "session deleted");
+			return;
+		}
 		// Subscribers at the same position get the same messages: read and serialize them once.
-		const catchUps = new Map<number, { messages: string[]; last: number }>();
+		const catchUps = new Map<number, { messages: string[]; last: number } | null>();
 		for (const socket of this.ctx.getWebSockets()) {
 			const position = socket.deserializeAttachment() as Position | null;
 			if (position?.after === null || position?.after === undefined) continue;
 			let catchUp = catchUps.get(position.after);
-			if (!catchUp) {
+			if (catchUp === undefined) {
 				catchUp = this.#hotMessages(position.after);
 				catchUps.set(position.after, catchUp);
+			}
+			if (catchUp === null) {
+				// Compacted before it could be sent: this subscriber catches up from the archives.
+				void this.#catchUp(socket, position.after);
+				continue;
 			}
 			for (const message of [...catchUp.messages, ...notices]) sendText(socket, message);
 			if (catchUp.last !== position.after) socket.serializeAttachment({ after: catchUp.last } satisfies Position);
 		}
 	}
 
-	/** Sends the hot events after `after`, in batches; returns the last seq sent. */
-	#sendHot(socket: WebSocket, after: number): number {
-		const catchUp = this.#hotMessages(after);
-		for (const message of catchUp.messages) sendText(socket, message);
-		return catchUp.last;
-	}
-
-	/** The messages carrying the hot events after `after`, in batches, and the last seq in them. */
-	#hotMessages(after: number): { messages: string[]; last: number } {
+	/**
+	 * The messages carrying the events after `after`, in batches, and the last seq in them; null
+	 * when some of them were compacted already (their content is in an archive: async).
+	 */
+	#hotMessages(after: number): { messages: string[]; last: number } | null {
 		const messages: string[] = [];
 		let position = after;
 		for (;;) {
-			const page = readEventRows(this.session.sql, { after: position, limit: BATCH, includeArchived: false });
+			const page = readEventRows(this.session.sql, { after: position, limit: BATCH, includeArchived: true });
 			if (page.rows.length === 0) return { messages, last: position };
+			if (page.rows.some((row) => row.archived_by !== null)) return null;
 			const events: Event[] = page.rows.map(toEvent);
 			messages.push(JSON.stringify({ type: "events", events }));
 			position = page.rows.at(-1)?.seq ?? position;

@@ -38,17 +38,52 @@ function insertRow(sql: SqlStorage, table: string, row: ExportedRow, columns: Se
 
 class ImportMismatch extends Error {}
 
+/** Every blob a row references must come with the document. */
+function missingBlob(document: ImportDocument): string | null {
+	const present = new Set(document.blobs.map((blob) => blob.sha256));
+	for (const { row } of document.rows) {
+		if (typeof row.blob_sha256 === "string" && !present.has(row.blob_sha256)) return row.blob_sha256;
+	}
+	return null;
+}
+
+/** The session columns an import must get as integers (null where the column allows it). */
+const INTEGER_COLUMNS = ["version", "last_seq", "event_count", "state_key_count", "tokens_total", "created_at", "updated_at", "context_tokens", "summary_tokens"];
+const NULLABLE_INTEGER_COLUMNS = ["reported_input_tokens", "reported_at_context", "last_compaction_at", "paused_at", "pause_until"];
+
+/** What is wrong with the session line's values, if anything (types, JSON objects). */
+function sessionRowProblem(row: ExportedRow): string | null {
+	for (const column of INTEGER_COLUMNS) if (!Number.isSafeInteger(row[column])) return `session ${column} must be an integer`;
+	for (const column of NULLABLE_INTEGER_COLUMNS) {
+		if (row[column] !== undefined && row[column] !== null && !Number.isSafeInteger(row[column])) return `session ${column} must be an integer or null`;
+	}
+	for (const column of ["metadata", "policy"]) {
+		try {
+			const parsed: unknown = JSON.parse(String(row[column]));
+			if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return `session ${column} must be a JSON object`;
+		} catch {
+			return `session ${column} must be a JSON object`;
+		}
+	}
+	return null;
+}
+
 /** Rebuilt archives: each compaction's file holds the archived views of its stubs, by seq. */
 function archivesOf(document: ImportDocument): Map<string, string> {
 	const byKey = new Map<string, string[]>();
 	const compactionKeys = new Map<number, string>();
 	for (const { kind, row } of document.rows) {
-		if (kind === "compaction" && typeof row.archive_key === "string") compactionKeys.set(row.id as number, row.archive_key);
+		if (kind !== "compaction" || row.archive_key === null || row.archive_key === undefined) continue;
+		if (typeof row.archive_key !== "string" || !/^archives\/[^/]+\.jsonl$/.test(row.archive_key)) {
+			throw new ImportMismatch(`compaction ${String(row.id)} has an archive key outside archives/`);
+		}
+		compactionKeys.set(row.id as number, row.archive_key);
 	}
 	for (const { kind, row, archived } of document.rows) {
 		if (kind !== "event" || row.archived_by === null || row.archived_by === undefined) continue;
 		const key = compactionKeys.get(row.archived_by as number);
 		if (!key || !archived) throw new ImportMismatch(`event ${String(row.seq)} is archived but its archive content is missing`);
+		if (archived.seq !== row.seq) throw new ImportMismatch(`event ${String(row.seq)} carries the archived view of event ${String(archived.seq)}`);
 		const lines = byKey.get(key) ?? [];
 		lines.push(JSON.stringify(archived));
 		byKey.set(key, lines);
@@ -64,6 +99,8 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 		precondition: "create",
 		owner: { tenant, sessionId: id },
 		prepare: async ({ uploads }) => {
+			const problem = sessionRowProblem(document.session) ?? (missingBlob(document) ? `blob ${missingBlob(document)} is referenced but not included` : null);
+			if (problem) return fail("validation_failed", `The document is inconsistent: ${problem}`);
 			for (const blob of document.blobs) {
 				if ((await hashed(blob.content)).sha256 !== blob.sha256) return fail("validation_failed", `Blob ${blob.sha256} does not match its content`, { sha256: blob.sha256 });
 				await uploads.putContent(blob.content);
@@ -101,8 +138,12 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 			const row = readSession(sql) as SessionRow;
 			const inconsistency = inconsistencyOf(sql, row);
 			if (inconsistency) return fail("validation_failed", `The document is inconsistent: ${inconsistency}`);
-			rederive(session, row, now);
-			return ok(sessionView(session, row, now));
+			try {
+				rederive(session, row, now);
+				return ok(sessionView(session, row, now));
+			} catch (error) {
+				return fail("validation_failed", `The document does not fit a session: ${error instanceof Error ? error.message : String(error)}`);
+			}
 		},
 	});
 }
