@@ -43,14 +43,10 @@ export function archiveKey(tenant: string, sessionId: string, name: string): str
 export class BlobStore {
 	constructor(private readonly bucket: R2Bucket) {}
 
-	/** Stores the text under its hash; skips the upload when the same content is already there. */
-	async put(tenant: string, sessionId: string, text: string): Promise<StoredBlob> {
-		const content = await hashed(text);
-		await this.putHashed(blobKey(tenant, sessionId, content.sha256), content);
-		return { sha256: content.sha256, bytes: content.bytes.length };
-	}
-
-	/** Stores already hashed content at its key (callers that track keys hash first). */
+	/**
+	 * Stores hashed content at its key, skipping the upload when it is already there. Writes go
+	 * through WriteUploads (session/kernel/uploads.ts), which records the key first.
+	 */
 	async putHashed(key: string, content: HashedContent): Promise<void> {
 		try {
 			if (!(await this.bucket.head(key))) {

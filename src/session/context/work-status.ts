@@ -17,7 +17,7 @@ import { nextStep, WORKFLOWS_NS, type WorkflowDocument, workflowStatus } from ".
 const RECENT_FAILURES = 5;
 const encoder = new TextEncoder();
 
-export function estimateTokens(text: string): number {
+function estimateTokens(text: string): number {
 	return Math.ceil(encoder.encode(text).length / 3);
 }
 

@@ -30,6 +30,12 @@ const ESCALATION_CONTEXT_BUDGET = 2000;
 
 export type EscalationSubject = { kind: "approval"; id: string } | { kind: "workflow"; workflow: string; step: string };
 
+/** The kind and name a subject key ("approval:<id>", "workflow:<name>") stands for. */
+function parseSubjectKey(key: string): { kind: string; name: string } {
+	const colon = key.indexOf(":");
+	return { kind: key.slice(0, colon), name: key.slice(colon + 1) };
+}
+
 function subjectKey(subject: EscalationSubject): string {
 	return subject.kind === "approval" ? `approval:${subject.id}` : `workflow:${subject.workflow}`;
 }
@@ -56,7 +62,7 @@ interface Due {
 
 /** What makes the subject due now, or when it will be, or null if it no longer needs anyone. */
 function whatIsDue(sql: SqlStorage, key: string, now: number): Due | { notBefore: number } | null {
-	const [kind, name] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+	const { kind, name } = parseSubjectKey(key);
 	if (kind === "approval") {
 		const stored = readDocument<ApprovalDocument>(sql, APPROVALS_NS, name);
 		if (!stored || approvalStatus(stored.value) !== "pending" || stored.value.escalateAt === null) return null;
@@ -96,7 +102,7 @@ function whatIsDue(sql: SqlStorage, key: string, now: number): Due | { notBefore
 
 /** The version of the document an escalation is about: the plan is re-made only if it changes. */
 function subjectVersion(sql: SqlStorage, key: string): number | null {
-	const [kind, name] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+	const { kind, name } = parseSubjectKey(key);
 	return readDocument(sql, kind === "approval" ? APPROVALS_NS : WORKFLOWS_NS, name)?.version ?? null;
 }
 

@@ -184,7 +184,8 @@ export class WriteKernel {
 			const basis = spec.basis ? JSON.stringify(spec.basis()) : null;
 			const row = this.session();
 			const owner = spec.owner ?? (row ? { tenant: row.tenant, sessionId: row.id } : null);
-			const uploads = owner ? new WriteUploads(this.blobs(), this.#ledger, owner) : null;
+			// Only a write that prepares can upload anything.
+			const uploads = spec.prepare && owner ? new WriteUploads(this.blobs(), this.#ledger, owner) : null;
 			let prepared: Plan | Failure = undefined as Plan;
 			if (spec.prepare) {
 				if (!uploads) throw new Error(`${spec.operation}: prepare needs an owner for its uploads`);
