@@ -97,6 +97,8 @@ for (const { action, schema, summary, description } of stepActions) {
 			const { id, name, step } = c.req.valid("param");
 			const api = sessionApi(c.env, c.var.principal, id);
 			const options = writeOptions(c.req.valid("header"));
+			// The route validated the body with this action's own schema; one handler serves four
+			// routes, and Hono cannot carry that pairing through a generic helper's types.
 			const body = c.req.valid("json");
 			const result =
 				action === "start"
