@@ -83,4 +83,16 @@ describe("keyed timers", () => {
 			expect(row(sql, "t")).toMatchObject({ claimed: 0, attempts: 1, due_at: 2000 });
 		});
 	});
+
+	it("ensureScheduled leaves a waiting timer untouched and revives a parked one", async () => {
+		await withTimers((sql) => {
+			timers.ensureScheduled(sql, "d", "", 5000);
+			const waiting = row(sql, "d") as timers.TimerRow;
+			timers.ensureScheduled(sql, "d", "", 1000);
+			expect(row(sql, "d")).toMatchObject({ due_at: 5000, rev: waiting.rev });
+			sql.exec("UPDATE timers SET parked_at = 1, attempts = 10 WHERE kind = 'd'");
+			timers.ensureScheduled(sql, "d", "", 7000);
+			expect(row(sql, "d")).toMatchObject({ parked_at: null, attempts: 0, due_at: 7000 });
+		});
+	});
 });
