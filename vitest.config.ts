@@ -23,6 +23,9 @@ export default defineConfig(async () => {
 									ADMIN_API_KEY: "test-admin-key-0123456789",
 									WEBHOOK_SIGNING_SECRET: "test-webhook-secret-0123456789",
 									ALLOW_LOCAL_WEBHOOKS: "true",
+									// Two pairs: "t2" signs, "t1" still verifies (a rotation in progress).
+									TOKEN_SIGNING_KEYS: "t2:test-token-signing-secret-two-0123456789,t1:test-token-signing-secret-one-0123456789",
+									ERASURE_SIGNING_KEY: "MC4CAQAwBQYDK2VwBCIEIOxu4J5HS9Kvmb/MnBerNqKf7GGe/qy2E18pYj4z2dKR",
 									WEBHOOK_RECEIVER_URL: receiver.url,
 									TEST_MIGRATIONS: migrations,
 								},

@@ -1,11 +1,22 @@
-// Readies a fresh checkout for `wrangler dev`: a local .dev.vars with the development admin
-// key, and the D1 migrations applied to the local database (.wrangler/state, kept across runs).
+// Readies a checkout for `wrangler dev`: a local .dev.vars with the development secrets (a
+// .dev.vars from an older checkout gains the ones added since), and the D1 migrations applied
+// to the local database (.wrangler/state, kept across runs).
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 
 if (!existsSync(".dev.vars")) {
 	copyFileSync(".dev.vars.example", ".dev.vars");
-	console.log("Created .dev.vars from .dev.vars.example (development admin key).");
+	console.log("Created .dev.vars from .dev.vars.example (development secrets).");
+} else {
+	const namesIn = (text) => new Set(text.split("\n").filter((line) => /^[A-Z_]+=/.test(line)).map((line) => line.split("=")[0]));
+	const present = namesIn(readFileSync(".dev.vars", "utf8"));
+	const missing = readFileSync(".dev.vars.example", "utf8")
+		.split("\n")
+		.filter((line) => /^[A-Z_]+=/.test(line) && !present.has(line.split("=")[0]));
+	if (missing.length > 0) {
+		appendFileSync(".dev.vars", `\n${missing.join("\n")}\n`);
+		console.log(`Added to .dev.vars: ${missing.map((line) => line.split("=")[0]).join(", ")}`);
+	}
 }
 execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], {
 	stdio: "inherit",

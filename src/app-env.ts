@@ -1,11 +1,17 @@
-import type { Role } from "./schemas/keys";
+import type { Scopes } from "./schemas/scopes";
 
 /** Who is calling: the tenant every read and write is scoped to, and what they may do. */
 export interface Principal {
 	tenant: string;
-	role: Role;
-	/** The minted key's id, or "bootstrap" for the ADMIN_API_KEY secret. */
-	keyId: string;
+	/** `bootstrap` (the ADMIN_API_KEY secret), `key:<id>` or `token:<id>`: the name the audit trail records. */
+	id: string;
+	scopes: Scopes;
+	/** Stamped on every read and write in the audit trail. */
+	agent: string | null;
+	/** When a token stops being accepted (ms); null for keys. */
+	expiresAt: number | null;
+	/** The request this principal is making, for the audit trail. */
+	requestId: string | null;
 }
 
 export interface AppEnv {

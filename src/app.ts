@@ -7,7 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
-import { authenticate, authorizeByMethod } from "./auth/authenticate";
+import { authenticate } from "./auth/authenticate";
 import { ApiError, errorResponse, handleError } from "./errors";
 import { serveMcp } from "./mcp/server";
 import { approvalRoutes } from "./routes/approvals";
@@ -58,7 +58,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 				path: c.req.path,
 				status: c.res.status,
 				tenant: c.var.principal?.tenant,
-				keyId: c.var.principal?.keyId,
+				principal: c.var.principal?.id,
 				durationMs: Date.now() - started,
 			}),
 		);
@@ -99,8 +99,6 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		await next();
 	});
 
-	app.use("/v1/sessions/*", authorizeByMethod);
-	app.use("/v1/sessions", authorizeByMethod);
 
 	for (const routes of [
 		sessionRoutes,

@@ -17,7 +17,7 @@ describe("auth", () => {
 		expect((await callJson(`/v1/sessions/${id}`, { key: reader })).status).toBe(200);
 		const write = await callJson(`/v1/sessions/${id}/events`, { method: "POST", key: reader, body: appendBody(1) });
 		expect(write.status).toBe(403);
-		expect(write.body.error.code).toBe("forbidden");
+		expect(write.body.error.code).toBe("operation_out_of_scope");
 		expect((await callJson("/v1/sessions", { method: "POST", key: reader, body: {} })).status).toBe(403);
 		expect((await callJson(`/v1/sessions/${id}/events`, { method: "POST", key: writer, body: appendBody(1) })).status).toBe(201);
 		expect((await callJson("/v1/admin/keys", { key: writer })).status).toBe(403);

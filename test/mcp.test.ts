@@ -67,7 +67,7 @@ describe("MCP endpoint", () => {
 		const reader = await connect(await mintKey("reader"));
 		const refused = await reader.callTool({ name: "append_events", arguments: { sessionId: id, events: [{ type: "note", content: "x" }] } });
 		expect(refused.isError).toBe(true);
-		expect(textOf(refused)).toContain("forbidden");
+		expect(textOf(refused)).toContain("operation_out_of_scope");
 		expect(textOf(await reader.callTool({ name: "get_session", arguments: { sessionId: id } }))).toContain('"version":1');
 		await other.close();
 		await reader.close();

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { SYSTEM_CALLER } from "../src/auth/scopes";
 import { createSession, sessionObject } from "./helpers";
 
 describe("the session object's RPC boundary", () => {
 	it("serves the methods of its SessionApi", async () => {
 		const id = await createSession();
-		const described = await sessionObject(id).describe();
+		const described = await sessionObject(id).describe(SYSTEM_CALLER);
 		expect(described).toMatchObject({ ok: true, value: { id, version: 1 } });
 	});
 

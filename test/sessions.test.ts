@@ -99,9 +99,12 @@ describe("sessions", () => {
 		expect(tombstone).toMatchObject({ status: "deleted", agent: null, subject: null });
 		expect(tombstone?.deleted_at).toEqual(expect.any(Number));
 
+		// The audit trail stays: it records who touched what (names, never values), not content.
 		const leftovers = await runInDurableObject(sessionObject(id), (_instance, state) =>
 			state.storage.sql
-				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'timers', 'outbox', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA')")
+				.exec<{ name: string }>(
+					"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'timers', 'outbox', 'audit', 'audit_projection', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA')",
+				)
 				.toArray()
 				.filter((table) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${table.name}"`).one().n > 0)
 				.map((table) => table.name),

@@ -2,6 +2,10 @@
  * API key format and verification. A key is `ec_<id>_<secret>`: the id finds the row, the
  * SHA-256 of the whole key is compared in constant time, and only that hash is stored.
  */
+import type { ApiKeyRow } from "../db/api-keys";
+import { Scopes } from "../schemas/scopes";
+import { operationsOf } from "./scopes";
+
 const KEY_PATTERN = /^ec_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$/;
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
@@ -47,4 +51,10 @@ export function hexToBytes(hex: string): Uint8Array {
 	const bytes = new Uint8Array(hex.length / 2);
 	for (let index = 0; index < bytes.length; index++) bytes[index] = Number.parseInt(hex.slice(index * 2, index * 2 + 2), 16);
 	return bytes;
+}
+
+/** A key's scopes: its role's operations over the sessions and namespaces it was minted for. */
+export function keyScopes(row: Pick<ApiKeyRow, "role" | "scopes">): Scopes {
+	const stored = row.scopes === null ? {} : (JSON.parse(row.scopes) as Partial<Scopes>);
+	return Scopes.parse({ ...stored, operations: operationsOf(row.role) });
 }

@@ -1,17 +1,26 @@
 /**
- * Bearer-key authentication. The bootstrap key (secret ADMIN_API_KEY) is checked without D1;
- * minted keys are looked up in D1 and cached briefly in the isolate, so a short D1 outage does
- * not lock out agents that were already working (writes never need D1). A revocation takes
- * effect at once in the isolate that served it, and within CACHE_TTL_MS everywhere.
+ * Bearer authentication, for API keys and scoped tokens alike.
+ *
+ * - The bootstrap key (secret ADMIN_API_KEY) is checked without D1.
+ * - Minted keys are looked up in D1 and cached briefly in the isolate, so a short D1 outage
+ *   does not lock out agents that were already working (writes never need D1).
+ * - Tokens are verified by signature alone (tokens.ts); revocations are a list each isolate
+ *   polls (revocations.ts).
+ * A revocation takes effect at once in the isolate that served it and within
+ * REVOCATION_BOUND_MS everywhere.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Principal } from "../app-env";
 import { type ApiKeyRow, findApiKey } from "../db/api-keys";
 import { ApiError } from "../errors";
-import type { Role } from "../schemas/keys";
-import { digestsEqual, hexToBytes, keyIdOf, sha256 } from "./api-keys";
+import { Scopes } from "../schemas/scopes";
+import { digestsEqual, hexToBytes, keyIdOf, keyScopes, sha256 } from "./api-keys";
+import { isRevoked, REVOCATION_BOUND_MS } from "./revocations";
+import { operationsOf } from "./scopes";
+import { looksLikeToken, verifyToken } from "./tokens";
 
-const CACHE_TTL_MS = 30_000;
+/** How long a key row read from D1 is trusted, and so how late a key revocation may arrive. */
+const CACHE_TTL_MS = REVOCATION_BOUND_MS;
 /** How long a cached key may stand in for D1 while D1 is failing. */
 const STALE_IF_ERROR_MS = 10 * 60_000;
 
@@ -44,43 +53,32 @@ function digestOfBootstrap(key: string): Promise<Uint8Array> {
 	return bootstrapDigest.digest;
 }
 
-async function verify(env: Env, presented: string): Promise<Principal | null> {
+async function verifyKey(env: Env, presented: string): Promise<Principal> {
 	const digest = await sha256(presented);
 	const bootstrap = env.ADMIN_API_KEY;
 	if (bootstrap && bootstrap.length >= 16 && digestsEqual(digest, await digestOfBootstrap(bootstrap))) {
-		return { tenant: env.ADMIN_TENANT, role: "admin", keyId: "bootstrap" };
+		return { tenant: env.ADMIN_TENANT, id: "bootstrap", scopes: Scopes.parse({ operations: operationsOf("admin") }), agent: null, expiresAt: null, requestId: null };
 	}
 	const id = keyIdOf(presented);
-	if (!id) return null;
-	const row = await lookUp(env.DB, id, Date.now());
-	if (!row || row.revokedAt !== null || !digestsEqual(digest, hexToBytes(row.hash))) return null;
-	return { tenant: row.tenant, role: row.role, keyId: row.id };
+	const row = id ? await lookUp(env.DB, id, Date.now()) : undefined;
+	if (!row || row.revokedAt !== null || !digestsEqual(digest, hexToBytes(row.hash))) {
+		throw new ApiError("unauthorized", "Invalid or revoked API key");
+	}
+	return { tenant: row.tenant, id: `key:${row.id}`, scopes: keyScopes(row), agent: row.agent, expiresAt: null, requestId: null };
 }
 
-/** Sets `principal` from `Authorization: Bearer <key>`, or answers 401. */
+async function verifyBearer(env: Env, presented: string): Promise<Principal> {
+	if (!looksLikeToken(presented)) return verifyKey(env, presented);
+	const claims = await verifyToken(env, presented);
+	if (await isRevoked(env.DB, claims.tenant, claims.id)) throw new ApiError("token_revoked", "The token was revoked");
+	return { tenant: claims.tenant, id: `token:${claims.id}`, scopes: claims.scopes, agent: claims.agent, expiresAt: claims.expiresAt, requestId: null };
+}
+
+/** Sets `principal` from `Authorization: Bearer <key or token>`, or answers 401. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
 	const header = c.req.header("authorization");
 	const presented = header?.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : null;
-	if (!presented) throw new ApiError("unauthorized", "Send an API key as 'Authorization: Bearer <key>'");
-	const principal = await verify(c.env, presented);
-	if (!principal) throw new ApiError("unauthorized", "Invalid or revoked API key");
-	c.set("principal", principal);
+	if (!presented) throw new ApiError("unauthorized", "Send an API key or token as 'Authorization: Bearer <key>'");
+	c.set("principal", { ...(await verifyBearer(c.env, presented)), requestId: c.var.requestId ?? null });
 	await next();
-};
-
-const rank: Record<Role, number> = { reader: 0, writer: 1, admin: 2 };
-
-/** Readers may read; writes need writer or admin; key management needs admin. */
-export function requireRole(needed: Role): MiddlewareHandler<AppEnv> {
-	return async (c, next) => {
-		const { role } = c.get("principal");
-		if (rank[role] < rank[needed]) throw new ApiError("forbidden", `This key's role (${role}) cannot do this; needs ${needed}`);
-		await next();
-	};
-}
-
-/** Writes need writer; everything else is a read. */
-export const authorizeByMethod: MiddlewareHandler<AppEnv> = async (c, next) => {
-	const needed: Role = c.req.method === "GET" || c.req.method === "HEAD" ? "reader" : "writer";
-	return requireRole(needed)(c, next);
 };

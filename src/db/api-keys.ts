@@ -7,7 +7,7 @@ export type ApiKeyRow = typeof apiKeys.$inferSelect;
 
 export async function insertApiKey(
 	database: D1Database,
-	row: { id: string; tenant: string; role: Role; name: string | null; hash: string; createdAt: number },
+	row: { id: string; tenant: string; role: Role; name: string | null; scopes: string | null; agent: string | null; hash: string; createdAt: number },
 ): Promise<ApiKeyRow> {
 	const [inserted] = await drizzle(database).insert(apiKeys).values(row).returning();
 	return inserted;

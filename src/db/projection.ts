@@ -8,7 +8,7 @@ import { and, eq, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
 import type { EventIndexRow } from "../session/events/log";
-import { approvals, checkpoints, compactions, events, sessions } from "./schema";
+import { approvals, audit, checkpoints, compactions, events, sessions } from "./schema";
 
 export interface SessionIndexRow {
 	tenant: string;
@@ -54,6 +54,10 @@ export function statementsFor(change: ProjectionChange): number {
 
 export class D1Projection {
 	constructor(private readonly database: D1Database) {}
+
+	applyAudit(owner: { tenant: string; sessionId: string }, records: AuditIndexRow[]): Promise<void> {
+		return applyAuditRows(this.database, owner, records);
+	}
 
 	/** Applies the changes in one D1 batch (atomic); throws when D1 fails, changing nothing. */
 	async apply(changes: ProjectionChange[]): Promise<void> {
@@ -107,6 +111,45 @@ export class D1Projection {
 		const [first, ...rest] = statements;
 		if (first) await db.batch([first, ...rest]);
 	}
+}
+
+/** D1 allows 100 bound parameters per statement; an audit row binds 10. */
+const AUDIT_ROWS_PER_STATEMENT = 9;
+
+export interface AuditIndexRow {
+	seq: number;
+	at: number;
+	principal: string;
+	agent: string | null;
+	operation: string;
+	version: number;
+	what: string | null;
+	request_id: string | null;
+}
+
+/**
+ * Copies a session's audit records to the tenant-wide trail in one batch. Insert-or-ignore
+ * by (tenant, session, seq): a drain cut off and re-run repeats nothing.
+ */
+export async function applyAuditRows(database: D1Database, owner: { tenant: string; sessionId: string }, records: AuditIndexRow[]): Promise<void> {
+	const db = drizzle(database);
+	const rows = records.map((record) => ({
+		...owner,
+		seq: record.seq,
+		at: record.at,
+		principal: record.principal,
+		agent: record.agent,
+		operation: record.operation,
+		version: record.version,
+		what: record.what,
+		requestId: record.request_id,
+	}));
+	const statements: BatchItem<"sqlite">[] = [];
+	for (let start = 0; start < rows.length; start += AUDIT_ROWS_PER_STATEMENT) {
+		statements.push(db.insert(audit).values(rows.slice(start, start + AUDIT_ROWS_PER_STATEMENT)).onConflictDoNothing());
+	}
+	const [first, ...rest] = statements;
+	if (first) await db.batch([first, ...rest]);
 }
 
 function newer(current: SessionIndexRow | null, candidate: SessionIndexRow): SessionIndexRow {

@@ -1,6 +1,6 @@
 /**
  * D1 holds only what must be queried across sessions: the session index, an event index
- * (no content), and API keys. Every row carries its tenant and every query filters by it.
+ * (no content), the audit trail, API keys and revoked tokens. Every row carries its tenant and every query filters by it.
  * The Durable Objects are the source of truth; these tables are a projection of them.
  */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
@@ -109,8 +109,49 @@ export const apiKeys = sqliteTable(
 		name: text("name"),
 		/** SHA-256 of the whole key, hex; the key itself is never stored. */
 		hash: text("hash").notNull(),
+		/** Session and namespace patterns and delegation (JSON); null: every session, every namespace. */
+		scopes: text("scopes"),
+		/** Stamped on every read and write the key makes. */
+		agent: text("agent"),
 		createdAt: integer("created_at").notNull(),
 		revokedAt: integer("revoked_at"),
 	},
 	(table) => [index("api_keys_by_tenant").on(table.tenant, table.createdAt)],
+);
+
+/** Revoked token ids until the token would have expired anyway; polled by every isolate. */
+export const revokedTokens = sqliteTable(
+	"revoked_tokens",
+	{
+		tenant: text("tenant").notNull(),
+		id: text("id").notNull(),
+		revokedAt: integer("revoked_at").notNull(),
+		expiresAt: integer("expires_at").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenant, table.id] }), index("revoked_tokens_by_expiry").on(table.expiresAt)],
+);
+
+/**
+ * The tenant-wide audit trail: every record a session object keeps, projected through its
+ * outbox. `what` names what was touched (window parameters, keys, seq ranges), never values.
+ */
+export const audit = sqliteTable(
+	"audit",
+	{
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		seq: integer("seq").notNull(),
+		at: integer("at").notNull(),
+		principal: text("principal").notNull(),
+		agent: text("agent"),
+		operation: text("operation").notNull(),
+		version: integer("version").notNull(),
+		what: text("what"),
+		requestId: text("request_id"),
+	},
+	(table) => [
+		primaryKey({ columns: [table.tenant, table.sessionId, table.seq] }),
+		index("audit_by_time").on(table.tenant, table.at),
+		index("audit_by_principal").on(table.tenant, table.principal, table.at),
+	],
 );

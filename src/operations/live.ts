@@ -6,6 +6,7 @@
  * comment line as a keep-alive when a wait ends with nothing new.
  */
 import type { Principal } from "../app-env";
+import { callerOf } from "../auth/authorize";
 import type { Result } from "../errors";
 import type { EventPage } from "../schemas/events";
 import { sessionApi } from "./session-api";
@@ -21,7 +22,7 @@ export function eventStream(env: Env, principal: Principal, sessionId: string, a
 	let live = false;
 	return new ReadableStream<Uint8Array>({
 		async pull(controller) {
-			const page: Result<EventPage> = await api.nextEvents(position, BATCH, live ? WAIT_MS : 0);
+			const page: Result<EventPage> = await api.nextEvents(callerOf(principal), position, BATCH, live ? WAIT_MS : 0);
 			if (!page.ok) {
 				controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify({ code: page.code, message: page.message })}\n\n`));
 				controller.close();

@@ -4,6 +4,7 @@
  * nothing was cut off. Any flaw is a 400 naming the line; nothing is created.
  */
 import type { Principal } from "../app-env";
+import { callerOf, sessionScopeFailure } from "../auth/authorize";
 import { fail, ok, type Result } from "../errors";
 import { ExportLine, type ImportDocument } from "../schemas/portability";
 import type { Session } from "../schemas/sessions";
@@ -52,5 +53,7 @@ export async function importSession(env: Env, principal: Principal, text: string
 	const document = parseExport(text);
 	if (!document.ok) return document;
 	const newId = id ?? (await newSessionId(options.idempotencyKey));
-	return sessionApi(env, principal, newId).importSession(principal.tenant, newId, document.value, options);
+	const outOfScope = sessionScopeFailure(principal, newId);
+	if (outOfScope) return outOfScope;
+	return sessionApi(env, principal, newId).importSession(callerOf(principal), principal.tenant, newId, document.value, options);
 }

@@ -3,6 +3,7 @@
  * functions over (env, principal) that return results as data, never HTTP.
  */
 import type { Principal } from "../app-env";
+import { callerOf, sessionScopeFailure } from "../auth/authorize";
 import { fail, type Result } from "../errors";
 import type { ForkBody } from "../schemas/context";
 import type { CreateSessionBody, Session } from "../schemas/sessions";
@@ -13,7 +14,9 @@ import { newSessionId } from "./session-ids";
 /** Creates a session under the principal's tenant, with a generated id when none is given. */
 export async function createSession(env: Env, principal: Principal, body: CreateSessionBody, options: WriteOptions): Promise<WriteResult<Session>> {
 	const id = body.id ?? (await newSessionId(options.idempotencyKey));
-	return sessionApi(env, principal, id).createSession({ ...body, id, tenant: principal.tenant }, options);
+	const outOfScope = sessionScopeFailure(principal, id);
+	if (outOfScope) return outOfScope;
+	return sessionApi(env, principal, id).createSession(callerOf(principal), { ...body, id, tenant: principal.tenant }, options);
 }
 
 /**
@@ -25,9 +28,13 @@ export async function forkSession(env: Env, principal: Principal, parentId: stri
 	if (forkId === parentId) {
 		return fail("validation_failed", "A fork needs an id of its own", { issues: [{ path: "id", message: "same as the parent" }] });
 	}
-	const snapshot: Result<ForkSnapshot> = await sessionApi(env, principal, parentId).exportFork({ checkpoint: body.checkpoint, version: body.version });
+	const outOfScope = sessionScopeFailure(principal, forkId);
+	if (outOfScope) return outOfScope;
+	if (!principal.scopes.operations.includes("read")) return fail("operation_out_of_scope", "A fork reads its parent: this credential may not read", { needs: "read" });
+	const snapshot: Result<ForkSnapshot> = await sessionApi(env, principal, parentId).exportFork(callerOf(principal), { checkpoint: body.checkpoint, version: body.version });
 	if (!snapshot.ok) return snapshot;
 	return sessionApi(env, principal, forkId).createFork(
+		callerOf(principal),
 		{
 			id: forkId,
 			tenant: principal.tenant,

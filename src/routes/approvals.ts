@@ -1,5 +1,5 @@
+import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../auth/authenticate";
 import { tenantSigningKey } from "../auth/webhook-signing";
 import { listTenantApprovals } from "../db/approvals";
 import { ApiError, unwrap } from "../errors";
@@ -8,7 +8,7 @@ import { Approval, ApprovalParams, ApprovalSummary, CreateApprovalBody, Decision
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { PauseBody, ResumeBody, Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { writeOptions } from "./write-options";
 
 /** Humans in the loop: pause and resume, approvals and their decisions, webhook signing. */
@@ -17,6 +17,7 @@ export const approvalRoutes = createRouter();
 approvalRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/pause",
 		operationId: "pauseSession",
 		tags: ["approvals"],
@@ -27,7 +28,7 @@ approvalRoutes.openapi(
 		responses: { 200: writeJson(Session, "The paused session"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).pause(c.req.valid("json"), writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).pause(caller(c), c.req.valid("json"), writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
@@ -35,6 +36,7 @@ approvalRoutes.openapi(
 approvalRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/resume",
 		operationId: "resumeSession",
 		tags: ["approvals"],
@@ -44,7 +46,7 @@ approvalRoutes.openapi(
 		responses: { 200: writeJson(Session, "The session"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).resume(c.req.valid("json"), writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).resume(caller(c), c.req.valid("json"), writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
@@ -52,6 +54,7 @@ approvalRoutes.openapi(
 approvalRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/approvals",
 		operationId: "createApproval",
 		tags: ["approvals"],
@@ -68,7 +71,7 @@ approvalRoutes.openapi(
 	}),
 	async (c) => {
 		const { id } = c.req.valid("param");
-		const result = await sessionApi(c.env, c.var.principal, id).createApproval(c.req.valid("json"), writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, id).createApproval(caller(c), c.req.valid("json"), writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 201, (value) => value.version, (value) => `/v1/sessions/${id}/approvals/${value.id}`);
 	},
 );
@@ -76,6 +79,7 @@ approvalRoutes.openapi(
 approvalRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/approvals",
 		operationId: "listApprovals",
 		tags: ["approvals"],
@@ -84,12 +88,13 @@ approvalRoutes.openapi(
 		request: { params: SessionParams, query: ListApprovalsQuery },
 		responses: { 200: json(z.object({ approvals: z.array(Approval) }), "Approvals by id"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listApprovals(c.req.valid("query").status)), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listApprovals(caller(c), c.req.valid("query").status)), 200),
 );
 
 approvalRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/approvals/{approvalId}",
 		operationId: "getApproval",
 		tags: ["approvals"],
@@ -100,13 +105,14 @@ approvalRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, approvalId } = c.req.valid("param");
-		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getApproval(approvalId)), 200);
+		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getApproval(caller(c), approvalId)), 200);
 	},
 );
 
 approvalRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/approvals/{approvalId}/decision",
 		operationId: "decideApproval",
 		tags: ["approvals"],
@@ -118,7 +124,7 @@ approvalRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, approvalId } = c.req.valid("param");
-		const result = await sessionApi(c.env, c.var.principal, id).decideApproval(approvalId, c.req.valid("json"), writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, id).decideApproval(caller(c), approvalId, c.req.valid("json"), writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
@@ -126,6 +132,7 @@ approvalRoutes.openapi(
 approvalRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/approvals",
 		operationId: "listTenantApprovals",
 		tags: ["approvals"],
@@ -161,10 +168,10 @@ approvalRoutes.openapi(
 	},
 );
 
-approvalRoutes.use("/v1/admin/webhook-signing-key", requireRole("admin"));
 approvalRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("admin"),
 		path: "/v1/admin/webhook-signing-key",
 		operationId: "getWebhookSigningKey",
 		tags: ["admin"],

@@ -1,14 +1,18 @@
+import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
-import { unwrap } from "../errors";
+import { admitsId } from "../auth/scopes";
+import { ApiError, unwrap } from "../errors";
+import { sessionApi } from "../operations/session-api";
 import { readContent } from "../operations/content";
 import { SessionId } from "../schemas/common";
-import { bearerSecurity, createRouter, errorResponses } from "./router";
+import { bearerSecurity, caller, createRouter, errorResponses } from "./router";
 
 export const blobRoutes = createRouter();
 
 blobRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/blobs/{sha256}",
 		operationId: "getBlob",
 		tags: ["events"],
@@ -30,6 +34,12 @@ blobRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, sha256 } = c.req.valid("param");
+		const { scopes } = c.var.principal;
+		// R2 is read directly: what only the object can decide is asked of it first.
+		if (scopes.namespaces !== null) {
+			throw new ApiError("namespace_out_of_scope", "This credential is limited to some namespaces: read content with includeContent=true on the read that returned the reference");
+		}
+		if (!admitsId(scopes.sessions, id)) unwrap(await sessionApi(c.env, c.var.principal, id).describe(caller(c)));
 		return c.json(unwrap(await readContent(c.env, c.var.principal, id, sha256)), 200);
 	},
 );

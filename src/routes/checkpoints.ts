@@ -1,10 +1,11 @@
+import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
 import { Checkpoint, CheckpointName, CheckpointPage, CreateCheckpointBody, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../schemas/context";
 import { Session } from "../schemas/sessions";
 import { StateItem } from "../schemas/state";
-import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { forkSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
@@ -20,6 +21,7 @@ const CheckpointParams = z.object({
 checkpointRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/checkpoints",
 		operationId: "createCheckpoint",
 		tags: ["checkpoints"],
@@ -36,7 +38,7 @@ checkpointRoutes.openapi(
 			}), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },
 	}),
 	async (c) => {
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).createCheckpoint(c.req.valid("json").name, writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).createCheckpoint(caller(c), c.req.valid("json").name, writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 201, (value) => value.version, (value) => `/v1/sessions/${c.req.valid("param").id}/checkpoints/${value.name}`);
 	},
 );
@@ -44,6 +46,7 @@ checkpointRoutes.openapi(
 checkpointRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/checkpoints",
 		operationId: "listCheckpoints",
 		tags: ["checkpoints"],
@@ -52,12 +55,13 @@ checkpointRoutes.openapi(
 		request: { params: SessionParams, query: ListCheckpointsQuery },
 		responses: { 200: json(CheckpointPage, "A page of checkpoints by version, then name"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCheckpoints(c.req.valid("query"))), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCheckpoints(caller(c), c.req.valid("query"))), 200),
 );
 
 checkpointRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/checkpoints/{name}",
 		operationId: "getCheckpoint",
 		tags: ["checkpoints"],
@@ -71,13 +75,14 @@ checkpointRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, name } = c.req.valid("param");
-		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getCheckpoint(name)), 200);
+		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getCheckpoint(caller(c), name)), 200);
 	},
 );
 
 checkpointRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/restore",
 		operationId: "restoreSession",
 		tags: ["checkpoints"],
@@ -93,7 +98,7 @@ checkpointRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).restore(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).restore(caller(c), body, writeOptions(c.req.valid("header"), body.expectedVersion));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
@@ -101,6 +106,7 @@ checkpointRoutes.openapi(
 checkpointRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/fork",
 		operationId: "forkSession",
 		tags: ["checkpoints"],

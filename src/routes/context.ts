@@ -1,8 +1,9 @@
+import { requires } from "../auth/authorize";
 import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompactBody, CompactionPage, CompactResult, ContextQuery, ContextWindow, ListCompactionsQuery } from "../schemas/context";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -12,6 +13,7 @@ export const contextRoutes = createRouter();
 contextRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/context",
 		operationId: "getContext",
 		tags: ["context"],
@@ -26,7 +28,7 @@ contextRoutes.openapi(
 		responses: { 200: json(ContextWindow, "The window"), ...errorResponses(404, 410, 422, 503) },
 	}),
 	async (c) => {
-		const window = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).getContext(c.req.valid("query")));
+		const window = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).getContext(caller(c), c.req.valid("query")));
 		c.header("ETag", `"${window.version}"`);
 		return c.json(window, 200);
 	},
@@ -35,6 +37,7 @@ contextRoutes.openapi(
 contextRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/compact",
 		operationId: "compactSession",
 		tags: ["context"],
@@ -52,7 +55,7 @@ contextRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).compact(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).compact(caller(c), body, writeOptions(c.req.valid("header"), body.expectedVersion));
 		return writeResponse(c, result, 200, (value) => value.compaction?.version);
 	},
 );
@@ -60,6 +63,7 @@ contextRoutes.openapi(
 contextRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/compactions",
 		operationId: "listCompactions",
 		tags: ["context"],
@@ -68,5 +72,5 @@ contextRoutes.openapi(
 		request: { params: SessionParams, query: ListCompactionsQuery },
 		responses: { 200: json(CompactionPage, "A page of compactions, oldest first"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCompactions(c.req.valid("query"))), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listCompactions(caller(c), c.req.valid("query"))), 200),
 );

@@ -1,9 +1,11 @@
+import { checkOperation, checkSession, guard, requires } from "../auth/authorize";
+import { CALLER_HEADER } from "../auth/scopes";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, unwrap, validationError } from "../errors";
 import { eventStream } from "../operations/live";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { AppendEventsBody, AppendResult, Event, EventPage, ListEventsQuery } from "../schemas/events";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { expandEventPage } from "../operations/content";
@@ -25,6 +27,8 @@ function seqOf(value: string, where: string): number {
 eventRoutes.use("/v1/sessions/:id/events", async (c, next) => {
 	const live = c.req.query("live");
 	if (c.req.method !== "GET" || live === undefined) return next();
+	// The JSON route's own check does not run for what is answered here.
+	checkOperation(c.var.principal, "read");
 	const parsed = ListEventsQuery.safeParse(c.req.query());
 	const params = SessionParams.safeParse(c.req.param());
 	if (!parsed.success) throw validationError(parsed.error, "query");
@@ -32,15 +36,16 @@ eventRoutes.use("/v1/sessions/:id/events", async (c, next) => {
 	const lastEventId = c.req.header("last-event-id");
 	const after = lastEventId !== undefined ? seqOf(lastEventId, "Last-Event-ID") : (parsed.data.offset ?? parsed.data.after);
 	const { id } = params.data;
+	checkSession(c.var.principal, id);
 	if (parsed.data.live === "sse") {
-		const check = await sessionApi(c.env, c.var.principal, id).describe();
+		const check = await sessionApi(c.env, c.var.principal, id).describe(caller(c));
 		unwrap(check);
 		return c.body(eventStream(c.env, c.var.principal, id, after), 200, {
 			"content-type": "text/event-stream",
 			"cache-control": "no-cache",
 		});
 	}
-	const page = unwrap(await sessionApi(c.env, c.var.principal, id).nextEvents(after, parsed.data.limit, LONG_POLL_MS));
+	const page = unwrap(await sessionApi(c.env, c.var.principal, id).nextEvents(caller(c), after, parsed.data.limit, LONG_POLL_MS));
 	const nextOffset = page.events.at(-1)?.seq ?? after;
 	c.header("Stream-Next-Offset", String(nextOffset));
 	if (page.nextAfter === null) c.header("Stream-Up-To-Date", "true");
@@ -53,6 +58,7 @@ const LONG_POLL_MS = 25_000;
 eventRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/events",
 		operationId: "appendEvents",
 		tags: ["events"],
@@ -76,6 +82,7 @@ eventRoutes.openapi(
 	async (c) => {
 		const body = c.req.valid("json");
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).appendEvents(
+			caller(c),
 			body,
 			writeOptions(c.req.valid("header"), body.expectedVersion),
 		);
@@ -86,6 +93,7 @@ eventRoutes.openapi(
 eventRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/events",
 		operationId: "listEvents",
 		tags: ["events"],
@@ -97,7 +105,7 @@ eventRoutes.openapi(
 	async (c) => {
 		const { id } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
-		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listEvents({ ...query, includeContent }));
+		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listEvents(caller(c), { ...query, includeContent }));
 		return c.json(includeContent ? unwrap(await expandEventPage(c.env, c.var.principal, id, page)) : page, 200);
 	},
 );
@@ -107,6 +115,7 @@ eventRoutes.openapi(
 eventRoutes.openAPIRegistry.registerPath(
 	createRoute({
 		method: "get",
+		"x-required-operation": "read",
 		path: "/v1/sessions/{id}/subscribe",
 		operationId: "subscribe",
 		tags: ["events"],
@@ -120,7 +129,7 @@ eventRoutes.openAPIRegistry.registerPath(
 		responses: { 101: { description: "Switching protocols" }, ...errorResponses(404, 410, 426) },
 	}),
 );
-eventRoutes.get("/v1/sessions/:id/subscribe", async (c) => {
+eventRoutes.get("/v1/sessions/:id/subscribe", guard("read"), async (c) => {
 	const params = SessionParams.safeParse(c.req.param());
 	if (!params.success) throw validationError(params.error, "path");
 	const after = c.req.query("after");
@@ -128,7 +137,9 @@ eventRoutes.get("/v1/sessions/:id/subscribe", async (c) => {
 	if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
 		throw new ApiError("upgrade_required", "Connect with a WebSocket upgrade (Upgrade: websocket)");
 	}
-	return sessionApi(c.env, c.var.principal, params.data.id).fetch(c.req.raw);
+	const forwarded = new Request(c.req.raw);
+	forwarded.headers.set(CALLER_HEADER, JSON.stringify(caller(c)));
+	return sessionApi(c.env, c.var.principal, params.data.id).fetch(forwarded);
 });
 
 // The Durable Streams read protocol (JSON mode) over a session's events, so its clients can
@@ -138,6 +149,7 @@ eventRoutes.get("/v1/sessions/:id/subscribe", async (c) => {
 eventRoutes.openAPIRegistry.registerPath(
 	createRoute({
 		method: "get",
+		"x-required-operation": "read",
 		path: "/v1/sessions/{id}/stream",
 		operationId: "readStream",
 		tags: ["events"],
@@ -157,7 +169,7 @@ eventRoutes.openAPIRegistry.registerPath(
 		},
 	}),
 );
-eventRoutes.get("/v1/sessions/:id/stream", async (c) => {
+eventRoutes.get("/v1/sessions/:id/stream", guard("read"), async (c) => {
 	const params = SessionParams.safeParse(c.req.param());
 	if (!params.success) throw validationError(params.error, "path");
 	const offset = c.req.query("offset") ?? "-1";
@@ -165,7 +177,7 @@ eventRoutes.get("/v1/sessions/:id/stream", async (c) => {
 	const live = c.req.query("live");
 	if (live !== undefined && live !== "long-poll") throw new ApiError("validation_failed", "live must be long-poll here (SSE: GET …/events?live=sse)", { issues: [{ path: "live", message: "long-poll" }] });
 	const api = sessionApi(c.env, c.var.principal, params.data.id);
-	const page = unwrap(live ? await api.nextEvents(after, STREAM_BATCH, LONG_POLL_MS) : await api.listEvents({ after, limit: CATCH_UP_BATCH, includeArchived: true, includeContent: false }));
+	const page = unwrap(live ? await api.nextEvents(caller(c), after, STREAM_BATCH, LONG_POLL_MS) : await api.listEvents(caller(c), { after, limit: CATCH_UP_BATCH, includeArchived: true, includeContent: false }));
 	const nextOffset = String(page.events.at(-1)?.seq ?? after);
 	c.header("Stream-Next-Offset", nextOffset);
 	c.header("Stream-Cursor", nextOffset);

@@ -1,18 +1,20 @@
+import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Principal } from "../app-env";
-import { mintKey, sha256, toHex } from "../auth/api-keys";
-import { forgetCachedKey, requireRole } from "../auth/authenticate";
+import { keyScopes, mintKey, sha256, toHex } from "../auth/api-keys";
+import { operationsOf, widening } from "../auth/scopes";
+import { Scopes } from "../schemas/scopes";
+import { forgetCachedKey } from "../auth/authenticate";
 import { type ApiKeyRow, insertApiKey, listApiKeys, revokeApiKey } from "../db/api-keys";
 import { ApiError } from "../errors";
 import { ApiKeyInfo, CreatedKey, CreateKeyBody, KeyParams } from "../schemas/keys";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
 
 export const keyRoutes = createRouter();
-keyRoutes.use("/v1/admin/*", requireRole("admin"));
 
 /** The bootstrap key manages every tenant's keys; a minted admin key only its own tenant's. */
 function managedTenant(principal: Principal): string | null {
-	return principal.keyId === "bootstrap" ? null : principal.tenant;
+	return principal.id === "bootstrap" ? null : principal.tenant;
 }
 
 function toInfo(row: ApiKeyRow): z.infer<typeof ApiKeyInfo> {
@@ -21,6 +23,8 @@ function toInfo(row: ApiKeyRow): z.infer<typeof ApiKeyInfo> {
 		tenant: row.tenant,
 		role: row.role,
 		name: row.name,
+		scopes: keyScopes(row),
+		agent: row.agent,
 		createdAt: new Date(row.createdAt).toISOString(),
 		revokedAt: row.revokedAt === null ? null : new Date(row.revokedAt).toISOString(),
 	};
@@ -39,6 +43,7 @@ async function withIndex<T>(work: () => Promise<T>): Promise<T> {
 keyRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("admin"),
 		path: "/v1/admin/keys",
 		operationId: "createApiKey",
 		tags: ["admin"],
@@ -53,6 +58,9 @@ keyRoutes.openapi(
 		const scope = managedTenant(principal);
 		const tenant = body.tenant ?? principal.tenant;
 		if (scope !== null && tenant !== scope) throw new ApiError("forbidden", "An admin key can only mint keys for its own tenant");
+		const requested = Scopes.parse({ operations: operationsOf(body.role), ...body.scopes });
+		const wider = widening(principal.scopes, requested);
+		if (wider.length > 0) throw new ApiError("scope_widening", "A key cannot be minted with more than its minter may do", { widening: wider });
 		const { id, key } = mintKey();
 		const row = await withIndex(async () =>
 			insertApiKey(c.env.DB, {
@@ -60,6 +68,8 @@ keyRoutes.openapi(
 				tenant,
 				role: body.role,
 				name: body.name ?? null,
+				scopes: body.scopes ? JSON.stringify({ sessions: requested.sessions, namespaces: requested.namespaces }) : null,
+				agent: body.agent ?? null,
 				hash: toHex(await sha256(key)),
 				createdAt: Date.now(),
 			}),
@@ -71,6 +81,7 @@ keyRoutes.openapi(
 keyRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("admin"),
 		path: "/v1/admin/keys",
 		operationId: "listApiKeys",
 		tags: ["admin"],
@@ -87,6 +98,7 @@ keyRoutes.openapi(
 keyRoutes.openapi(
 	createRoute({
 		method: "delete",
+		...requires("admin"),
 		path: "/v1/admin/keys/{keyId}",
 		operationId: "revokeApiKey",
 		tags: ["admin"],

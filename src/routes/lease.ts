@@ -1,8 +1,9 @@
+import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { AcquireLeaseBody, Lease } from "../schemas/lease";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -12,6 +13,7 @@ export const leaseRoutes = createRouter();
 leaseRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/{id}/lease",
 		operationId: "acquireLease",
 		tags: ["lease"],
@@ -29,6 +31,7 @@ leaseRoutes.openapi(
 	}),
 	async (c) => {
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).acquireLease(
+			caller(c),
 			c.req.valid("json"),
 			writeOptions(c.req.valid("header")),
 		);
@@ -39,6 +42,7 @@ leaseRoutes.openapi(
 leaseRoutes.openapi(
 	createRoute({
 		method: "delete",
+		...requires("write"),
 		path: "/v1/sessions/{id}/lease",
 		operationId: "releaseLease",
 		tags: ["lease"],
@@ -50,6 +54,6 @@ leaseRoutes.openapi(
 	async (c) => {
 		const token = writeOptions(c.req.valid("header")).leaseToken;
 		if (token === undefined) throw new ApiError("validation_failed", "Send the lease's token as Lease-Token");
-		return c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).releaseLease(token)), 200);
+		return c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).releaseLease(caller(c), token)), 200);
 	},
 );

@@ -1,3 +1,4 @@
+import { guard, requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
 import { unwrap, validationError } from "../errors";
 import { importSession } from "../operations/portability";
@@ -6,7 +7,7 @@ import { WriteHeaders } from "../schemas/common";
 import { ExportParams, ImportQuery } from "../schemas/portability";
 import { Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson, caller } from "./router";
 import { writeOptions } from "./write-options";
 
 export const portabilityRoutes = createRouter();
@@ -17,6 +18,7 @@ const ndjson = { "application/x-ndjson": { schema: z.string().openapi({ descript
 // in the registry and served by a plain handler that validates its parameter itself.
 const exportRoute = createRoute({
 	method: "get",
+	"x-required-operation": "read",
 	path: "/v1/sessions/{id}/export",
 	operationId: "exportSession",
 	tags: ["sessions"],
@@ -30,17 +32,18 @@ const exportRoute = createRoute({
 	responses: { 200: { description: "The document", content: ndjson }, ...errorResponses(404, 410, 422, 503) },
 	});
 portabilityRoutes.openAPIRegistry.registerPath(exportRoute);
-portabilityRoutes.get("/v1/sessions/:id/export", async (c) => {
+portabilityRoutes.get("/v1/sessions/:id/export", guard("read"), async (c) => {
 	const params = ExportParams.safeParse(c.req.param());
 	if (!params.success) throw validationError(params.error, "path");
 	const { id } = params.data;
-	const stream = unwrap(await sessionApi(c.env, c.var.principal, id).exportSession());
+	const stream = unwrap(await sessionApi(c.env, c.var.principal, id).exportSession(caller(c)));
 	return c.body(stream, 200, { "content-type": "application/x-ndjson", "content-disposition": `attachment; filename="${id}.ndjson"` });
 });
 
 portabilityRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions/import",
 		operationId: "importSession",
 		tags: ["sessions"],

@@ -1,5 +1,8 @@
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { callerOf } from "../auth/authorize";
+import type { Caller } from "../auth/scopes";
 import { ErrorResponse, validationError } from "../errors";
 
 /** A sub-app whose validation failures become 400 validation_failed with field paths. */
@@ -70,3 +73,8 @@ export const sessionLinks: Links = {
 	getContext: { operationId: "getContext", parameters: { id: "$response.body#/id" } },
 	putState: { operationId: "putState", parameters: { id: "$response.body#/id" } },
 };
+
+/** The request's caller, as every session object call receives it. */
+export function caller(c: Context<AppEnv>): Caller {
+	return callerOf(c.var.principal);
+}

@@ -1,9 +1,10 @@
+import { requires } from "../auth/authorize";
 import { createRoute } from "@hono/zod-openapi";
 import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from "../db/sessions";
 import { ApiError, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
-import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { createSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
@@ -14,6 +15,7 @@ export const sessionRoutes = createRouter();
 sessionRoutes.openapi(
 	createRoute({
 		method: "post",
+		...requires("write"),
 		path: "/v1/sessions",
 		operationId: "createSession",
 		tags: ["sessions"],
@@ -34,6 +36,7 @@ sessionRoutes.openapi(
 sessionRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions",
 		operationId: "listSessions",
 		tags: ["sessions"],
@@ -79,6 +82,7 @@ function toSummary(row: SessionIndexEntry) {
 sessionRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}",
 		operationId: "getSession",
 		tags: ["sessions"],
@@ -88,7 +92,7 @@ sessionRoutes.openapi(
 		responses: { 200: json(Session, "The session"), ...errorResponses(404, 410) },
 	}),
 	async (c) => {
-		const session = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).describe());
+		const session = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).describe(caller(c)));
 		c.header("ETag", `"${session.version}"`);
 		return c.json(session, 200);
 	},
@@ -97,6 +101,7 @@ sessionRoutes.openapi(
 sessionRoutes.openapi(
 	createRoute({
 		method: "delete",
+		...requires("write"),
 		path: "/v1/sessions/{id}",
 		operationId: "deleteSession",
 		tags: ["sessions"],
@@ -113,7 +118,7 @@ sessionRoutes.openapi(
 		},
 	}),
 	async (c) => {
-		const deleted = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).deleteSession(writeOptions(c.req.valid("header"))));
+		const deleted = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).deleteSession(caller(c), writeOptions(c.req.valid("header"))));
 		return deleted.purge === "complete" ? c.json(deleted, 200) : c.json(deleted, 202);
 	},
 );
@@ -121,6 +126,7 @@ sessionRoutes.openapi(
 sessionRoutes.openapi(
 	createRoute({
 		method: "patch",
+		...requires("write"),
 		path: "/v1/sessions/{id}",
 		operationId: "updateSession",
 		tags: ["sessions"],
@@ -135,7 +141,7 @@ sessionRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).updateSession(body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).updateSession(caller(c), body, writeOptions(c.req.valid("header"), body.expectedVersion));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );

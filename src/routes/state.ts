@@ -1,3 +1,4 @@
+import { requires } from "../auth/authorize";
 import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { WriteHeaders } from "../schemas/common";
@@ -12,7 +13,7 @@ import {
 	StateWriteResult,
 } from "../schemas/state";
 import { expandStatePage, readContent } from "../operations/content";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -22,6 +23,7 @@ export const stateRoutes = createRouter();
 stateRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/state/{ns}",
 		operationId: "listState",
 		tags: ["state"],
@@ -33,7 +35,7 @@ stateRoutes.openapi(
 	async (c) => {
 		const { id, ns } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
-		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listState(ns, query));
+		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listState(caller(c), ns, query));
 		if (includeContent) return c.json(unwrap(await expandStatePage(c.env, c.var.principal, id, page)), 200);
 		return c.json(page, 200);
 	},
@@ -42,6 +44,7 @@ stateRoutes.openapi(
 stateRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/state/{ns}/{key}",
 		operationId: "getState",
 		tags: ["state"],
@@ -53,7 +56,7 @@ stateRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
-		const item = unwrap(await sessionApi(c.env, c.var.principal, id).getState(ns, key));
+		const item = unwrap(await sessionApi(c.env, c.var.principal, id).getState(caller(c), ns, key));
 		c.header("ETag", `"${item.version}"`);
 		if (c.req.valid("query").includeContent && item.valueRef) {
 			item.value = unwrap(await readContent(c.env, c.var.principal, id, item.valueRef.sha256));
@@ -65,6 +68,7 @@ stateRoutes.openapi(
 stateRoutes.openapi(
 	createRoute({
 		method: "put",
+		...requires("write"),
 		path: "/v1/sessions/{id}/state/{ns}/{key}",
 		operationId: "putState",
 		tags: ["state"],
@@ -80,7 +84,7 @@ stateRoutes.openapi(
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
 		const body = c.req.valid("json");
-		const result = await sessionApi(c.env, c.var.principal, id).putState(ns, key, body, writeOptions(c.req.valid("header"), body.expectedVersion));
+		const result = await sessionApi(c.env, c.var.principal, id).putState(caller(c), ns, key, body, writeOptions(c.req.valid("header"), body.expectedVersion));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
@@ -88,6 +92,7 @@ stateRoutes.openapi(
 stateRoutes.openapi(
 	createRoute({
 		method: "delete",
+		...requires("write"),
 		path: "/v1/sessions/{id}/state/{ns}/{key}",
 		operationId: "deleteState",
 		tags: ["state"],
@@ -98,7 +103,7 @@ stateRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
-		const result = await sessionApi(c.env, c.var.principal, id).deleteState(ns, key, c.req.valid("query").ifVersion, writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, id).deleteState(caller(c), ns, key, c.req.valid("query").ifVersion, writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 200, (value) => value.sessionVersion);
 	},
 );

@@ -1,10 +1,11 @@
+import { requires } from "../auth/authorize";
 import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
 import { sessionApi } from "../operations/session-api";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, StepParams, Workflow, WorkflowList, WorkflowParams } from "../schemas/workflows";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json, writeJson } from "./router";
+import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { writeOptions } from "./write-options";
 
 export const workflowRoutes = createRouter();
@@ -12,6 +13,7 @@ export const workflowRoutes = createRouter();
 workflowRoutes.openapi(
 	createRoute({
 		method: "put",
+		...requires("write"),
 		path: "/v1/sessions/{id}/workflows/{name}",
 		operationId: "putWorkflow",
 		tags: ["workflows"],
@@ -23,7 +25,7 @@ workflowRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, name } = c.req.valid("param");
-		const result = await sessionApi(c.env, c.var.principal, id).putWorkflow(name, c.req.valid("json"), writeOptions(c.req.valid("header")));
+		const result = await sessionApi(c.env, c.var.principal, id).putWorkflow(caller(c), name, c.req.valid("json"), writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
@@ -31,6 +33,7 @@ workflowRoutes.openapi(
 workflowRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/workflows",
 		operationId: "listWorkflows",
 		tags: ["workflows"],
@@ -39,12 +42,13 @@ workflowRoutes.openapi(
 		request: { params: SessionParams },
 		responses: { 200: json(WorkflowList, "Workflows by name"), ...errorResponses(404, 410) },
 	}),
-	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listWorkflows()), 200),
+	async (c) => c.json(unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).listWorkflows(caller(c))), 200),
 );
 
 workflowRoutes.openapi(
 	createRoute({
 		method: "get",
+		...requires("read"),
 		path: "/v1/sessions/{id}/workflows/{name}",
 		operationId: "getWorkflow",
 		tags: ["workflows"],
@@ -55,7 +59,7 @@ workflowRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, name } = c.req.valid("param");
-		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getWorkflow(name)), 200);
+		return c.json(unwrap(await sessionApi(c.env, c.var.principal, id).getWorkflow(caller(c), name)), 200);
 	},
 );
 
@@ -84,6 +88,7 @@ for (const { action, schema, summary, description } of stepActions) {
 	workflowRoutes.openapi(
 		createRoute({
 			method: "post",
+			...requires("write"),
 			path: `/v1/sessions/{id}/workflows/{name}/steps/{step}/${action}`,
 			operationId: `${action}Step`,
 			tags: ["workflows"],
@@ -102,12 +107,12 @@ for (const { action, schema, summary, description } of stepActions) {
 			const body = c.req.valid("json");
 			const result =
 				action === "start"
-					? await api.startStep(name, step, body as StartStepBody, options)
+					? await api.startStep(caller(c), name, step, body as StartStepBody, options)
 					: action === "complete"
-						? await api.completeStep(name, step, body as CompleteStepBody, options)
+						? await api.completeStep(caller(c), name, step, body as CompleteStepBody, options)
 						: action === "fail"
-							? await api.failStep(name, step, body as FailStepBody, options)
-							: await api.skipStep(name, step, body as SkipStepBody, options);
+							? await api.failStep(caller(c), name, step, body as FailStepBody, options)
+							: await api.skipStep(caller(c), name, step, body as SkipStepBody, options);
 			return writeResponse(c, result, 200, (value) => value.version);
 		},
 	);

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { TenantId, Timestamp } from "./common";
+import { Scopes } from "./scopes";
 
 export const Role = z.enum(["admin", "writer", "reader"]);
 export type Role = z.infer<typeof Role>;
@@ -9,6 +10,12 @@ export const CreateKeyBody = z
 		tenant: TenantId.optional().openapi({ description: "Defaults to the caller's tenant; only the bootstrap key may name another" }),
 		role: Role,
 		name: z.string().min(1).max(200).optional(),
+		scopes: Scopes.pick({ sessions: true, namespaces: true })
+			.partial()
+			.strict()
+			.optional()
+			.openapi({ description: "Which sessions and namespaces it may use (default: all); its role gives the operations" }),
+		agent: z.string().min(1).max(200).optional().openapi({ description: "Stamped on every read and write it makes (audit trail)" }),
 	})
 	.strict()
 	.openapi("CreateApiKey");
@@ -19,6 +26,8 @@ export const ApiKeyInfo = z
 		tenant: TenantId,
 		role: Role,
 		name: z.string().nullable(),
+		scopes: Scopes,
+		agent: z.string().nullable(),
 		createdAt: Timestamp,
 		revokedAt: Timestamp.nullable(),
 	})

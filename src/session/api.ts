@@ -4,6 +4,7 @@
  * #private or live in the capability modules, so no stub holder can reach them. Results are
  * plain JSON data; expected failures are data too (RPC would drop an error's code).
  */
+import type { Caller } from "../auth/scopes";
 import type { Result } from "../errors";
 import type {
 	Checkpoint,
@@ -30,54 +31,54 @@ import type { ForkSnapshot } from "./history/fork";
 import type { WriteOptions, WriteResult } from "./kernel/write-kernel";
 import type { NewSession } from "./sessions/session-row";
 
-export type { ForkSnapshot, NewSession, WriteOptions, WriteResult };
+export type { Caller, ForkSnapshot, NewSession, WriteOptions, WriteResult };
 
 export interface SessionApi {
-	createSession(input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
-	describe(): Promise<Result<Session>>;
-	updateSession(body: UpdateSessionBody, options: WriteOptions): Promise<WriteResult<Session>>;
-	deleteSession(options: WriteOptions): Promise<Result<DeletedSession>>;
+	createSession(caller: Caller, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
+	describe(caller: Caller): Promise<Result<Session>>;
+	updateSession(caller: Caller, body: UpdateSessionBody, options: WriteOptions): Promise<WriteResult<Session>>;
+	deleteSession(caller: Caller, options: WriteOptions): Promise<Result<DeletedSession>>;
 
-	appendEvents(body: AppendEventsBody, options: WriteOptions): Promise<WriteResult<AppendResult>>;
-	listEvents(query: ListEventsQuery): Promise<Result<EventPage>>;
+	appendEvents(caller: Caller, body: AppendEventsBody, options: WriteOptions): Promise<WriteResult<AppendResult>>;
+	listEvents(caller: Caller, query: ListEventsQuery): Promise<Result<EventPage>>;
 
-	nextEvents(after: number, limit: number, timeoutMs: number): Promise<Result<EventPage & { timedOut: boolean }>>;
+	nextEvents(caller: Caller, after: number, limit: number, timeoutMs: number): Promise<Result<EventPage & { timedOut: boolean }>>;
 
-	getState(ns: string, key: string): Promise<Result<StateItem>>;
-	listState(ns: string, query: Omit<ListStateQuery, "includeContent">): Promise<Result<StatePage>>;
-	putState(ns: string, key: string, body: PutStateBody, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;
-	deleteState(ns: string, key: string, ifVersion: number | undefined, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;
+	getState(caller: Caller, ns: string, key: string): Promise<Result<StateItem>>;
+	listState(caller: Caller, ns: string, query: Omit<ListStateQuery, "includeContent">): Promise<Result<StatePage>>;
+	putState(caller: Caller, ns: string, key: string, body: PutStateBody, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;
+	deleteState(caller: Caller, ns: string, key: string, ifVersion: number | undefined, options: WriteOptions): Promise<WriteResult<StateWriteResult>>;
 
-	acquireLease(body: AcquireLeaseBody, options: WriteOptions): Promise<WriteResult<Lease>>;
-	releaseLease(token: number): Promise<Result<{ released: true }>>;
+	acquireLease(caller: Caller, body: AcquireLeaseBody, options: WriteOptions): Promise<WriteResult<Lease>>;
+	releaseLease(caller: Caller, token: number): Promise<Result<{ released: true }>>;
 
-	getContext(query: ContextQuery): Promise<Result<ContextWindow>>;
-	compact(body: CompactBody, options: WriteOptions): Promise<WriteResult<CompactResult>>;
-	listCompactions(query: ListCompactionsQuery): Promise<Result<CompactionPage>>;
+	getContext(caller: Caller, query: ContextQuery): Promise<Result<ContextWindow>>;
+	compact(caller: Caller, body: CompactBody, options: WriteOptions): Promise<WriteResult<CompactResult>>;
+	listCompactions(caller: Caller, query: ListCompactionsQuery): Promise<Result<CompactionPage>>;
 
-	createCheckpoint(name: string, options: WriteOptions): Promise<WriteResult<Checkpoint>>;
-	listCheckpoints(query: ListCheckpointsQuery): Promise<Result<CheckpointPage>>;
-	getCheckpoint(name: string): Promise<Result<Checkpoint & { state: StateItem[] }>>;
-	restore(body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
-	exportFork(point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
-	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
+	createCheckpoint(caller: Caller, name: string, options: WriteOptions): Promise<WriteResult<Checkpoint>>;
+	listCheckpoints(caller: Caller, query: ListCheckpointsQuery): Promise<Result<CheckpointPage>>;
+	getCheckpoint(caller: Caller, name: string): Promise<Result<Checkpoint & { state: StateItem[] }>>;
+	restore(caller: Caller, body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
+	exportFork(caller: Caller, point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
+	createFork(caller: Caller, input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
 
-	exportSession(): Promise<Result<ReadableStream<Uint8Array>>>;
-	importSession(tenant: string, id: string, document: ImportDocument, options: WriteOptions): Promise<WriteResult<Session>>;
+	exportSession(caller: Caller): Promise<Result<ReadableStream<Uint8Array>>>;
+	importSession(caller: Caller, tenant: string, id: string, document: ImportDocument, options: WriteOptions): Promise<WriteResult<Session>>;
 
-	putWorkflow(name: string, body: PutWorkflowBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
-	getWorkflow(name: string): Promise<Result<Workflow>>;
-	listWorkflows(): Promise<Result<{ workflows: Workflow[] }>>;
-	startStep(name: string, step: string, body: StartStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
-	completeStep(name: string, step: string, body: CompleteStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
-	failStep(name: string, step: string, body: FailStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
-	skipStep(name: string, step: string, body: SkipStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	putWorkflow(caller: Caller, name: string, body: PutWorkflowBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	getWorkflow(caller: Caller, name: string): Promise<Result<Workflow>>;
+	listWorkflows(caller: Caller): Promise<Result<{ workflows: Workflow[] }>>;
+	startStep(caller: Caller, name: string, step: string, body: StartStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	completeStep(caller: Caller, name: string, step: string, body: CompleteStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	failStep(caller: Caller, name: string, step: string, body: FailStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
+	skipStep(caller: Caller, name: string, step: string, body: SkipStepBody, options: WriteOptions): Promise<WriteResult<Workflow>>;
 
-	pause(body: PauseBody, options: WriteOptions): Promise<WriteResult<Session>>;
-	resume(body: ResumeBody, options: WriteOptions): Promise<WriteResult<Session>>;
+	pause(caller: Caller, body: PauseBody, options: WriteOptions): Promise<WriteResult<Session>>;
+	resume(caller: Caller, body: ResumeBody, options: WriteOptions): Promise<WriteResult<Session>>;
 
-	createApproval(body: CreateApprovalBody, options: WriteOptions): Promise<WriteResult<Approval>>;
-	decideApproval(approvalId: string, body: DecisionBody, options: WriteOptions): Promise<WriteResult<Approval>>;
-	getApproval(approvalId: string): Promise<Result<Approval>>;
-	listApprovals(status: Approval["status"] | undefined): Promise<Result<{ approvals: Approval[] }>>;
+	createApproval(caller: Caller, body: CreateApprovalBody, options: WriteOptions): Promise<WriteResult<Approval>>;
+	decideApproval(caller: Caller, approvalId: string, body: DecisionBody, options: WriteOptions): Promise<WriteResult<Approval>>;
+	getApproval(caller: Caller, approvalId: string): Promise<Result<Approval>>;
+	listApprovals(caller: Caller, status: Approval["status"] | undefined): Promise<Result<{ approvals: Approval[] }>>;
 }

@@ -2,6 +2,7 @@
  * Every capability of the session object, in migration order. A new capability is a folder
  * exporting a Capability, and one line here.
  */
+import { audit } from "./audit/capability";
 import { compaction } from "./compaction/capability";
 import { escalations } from "./escalations/capability";
 import { events } from "./events/capability";
@@ -24,6 +25,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	idempotency,
 	projection,
 	escalations,
+	audit,
 	timerTable,
 ];
 

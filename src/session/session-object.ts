@@ -16,6 +16,9 @@ import type { PauseBody, ResumeBody, UpdateSessionBody } from "../schemas/sessio
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody } from "../schemas/workflows";
 import * as approvals from "./approvals/operations";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
+import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
+import { type Failure, fail } from "../errors";
+import type { Json } from "../schemas/common";
 import type { ForkSnapshot, NewSession, SessionApi, WriteOptions } from "./api";
 import { CAPABILITIES, isReferenced } from "./capabilities";
 import * as compaction from "./compaction/operations";
@@ -72,153 +75,169 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		});
 	}
 
-	createSession(input: NewSession, options: WriteOptions) {
-		return lifecycle.createSession(this.#session, input, options);
+	createSession(caller: Caller, input: NewSession, options: WriteOptions) {
+		if (!admitsSession(caller.sessions, input.id, input.subject ?? null)) return Promise.resolve(outOfScope(input.id));
+		return lifecycle.createSession(this.#call(caller, "createSession", { id: input.id }), input, options);
 	}
 
-	describe() {
-		return lifecycle.describe(this.#session);
+	describe(caller: Caller) {
+		return lifecycle.describe(this.#call(caller, "describe", null));
 	}
 
-	updateSession(body: UpdateSessionBody, options: WriteOptions) {
-		return lifecycle.updateSession(this.#session, body, options);
+	updateSession(caller: Caller, body: UpdateSessionBody, options: WriteOptions) {
+		return lifecycle.updateSession(this.#call(caller, "updateSession", { fields: Object.keys(body) }), body, options);
 	}
 
-	deleteSession(options: WriteOptions) {
-		return lifecycle.deleteSession(this.#session, options);
+	deleteSession(caller: Caller, options: WriteOptions) {
+		return lifecycle.deleteSession(this.#call(caller, "deleteSession", null), options);
 	}
 
-	appendEvents(body: AppendEventsBody, options: WriteOptions) {
-		return events.appendEvents(this.#session, body, options);
+	appendEvents(caller: Caller, body: AppendEventsBody, options: WriteOptions) {
+		return events.appendEvents(this.#call(caller, "appendEvents", { events: body.events.length }), body, options);
 	}
 
-	listEvents(query: ListEventsQuery) {
-		return events.listEvents(this.#session, query);
+	listEvents(caller: Caller, query: ListEventsQuery) {
+		return events.listEvents(this.#call(caller, "listEvents", { ...query }), query);
 	}
 
-	getState(ns: string, key: string) {
-		return state.getState(this.#session, ns, key);
+	getState(caller: Caller, ns: string, key: string) {
+		if (!admitsNamespace(caller.namespaces, ns)) return Promise.resolve(namespaceOutOfScope(ns));
+		return state.getState(this.#call(caller, "getState", { ns, key }), ns, key);
 	}
 
-	listState(ns: string, query: Omit<ListStateQuery, "includeContent">) {
-		return state.listState(this.#session, ns, query);
+	listState(caller: Caller, ns: string, query: Omit<ListStateQuery, "includeContent">) {
+		if (!admitsNamespace(caller.namespaces, ns)) return Promise.resolve(namespaceOutOfScope(ns));
+		return state.listState(this.#call(caller, "listState", { ns, ...query }), ns, query);
 	}
 
-	putState(ns: string, key: string, body: PutStateBody, options: WriteOptions) {
-		return state.putState(this.#session, ns, key, body, options);
+	putState(caller: Caller, ns: string, key: string, body: PutStateBody, options: WriteOptions) {
+		if (!admitsNamespace(caller.namespaces, ns)) return Promise.resolve(namespaceOutOfScope(ns));
+		return state.putState(this.#call(caller, "putState", { ns, key }), ns, key, body, options);
 	}
 
-	deleteState(ns: string, key: string, ifVersion: number | undefined, options: WriteOptions) {
-		return state.deleteState(this.#session, ns, key, ifVersion, options);
+	deleteState(caller: Caller, ns: string, key: string, ifVersion: number | undefined, options: WriteOptions) {
+		if (!admitsNamespace(caller.namespaces, ns)) return Promise.resolve(namespaceOutOfScope(ns));
+		return state.deleteState(this.#call(caller, "deleteState", { ns, key }), ns, key, ifVersion, options);
 	}
 
-	acquireLease(body: AcquireLeaseBody, options: WriteOptions) {
-		return lease.acquireLease(this.#session, body, options);
+	acquireLease(caller: Caller, body: AcquireLeaseBody, options: WriteOptions) {
+		return lease.acquireLease(this.#call(caller, "acquireLease", null), body, options);
 	}
 
-	releaseLease(token: number) {
-		return lease.releaseLease(this.#session, token);
+	releaseLease(caller: Caller, token: number) {
+		return lease.releaseLease(this.#call(caller, "releaseLease", null), token);
 	}
 
-	getContext(query: ContextQuery) {
-		return getContext(this.#session, query);
+	getContext(caller: Caller, query: ContextQuery) {
+		return getContext(this.#call(caller, "getContext", { ...query }), query);
 	}
 
-	compact(body: CompactBody, options: WriteOptions) {
-		return compaction.compact(this.#session, body, options);
+	compact(caller: Caller, body: CompactBody, options: WriteOptions) {
+		return compaction.compact(this.#call(caller, "compact", { upToSeq: body.upToSeq ?? null }), body, options);
 	}
 
-	listCompactions(query: ListCompactionsQuery) {
-		return compaction.listCompactions(this.#session, query);
+	listCompactions(caller: Caller, query: ListCompactionsQuery) {
+		return compaction.listCompactions(this.#call(caller, "listCompactions", { ...query }), query);
 	}
 
-	createCheckpoint(name: string, options: WriteOptions) {
-		return history.createCheckpoint(this.#session, name, options);
+	createCheckpoint(caller: Caller, name: string, options: WriteOptions) {
+		return history.createCheckpoint(this.#call(caller, "createCheckpoint", { name }), name, options);
 	}
 
-	listCheckpoints(query: ListCheckpointsQuery) {
-		return history.listCheckpoints(this.#session, query);
+	listCheckpoints(caller: Caller, query: ListCheckpointsQuery) {
+		return history.listCheckpoints(this.#call(caller, "listCheckpoints", { ...query }), query);
 	}
 
-	getCheckpoint(name: string) {
-		return history.getCheckpoint(this.#session, name);
+	getCheckpoint(caller: Caller, name: string) {
+		return history.getCheckpoint(this.#call(caller, "getCheckpoint", { name }), name);
 	}
 
-	restore(body: RestoreBody, options: WriteOptions) {
-		return history.restore(this.#session, body, options);
+	restore(caller: Caller, body: RestoreBody, options: WriteOptions) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("restore"));
+		return history.restore(this.#call(caller, "restore", { checkpoint: body.checkpoint ?? null, version: body.version ?? null }), body, options);
 	}
 
-	exportFork(point: Pick<ForkBody, "checkpoint" | "version">) {
-		return history.exportFork(this.#session, point);
+	exportFork(caller: Caller, point: Pick<ForkBody, "checkpoint" | "version">) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("fork"));
+		return history.exportFork(this.#call(caller, "exportFork", { checkpoint: point.checkpoint ?? null, version: point.version ?? null }), point);
 	}
 
-	createFork(input: NewSession, snapshot: ForkSnapshot, options: WriteOptions) {
-		return history.createFork(this.#session, input, snapshot, options);
+	createFork(caller: Caller, input: NewSession, snapshot: ForkSnapshot, options: WriteOptions) {
+		if (!admitsSession(caller.sessions, input.id, input.subject ?? null)) return Promise.resolve(outOfScope(input.id));
+		return history.createFork(this.#call(caller, "createFork", { id: input.id, parentId: input.parentId ?? null }), input, snapshot, options);
 	}
 
-	exportSession() {
-		return exporting.exportSession(this.#session);
+	exportSession(caller: Caller) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("export"));
+		return exporting.exportSession(this.#call(caller, "exportSession", null));
 	}
 
-	importSession(tenant: string, id: string, document: ImportDocument, options: WriteOptions) {
-		return importing.importSession(this.#session, tenant, id, document, options);
+	importSession(caller: Caller, tenant: string, id: string, document: ImportDocument, options: WriteOptions) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("import"));
+		if (!admitsSession(caller.sessions, id, typeof document.session.subject === "string" ? document.session.subject : null)) return Promise.resolve(outOfScope(id));
+		return importing.importSession(this.#call(caller, "importSession", { id }), tenant, id, document, options);
 	}
 
-	putWorkflow(name: string, body: PutWorkflowBody, options: WriteOptions) {
-		return workflows.putWorkflow(this.#session, name, body, options);
+	putWorkflow(caller: Caller, name: string, body: PutWorkflowBody, options: WriteOptions) {
+		return workflows.putWorkflow(this.#call(caller, "putWorkflow", { workflow: name }), name, body, options);
 	}
 
-	getWorkflow(name: string) {
-		return workflows.getWorkflow(this.#session, name);
+	getWorkflow(caller: Caller, name: string) {
+		return workflows.getWorkflow(this.#call(caller, "getWorkflow", { workflow: name }), name);
 	}
 
-	listWorkflows() {
-		return workflows.listWorkflows(this.#session);
+	listWorkflows(caller: Caller) {
+		return workflows.listWorkflows(this.#call(caller, "listWorkflows", null));
 	}
 
-	startStep(name: string, step: string, body: StartStepBody, options: WriteOptions) {
-		return workflows.startWorkflowStep(this.#session, name, step, body, options);
+	startStep(caller: Caller, name: string, step: string, body: StartStepBody, options: WriteOptions) {
+		return workflows.startWorkflowStep(this.#call(caller, "startStep", { workflow: name, step }), name, step, body, options);
 	}
 
-	completeStep(name: string, step: string, body: CompleteStepBody, options: WriteOptions) {
-		return workflows.completeWorkflowStep(this.#session, name, step, body, options);
+	completeStep(caller: Caller, name: string, step: string, body: CompleteStepBody, options: WriteOptions) {
+		return workflows.completeWorkflowStep(this.#call(caller, "completeStep", { workflow: name, step }), name, step, body, options);
 	}
 
-	failStep(name: string, step: string, body: FailStepBody, options: WriteOptions) {
-		return workflows.failWorkflowStep(this.#session, name, step, body, options);
+	failStep(caller: Caller, name: string, step: string, body: FailStepBody, options: WriteOptions) {
+		return workflows.failWorkflowStep(this.#call(caller, "failStep", { workflow: name, step }), name, step, body, options);
 	}
 
-	skipStep(name: string, step: string, body: SkipStepBody, options: WriteOptions) {
-		return workflows.skipWorkflowStep(this.#session, name, step, body, options);
+	skipStep(caller: Caller, name: string, step: string, body: SkipStepBody, options: WriteOptions) {
+		return workflows.skipWorkflowStep(this.#call(caller, "skipStep", { workflow: name, step }), name, step, body, options);
 	}
 
-	pause(body: PauseBody, options: WriteOptions) {
-		return pause.pauseSession(this.#session, body, options);
+	pause(caller: Caller, body: PauseBody, options: WriteOptions) {
+		return pause.pauseSession(this.#call(caller, "pause", null), body, options);
 	}
 
-	resume(body: ResumeBody, options: WriteOptions) {
-		return pause.resumeSession(this.#session, body, options);
+	resume(caller: Caller, body: ResumeBody, options: WriteOptions) {
+		return pause.resumeSession(this.#call(caller, "resume", null), body, options);
 	}
 
-	createApproval(body: CreateApprovalBody, options: WriteOptions) {
-		return approvals.createApproval(this.#session, body, options);
+	createApproval(caller: Caller, body: CreateApprovalBody, options: WriteOptions) {
+		return approvals.createApproval(this.#call(caller, "createApproval", null), body, options);
 	}
 
-	decideApproval(approvalId: string, body: DecisionBody, options: WriteOptions) {
-		return approvals.decideApproval(this.#session, approvalId, body, options);
+	decideApproval(caller: Caller, approvalId: string, body: DecisionBody, options: WriteOptions) {
+		return approvals.decideApproval(this.#call(caller, "decideApproval", { approvalId }), approvalId, body, options);
 	}
 
-	getApproval(approvalId: string) {
-		return approvals.getApproval(this.#session, approvalId);
+	getApproval(caller: Caller, approvalId: string) {
+		return approvals.getApproval(this.#call(caller, "getApproval", { approvalId }), approvalId);
 	}
 
-	listApprovals(status: Approval["status"] | undefined) {
-		return approvals.listApprovals(this.#session, status);
+	listApprovals(caller: Caller, status: Approval["status"] | undefined) {
+		return approvals.listApprovals(this.#call(caller, "listApprovals", { status: status ?? null }), status);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */
-	nextEvents(after: number, limit: number, timeoutMs: number) {
-		return this.#live.nextEvents(after, limit, Math.min(timeoutMs, MAX_WAIT_MS));
+	nextEvents(caller: Caller, after: number, limit: number, timeoutMs: number) {
+		return this.#live.nextEvents(this.#call(caller, "nextEvents", { after, limit }), after, limit, Math.min(timeoutMs, MAX_WAIT_MS));
+	}
+
+	/** The session context one RPC call works in: its kernel view enforces and audits the caller. */
+	#call(caller: Caller, operation: string, what: Json): SessionContext {
+		return { ...this.#session, kernel: this.#session.kernel.as({ caller, operation, what }), caller };
 	}
 
 	/**
@@ -227,9 +246,13 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	 */
 	override async fetch(request: Request): Promise<Response> {
 		if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
-		const readable = this.#session.kernel.readable();
-		if (!("id" in readable)) return Response.json({ error: { code: readable.code, message: readable.message } }, { status: readable.code === "session_deleted" ? 410 : 404 });
+		const caller = JSON.parse(request.headers.get(CALLER_HEADER) ?? "null") as Caller | null;
+		if (!caller) return new Response("the Worker names the caller", { status: 400 });
 		const after = Number(new URL(request.url).searchParams.get("after") ?? "0");
+		const call = this.#call(caller, "subscribe", { after });
+		const readable = call.kernel.admitted();
+		if (!("id" in readable)) return Response.json({ error: { code: readable.code, message: readable.message } }, { status: statusOf(readable.code) });
+		call.kernel.recordRead(readable.version);
 		const [client, server] = Object.values(new WebSocketPair());
 		this.ctx.waitUntil(this.#live.subscribe(server, Number.isSafeInteger(after) && after >= 0 ? after : 0));
 		return new Response(null, { status: 101, webSocket: client });
@@ -253,4 +276,22 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	override async alarm(): Promise<void> {
 		await this.#session.kernel.alarm();
 	}
+}
+
+function statusOf(code: Failure["code"]): number {
+	if (code === "session_deleted") return 410;
+	return code === "session_out_of_scope" ? 403 : 404;
+}
+
+function outOfScope(sessionId: string): Failure {
+	return fail("session_out_of_scope", `This credential may not reach session ${sessionId}`, { sessionId });
+}
+
+function namespaceOutOfScope(ns: string): Failure {
+	return fail("namespace_out_of_scope", `This credential may not use namespace ${ns}`, { ns });
+}
+
+/** Export, fork, restore and import move every namespace at once: a namespace-scoped credential cannot. */
+function wholeSessionNeeded(operation: string): Failure {
+	return fail("namespace_out_of_scope", `A ${operation} covers every namespace; this credential is limited to some`, { operation });
 }

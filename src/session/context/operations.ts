@@ -9,5 +9,9 @@ import { buildWindow } from "./window";
  * stored token counts: the tokenizer is never loaded on this path.
  */
 export function getContext(session: SessionContext, query: ContextQuery): Promise<Result<ContextWindow>> {
-	return session.kernel.read((row) => buildWindow(session.sql, session.dependencies.blobs, query, row.version));
+	const scope = session.caller?.namespaces ?? null;
+	return session.kernel.read(
+		(row) => buildWindow(session.sql, session.dependencies.blobs, query, row.version, scope),
+		(window) => window.version,
+	);
 }

@@ -4,6 +4,7 @@
  * R2 archives. Both feed the same pure assembly (context.ts), which is what makes `at=V`
  * reproduce the window that was served at V.
  */
+import { admitsNamespace } from "../../auth/scopes";
 import type { BlobStore } from "../../blobs/blob-store";
 import { type Failure, fail, type Result } from "../../errors";
 import type { ContextItem, ContextQuery, ContextWindow } from "../../schemas/context";
@@ -68,6 +69,8 @@ export async function buildWindow(
 	blobs: BlobStore,
 	query: ContextQuery,
 	currentVersion: number,
+	/** The caller's namespace scope: state outside it never enters the window. */
+	scope: readonly string[] | null,
 ): Promise<Result<ContextWindow> | Failure> {
 	const version = query.at ?? currentVersion;
 	if (version > currentVersion) {
@@ -83,12 +86,14 @@ export async function buildWindow(
 	let digestRows: Iterable<StateRow>;
 	let digestLines: number;
 	if (current) {
-		pinnedKeys = pinnedState(sql, query.namespaces);
-		digestRows = unpinnedStateNewestFirst(sql, query.namespaces);
-		digestLines = unpinnedStateCount(sql, query.namespaces);
+		pinnedKeys = pinnedState(sql, query.namespaces, scope);
+		digestRows = unpinnedStateNewestFirst(sql, query.namespaces, scope);
+		digestLines = unpinnedStateCount(sql, query.namespaces, scope);
 	} else {
 		const namespaces = query.namespaces?.length ? new Set(query.namespaces) : null;
-		const then = stateAt(sql, visibilitySql(intervals)).filter((row) => (namespaces === null ? !isSystemNamespace(row.ns) : namespaces.has(row.ns)));
+		const then = stateAt(sql, visibilitySql(intervals)).filter(
+			(row) => (namespaces === null ? !isSystemNamespace(row.ns) : namespaces.has(row.ns)) && admitsNamespace(scope, row.ns),
+		);
 		pinnedKeys = then.filter((row) => row.pinned === 1);
 		digestRows = then.filter((row) => row.pinned === 0);
 		digestLines = then.length - pinnedKeys.length;

@@ -130,7 +130,7 @@ export const escalateWhenDue: TimerHandler = async (session, run) => {
 			if (due === null || "notBefore" in due) return due;
 			const current = row as SessionRow;
 			// The package goes out even when its window cannot be built (R2 down): a person must hear of it.
-			const window = await buildWindow(session.sql, session.dependencies.blobs, { budget: ESCALATION_CONTEXT_BUDGET }, current.version).catch(() => null);
+			const window = await buildWindow(session.sql, session.dependencies.blobs, { budget: ESCALATION_CONTEXT_BUDGET }, current.version, null).catch(() => null);
 			const deliveryId = crypto.randomUUID();
 			const escalationPackage = {
 				type: "escalation",

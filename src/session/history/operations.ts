@@ -1,4 +1,5 @@
 /** Checkpoints, restore and fork: naming a version, going back to it, branching from it. */
+import { admitsNamespace } from "../../auth/scopes";
 import { fail, ok, type Result } from "../../errors";
 import type { Checkpoint, CheckpointPage, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../../schemas/context";
 import type { Session } from "../../schemas/sessions";
@@ -47,7 +48,9 @@ export function getCheckpoint(session: SessionContext, name: string): Promise<Re
 		const checkpoint = readCheckpoint(session.sql, name);
 		if (!checkpoint) return fail("not_found", `No checkpoint ${name}`, { name });
 		const snapshot = stateAt(session.sql, visibilitySql(visibleIntervals(session.sql, checkpoint.version)));
-		return ok({ ...toCheckpoint(checkpoint), state: snapshot.filter((row) => !isSystemNamespace(row.ns)).map(toItem) });
+		const scope = session.caller?.namespaces ?? null;
+		const visible = snapshot.filter((row) => !isSystemNamespace(row.ns) && admitsNamespace(scope, row.ns));
+		return ok({ ...toCheckpoint(checkpoint), state: visible.map(toItem) });
 	});
 }
 

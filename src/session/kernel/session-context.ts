@@ -4,6 +4,7 @@
  * tests can swap a binding for a wrapper of it (never for a fake).
  */
 import type { BlobStore } from "../../blobs/blob-store";
+import type { Caller } from "../../auth/scopes";
 import type { D1Projection } from "../../db/projection";
 import type { WriteKernel } from "./write-kernel";
 
@@ -23,6 +24,8 @@ export interface SessionConfig {
 
 export interface SessionContext {
 	readonly kernel: WriteKernel;
+	/** Who the current RPC call serves; absent for the object's own timers. */
+	readonly caller?: Caller;
 	readonly sql: SqlStorage;
 	readonly dependencies: Dependencies;
 	readonly config: SessionConfig;

@@ -16,13 +16,26 @@
  * only to roll it back, and caught here.
  */
 import { type BlobStore, BlobStoreUnavailable } from "../../blobs/blob-store";
+import { admitsSession, type Caller } from "../../auth/scopes";
 import { type Failure, fail, ok, type Result } from "../../errors";
+import type { Json } from "../../schemas/common";
+import * as audit from "../audit/audit";
 import * as idempotency from "../idempotency/idempotency";
 import { checkFence } from "../lease/lease";
 import { schedulePurge } from "../projection/drain";
 import { readSession, type SessionRow } from "../sessions/session-row";
 import * as timers from "./timers";
 import { UploadLedger, WriteUploads } from "./uploads";
+
+/**
+ * The RPC call a kernel view serves: who asked (their scopes are enforced and their name
+ * audited), which operation, and what it touches (for the audit record; never values).
+ */
+export interface Call {
+	caller: Caller;
+	operation: string;
+	what: Json;
+}
 
 /** What the Worker passes along with every write, from the request's headers and body. */
 export interface WriteOptions {
@@ -89,18 +102,38 @@ class Refusal {
 }
 class StaleBasis {}
 
+/** What every view of one object's kernel shares. */
+class KernelCore {
+	readonly ledger = new UploadLedger();
+	readonly listeners: Array<(commit: Commit) => void> = [];
+	row: SessionRow | null | undefined;
+	armedFor: number | null = null;
+	dispatch: ((run: timers.TimerRun) => Promise<void>) | null = null;
+}
+
 export class WriteKernel {
-	readonly #ledger = new UploadLedger();
-	readonly #listeners: Array<(commit: Commit) => void> = [];
-	#row: SessionRow | null | undefined;
-	#armedFor: number | null = null;
-	#dispatch: ((run: timers.TimerRun) => Promise<void>) | null = null;
+	readonly #core: KernelCore;
+	readonly #call: Call | null;
 
 	constructor(
 		private readonly storage: DurableObjectStorage,
 		private readonly blobs: () => BlobStore,
 		private readonly references: (key: string) => boolean,
-	) {}
+		core?: KernelCore,
+		call?: Call,
+	) {
+		this.#core = core ?? new KernelCore();
+		this.#call = call ?? null;
+	}
+
+	/**
+	 * A view of this kernel serving one RPC call: its writes and reads are refused outside the
+	 * caller's session scope and leave audit records naming the caller. Timers use the kernel
+	 * itself, audited as `system`.
+	 */
+	as(call: Call): WriteKernel {
+		return new WriteKernel(this.storage, this.blobs, this.references, this.#core, call);
+	}
 
 	get sql(): SqlStorage {
 		return this.storage.sql;
@@ -111,8 +144,8 @@ export class WriteKernel {
 	 * armed: claims held by a previous instance are released (it runs nothing any more).
 	 */
 	start(armedFor: number | null, dispatch: (run: timers.TimerRun) => Promise<void>): void {
-		this.#armedFor = armedFor;
-		this.#dispatch = dispatch;
+		this.#core.armedFor = armedFor;
+		this.#core.dispatch = dispatch;
 		timers.releaseStaleClaims(this.sql, Date.now());
 	}
 
@@ -125,9 +158,10 @@ export class WriteKernel {
 	async runDueTimers(now: number): Promise<void> {
 		for (const row of timers.dueTimers(this.sql, now)) {
 			const run = this.transaction(() => timers.claim(this.sql, row, Date.now()));
-			if (!run || !this.#dispatch) continue;
+			const dispatch = this.#core.dispatch;
+			if (!run || !dispatch) continue;
 			try {
-				await this.#dispatch(run);
+				await dispatch(run);
 				if (!run.completed) this.transaction(() => timers.complete(this.sql, run));
 			} catch (error) {
 				const message = error instanceof Error ? error.message : String(error);
@@ -141,8 +175,8 @@ export class WriteKernel {
 
 	/** The session row, cached between writes (every change to it commits through here). */
 	session(): SessionRow | null {
-		if (this.#row === undefined) this.#row = readSession(this.sql);
-		return this.#row;
+		if (this.#core.row === undefined) this.#core.row = readSession(this.sql);
+		return this.#core.row;
 	}
 
 	/** The session row if it exists and is not deleted, else the failure a read returns. */
@@ -154,24 +188,48 @@ export class WriteKernel {
 	}
 
 	/**
-	 * Runs a read of an existing session. A read that awaits R2 can see the session deleted
-	 * under it (its archive purged): it then answers as the session now is, never a 500.
+	 * The row if the call's caller may reach this session: a `subject=` scope is decided here,
+	 * where the subject is known.
 	 */
-	async read<T>(work: (row: SessionRow) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
+	admitted(): SessionRow | Failure {
 		const row = this.readable();
+		if (!("id" in row) || !this.#call) return row;
+		if (!admitsSession(this.#call.caller.sessions, row.id, row.subject)) return outOfScope(row.id);
+		return row;
+	}
+
+	/**
+	 * Runs a read of an existing session and records that it was served. A read that awaits
+	 * R2 can see the session deleted under it (its archive purged): it then answers as the
+	 * session now is, never a 500. `versionOf` names the version served when it is not the
+	 * current one (a window rebuilt `at` an earlier version).
+	 */
+	async read<T>(work: (row: SessionRow) => Result<T> | Promise<Result<T>>, versionOf?: (value: T) => number): Promise<Result<T>> {
+		const row = this.admitted();
 		if (!("id" in row)) return row;
+		let result: Result<T>;
 		try {
-			return await work(row);
+			result = await work(row);
 		} catch (error) {
 			const now = this.readable();
 			if (!("id" in now)) return now;
 			return dependencyFailure(error);
 		}
+		if (result.ok) this.recordRead(versionOf?.(result.value) ?? row.version);
+		return result;
+	}
+
+	/** Audits a read served outside read() (the live feed's batches); no-op for the kernel itself. */
+	recordRead(version: number, what?: Json): void {
+		const call = this.#call;
+		if (!call) return;
+		this.transaction(() => audit.record(this.sql, { caller: call.caller, operation: call.operation, version, what: what ?? call.what }, Date.now()));
+		void this.armAlarm();
 	}
 
 	/** Registers a listener told of every committed write (live subscriptions broadcast from it). */
 	onCommit(listener: (commit: Commit) => void): void {
-		this.#listeners.push(listener);
+		this.#core.listeners.push(listener);
 	}
 
 	/** Runs one write through the guard, its plan and one transaction; see the header. */
@@ -185,7 +243,7 @@ export class WriteKernel {
 			const row = this.session();
 			const owner = spec.owner ?? (row ? { tenant: row.tenant, sessionId: row.id } : null);
 			// Only a write that prepares can upload anything.
-			const uploads = spec.prepare && owner ? new WriteUploads(this.blobs(), this.#ledger, owner) : null;
+			const uploads = spec.prepare && owner ? new WriteUploads(this.blobs(), this.#core.ledger, owner) : null;
 			let prepared: Plan | Failure = undefined as Plan;
 			if (spec.prepare) {
 				if (!uploads) throw new Error(`${spec.operation}: prepare needs an owner for its uploads`);
@@ -212,11 +270,13 @@ export class WriteKernel {
 					if (!applied.ok) throw new Refusal(applied);
 					if (options.idempotencyKey) this.#remember(options.idempotencyKey, fingerprint, applied.value, now);
 					version = readSession(this.sql)?.version ?? 0;
+					const call = this.#call;
+					audit.record(this.sql, { caller: call?.caller ?? null, operation: call?.operation ?? spec.operation, version, what: call?.what ?? null }, now);
 					return applied;
 				});
 				uploads?.release();
 				await this.armAlarm();
-				for (const listener of this.#listeners) listener({ operation: spec.operation, version });
+				for (const listener of this.#core.listeners) listener({ operation: spec.operation, version });
 				return result;
 			} catch (error) {
 				if (spec.timer) spec.timer.completed = false;
@@ -244,21 +304,21 @@ export class WriteKernel {
 		try {
 			return this.storage.transactionSync(body);
 		} finally {
-			this.#row = undefined;
+			this.#core.row = undefined;
 		}
 	}
 
 	/** Arms the alarm for the earliest timer unless it is already armed at or before it. */
 	async armAlarm(): Promise<void> {
 		const due = timers.earliestDue(this.sql);
-		if (due === null || (this.#armedFor !== null && this.#armedFor <= due)) return;
-		this.#armedFor = due;
+		if (due === null || (this.#core.armedFor !== null && this.#core.armedFor <= due)) return;
+		this.#core.armedFor = due;
 		await this.storage.setAlarm(due);
 	}
 
 	/** The alarm fired: runs what is due and arms it again for what is left. */
 	async alarm(): Promise<void> {
-		this.#armedFor = null;
+		this.#core.armedFor = null;
 		await this.runDueTimers(Date.now());
 	}
 
@@ -273,6 +333,7 @@ export class WriteKernel {
 		}
 		if (!row) return sessionNotFound();
 		if (row.status === "deleted") return sessionDeleted(row);
+		if (this.#call && !admitsSession(this.#call.caller.sessions, row.id, row.subject)) return outOfScope(row.id);
 		const replay = this.#replay<T>(options, fingerprint, now);
 		if (replay) return replay;
 		if (precondition === "update" && spec.fenced !== false) {
@@ -343,6 +404,10 @@ export function sessionNotFound(): Failure {
 
 export function sessionDeleted(row: SessionRow): Failure {
 	return fail("session_deleted", "Session was deleted", { deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString() });
+}
+
+function outOfScope(sessionId: string): Failure {
+	return fail("session_out_of_scope", `This credential may not reach session ${sessionId}`, { sessionId });
 }
 
 function dependencyFailure(error: unknown): Failure {

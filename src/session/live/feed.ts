@@ -38,7 +38,7 @@ export class LiveFeed {
 	 * (or none, after `timeoutMs`). The wait is registered before the read, so a commit landing
 	 * between the two cannot be missed.
 	 */
-	async nextEvents(after: number, limit: number, timeoutMs: number): Promise<Result<EventPage & { timedOut: boolean }>> {
+	async nextEvents(call: SessionContext, after: number, limit: number, timeoutMs: number): Promise<Result<EventPage & { timedOut: boolean }>> {
 		let wake = () => {};
 		let timer: ReturnType<typeof setTimeout> | undefined;
 		const committed = new Promise<boolean>((resolve) => {
@@ -48,10 +48,10 @@ export class LiveFeed {
 		this.#waiters.add(wake);
 		try {
 			const query = { after, limit, includeArchived: true, includeContent: false };
-			const now = await listEvents(this.session, query);
+			const now = await listEvents(call, query);
 			if (!now.ok || now.value.events.length > 0) return now.ok ? ok({ ...now.value, timedOut: false }) : now;
 			const arrived = await committed;
-			const then = await listEvents(this.session, query);
+			const then = await listEvents(call, query);
 			return then.ok ? ok({ ...then.value, timedOut: !arrived }) : then;
 		} finally {
 			if (timer !== undefined) clearTimeout(timer);

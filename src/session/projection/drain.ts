@@ -4,26 +4,41 @@
  * idempotent (db/projection.ts) and a purge lists and deletes until the prefix is empty.
  */
 import type { TimerHandler } from "../kernel/capability";
+import * as audit from "../audit/audit";
 import * as timers from "../kernel/timers";
 import * as outbox from "./outbox";
 
 export const PURGE_TIMER = "purge_blobs";
 
+/** Audit rows one D1 statement carries (10 bound parameters each, 100 at most). */
+const AUDIT_ROWS_PER_BATCH = 9 * 8;
+
 /**
- * Projects every outbox row to D1, oldest first; only acknowledged rows are removed. The
- * timer completes in the same transaction as the read that finds the outbox empty.
+ * Projects every outbox row to D1, oldest first, then the audit records D1 has not seen;
+ * only acknowledged rows are removed (or marked). The timer completes in the same
+ * transaction as the read that finds both empty.
  */
 export const drainOutbox: TimerHandler = async (session, run) => {
 	const next = () =>
 		session.kernel.transaction(() => {
-			const batch = outbox.peek(session.sql);
-			if (!batch) timers.complete(session.sql, run);
-			return batch;
+			const changes = outbox.peek(session.sql);
+			if (changes) return { changes, records: [], owner: null };
+			const records = audit.unprojected(session.sql, AUDIT_ROWS_PER_BATCH);
+			const row = session.kernel.session();
+			if (records.length > 0 && row) return { changes: null, records, owner: { tenant: row.tenant, sessionId: row.id } };
+			timers.complete(session.sql, run);
+			return null;
 		});
 	for (let batch = next(); batch; batch = next()) {
-		await session.dependencies.projection.apply(batch.changes);
-		const acknowledged = batch.lastId;
-		session.kernel.transaction(() => outbox.acknowledge(session.sql, acknowledged));
+		if (batch.changes) {
+			await session.dependencies.projection.apply(batch.changes.changes);
+			const acknowledged = batch.changes.lastId;
+			session.kernel.transaction(() => outbox.acknowledge(session.sql, acknowledged));
+		} else if (batch.owner) {
+			await session.dependencies.projection.applyAudit(batch.owner, batch.records);
+			const projected = batch.records.at(-1)?.seq ?? 0;
+			session.kernel.transaction(() => audit.markProjected(session.sql, projected));
+		}
 	}
 };
 

@@ -113,8 +113,8 @@ function logChange(sql: SqlStorage, row: StateRow, deleted: boolean): void {
 }
 
 /** Pinned keys now, most recently written first (a window holds all of them or is refused). */
-export function pinnedState(sql: SqlStorage, namespaces: string[] | undefined): StateRow[] {
-	const filter = namespaceFilter(namespaces);
+export function pinnedState(sql: SqlStorage, namespaces: string[] | undefined, scope: readonly string[] | null): StateRow[] {
+	const filter = namespaceFilter(namespaces, scope);
 	return sql.exec<Row>(`SELECT * FROM state WHERE pinned = 1 ${filter.clause} ORDER BY version DESC, ns, key`, ...filter.params).toArray();
 }
 
@@ -122,20 +122,29 @@ export function pinnedState(sql: SqlStorage, namespaces: string[] | undefined): 
  * Unpinned keys now, most recently written first, read through a cursor: the caller stops
  * pulling at its share of the budget, so a window's cost does not grow with the key count.
  */
-export function* unpinnedStateNewestFirst(sql: SqlStorage, namespaces: string[] | undefined): Generator<StateRow> {
-	const filter = namespaceFilter(namespaces);
+export function* unpinnedStateNewestFirst(sql: SqlStorage, namespaces: string[] | undefined, scope: readonly string[] | null): Generator<StateRow> {
+	const filter = namespaceFilter(namespaces, scope);
 	yield* sql.exec<Row>(`SELECT * FROM state WHERE pinned = 0 ${filter.clause} ORDER BY version DESC, ns, key`, ...filter.params);
 }
 
-export function unpinnedStateCount(sql: SqlStorage, namespaces: string[] | undefined): number {
-	const filter = namespaceFilter(namespaces);
+export function unpinnedStateCount(sql: SqlStorage, namespaces: string[] | undefined, scope: readonly string[] | null): number {
+	const filter = namespaceFilter(namespaces, scope);
 	return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM state WHERE pinned = 0 ${filter.clause}`, ...filter.params).one().n;
 }
 
-/** The window's namespaces: those asked for, else every one the public API can address. */
-function namespaceFilter(namespaces: string[] | undefined): { clause: string; params: string[] } {
-	if (!namespaces?.length) return { clause: `AND ${PUBLIC_NAMESPACES}`, params: [] };
-	return { clause: `AND ns IN (${namespaces.map(() => "?").join(",")})`, params: namespaces };
+/**
+ * The window's namespaces: those asked for, else every one the public API can address; and
+ * of those only what the caller's scope admits (names, or prefixes ending in `*`, which are
+ * GLOB patterns as they stand: the namespace alphabet has no other GLOB character).
+ */
+function namespaceFilter(namespaces: string[] | undefined, scope: readonly string[] | null): { clause: string; params: string[] } {
+	const asked = namespaces?.length
+		? { clause: `AND ns IN (${namespaces.map(() => "?").join(",")})`, params: namespaces }
+		: { clause: `AND ${PUBLIC_NAMESPACES}`, params: [] };
+	if (scope === null) return asked;
+	if (scope.length === 0) return { clause: `${asked.clause} AND 0`, params: asked.params };
+	const admitted = scope.map((pattern) => (pattern.endsWith("*") ? "ns GLOB ?" : "ns = ?")).join(" OR ");
+	return { clause: `${asked.clause} AND (${admitted})`, params: [...asked.params, ...scope] };
 }
 
 /** How many keys the public API can see (what the session reports as its state keys). */

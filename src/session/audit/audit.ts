@@ -1,0 +1,85 @@
+/**
+ * The session's audit trail: one append-only row for every write (in the write's own
+ * transaction) and every read served (in the storage turn of the read, so the output gate
+ * holds the response until the row is durable). A record names who (principal, agent), what
+ * operation, at which session version, and what was touched (window parameters, keys, seq
+ * ranges), never values. Rows reach the tenant-wide D1 trail through the projection drain,
+ * which follows `projected_seq` rather than copying each row into the outbox.
+ */
+import type { Caller } from "../../auth/scopes";
+import type { Json } from "../../schemas/common";
+import * as timers from "../kernel/timers";
+import { DRAIN_TIMER, PROJECTION_DELAY_MS } from "../projection/outbox";
+
+export interface AuditEntry {
+	caller: Caller | null;
+	operation: string;
+	version: number;
+	what: Json;
+}
+
+export interface AuditRow {
+	seq: number;
+	at: number;
+	principal: string;
+	agent: string | null;
+	operation: string;
+	version: number;
+	what: string | null;
+	request_id: string | null;
+}
+
+export function record(sql: SqlStorage, entry: AuditEntry, now: number): void {
+	const caller = entry.caller;
+	sql.exec(
+		"INSERT INTO audit (at, principal, agent, operation, version, what, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		now,
+		caller?.principal ?? "system",
+		caller?.agent ?? null,
+		entry.operation,
+		entry.version,
+		entry.what === null ? null : JSON.stringify(entry.what),
+		caller?.requestId ?? null,
+	);
+	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
+}
+
+export interface AuditQuery {
+	since?: number;
+	principal?: string;
+	limit: number;
+}
+
+export function page(sql: SqlStorage, query: AuditQuery): AuditRow[] {
+	return sql
+		.exec<AuditRow & Record<string, SqlStorageValue>>(
+			`SELECT seq, at, principal, agent, operation, version, what, request_id FROM audit
+			 WHERE seq > ? AND (? IS NULL OR principal = ?) ORDER BY seq LIMIT ?`,
+			query.since ?? 0,
+			query.principal ?? null,
+			query.principal ?? null,
+			query.limit,
+		)
+		.toArray();
+}
+
+/** Rows not yet in D1, oldest first. */
+export function unprojected(sql: SqlStorage, limit: number): AuditRow[] {
+	const mark = sql.exec<{ projected_seq: number }>("SELECT projected_seq FROM audit_projection").one().projected_seq;
+	return sql
+		.exec<AuditRow & Record<string, SqlStorageValue>>(
+			"SELECT seq, at, principal, agent, operation, version, what, request_id FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+			mark,
+			limit,
+		)
+		.toArray();
+}
+
+export function markProjected(sql: SqlStorage, seq: number): void {
+	sql.exec("UPDATE audit_projection SET projected_seq = max(projected_seq, ?)", seq);
+}
+
+/** Erasure keeps the fact of each access (who, when, which operation) and drops what it touched. */
+export function dropContent(sql: SqlStorage): number {
+	return sql.exec("UPDATE audit SET what = NULL WHERE what IS NOT NULL").rowsWritten;
+}
