@@ -17,6 +17,8 @@ import { docsRoutes } from "./routes/docs";
 import { contextRoutes } from "./routes/context";
 import { eventRoutes } from "./routes/events";
 import { keyRoutes } from "./routes/keys";
+import { tokenRoutes } from "./routes/tokens";
+import { auditRoutes } from "./routes/audit";
 import { leaseRoutes } from "./routes/lease";
 import { portabilityRoutes } from "./routes/portability";
 import { sessionRoutes } from "./routes/sessions";
@@ -112,6 +114,8 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		approvalRoutes,
 		portabilityRoutes,
 		keyRoutes,
+		tokenRoutes,
+		auditRoutes,
 	]) {
 		app.route("/", routes);
 	}

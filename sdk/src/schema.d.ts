@@ -76,6 +76,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's audit trail across sessions, from the D1 index
+         * @description Filled from each session's trail shortly after the fact (eventually consistent, like the session index).
+         */
+        get: operations["getTenantAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -171,6 +191,26 @@ export interface paths {
          * @description A retry of the same decision returns it; a different decision on a decided approval is 409 approval_decided. Allowed while paused.
          */
         post: operations["decideApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's audit trail: every window served, every read and write
+         * @description Read from the session itself, so it includes the request that just finished. A record of a context read names the version served and the window's parameters: `GET …/context?at=<version>` with them returns the same window.
+         */
+        get: operations["getSessionAudit"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -636,6 +676,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint a short-lived token with narrower scopes
+         * @description For an agent or subagent that should only reach some sessions or namespaces, or only read. Verified by signature (no D1 lookup per request); revocation reaches every Worker within 30 seconds.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{tokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a token by id
+         * @description Refused at once by the Worker that served this, and by every other within 30 seconds.
+         */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -649,6 +729,7 @@ export interface components {
             ttlSeconds: number;
         };
         ApiKey: {
+            agent: string | null;
             /**
              * @description ISO 8601 time
              * @example 2026-11-22T10:00:00.000Z
@@ -663,6 +744,7 @@ export interface components {
             revokedAt: string | null;
             /** @enum {string} */
             role: "admin" | "writer" | "reader";
+            scopes: components["schemas"]["Scopes"];
             /** @example acme */
             tenant: string;
         };
@@ -750,6 +832,27 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "approved" | "rejected";
             title: string;
+        };
+        AuditRecord: {
+            agent: string | null;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            at: string;
+            /** @description The API operation, e.g. getContext, putState, appendEvents */
+            operation: string;
+            /** @description bootstrap, key:<id>, token:<id>, or system (the session's own timers) */
+            principal: string;
+            requestId: string | null;
+            /** @description Position in the session's trail */
+            seq: number;
+            /** @example user:42 */
+            sessionId: string;
+            /** @description The session version it read (for a window: the version served) or produced */
+            version: number;
+            /** @description What it touched: window parameters, keys, seq ranges; never values. null once erased */
+            what?: unknown;
         };
         Checkpoint: {
             /**
@@ -843,9 +946,26 @@ export interface components {
             version: number;
         };
         CreateApiKey: {
+            /** @description Stamped on every read and write it makes (audit trail) */
+            agent?: string;
             name?: string;
             /** @enum {string} */
             role: "admin" | "writer" | "reader";
+            /** @description Which sessions and namespaces it may use (default: all); its role gives the operations */
+            scopes?: {
+                /**
+                 * @description State namespaces it may read and write (also within context windows); null: all
+                 * @default null
+                 */
+                namespaces: string[] | null;
+                /**
+                 * @description Default: every session of the tenant
+                 * @default [
+                 *       "*"
+                 *     ]
+                 */
+                sessions: string[];
+            };
             /**
              * @description Defaults to the caller's tenant; only the bootstrap key may name another
              * @example acme
@@ -886,6 +1006,10 @@ export interface components {
             /** @description The secret; shown once, stored only as a hash */
             key: string;
         };
+        CreatedToken: components["schemas"]["Token"] & {
+            /** @description A signed JWT (HS256); send it as 'Authorization: Bearer <token>' */
+            token: string;
+        };
         CreateSession: {
             agent?: string;
             /**
@@ -907,6 +1031,16 @@ export interface components {
             policy?: components["schemas"]["SessionPolicy"];
             subject?: string;
         };
+        CreateToken: {
+            /** @description Stamped on every read and write the token makes (audit trail) */
+            agent?: string;
+            scopes: components["schemas"]["Scopes"];
+            /**
+             * @description Lifetime; 60 s to 7 days, default 1 hour
+             * @default 3600
+             */
+            ttlSeconds: number;
+        };
         DeletedSession: {
             /**
              * @description ISO 8601 time
@@ -926,7 +1060,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_json" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "approval_decided" | "approval_exists" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
+                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "approval_decided" | "approval_exists" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
                 details?: {
                     [key: string]: unknown;
                 };
@@ -1097,6 +1231,35 @@ export interface components {
         ResumeSession: {
             note?: string;
         };
+        RevokedToken: {
+            effectiveWithinSeconds: number;
+            id: string;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            revokedAt: string;
+        };
+        Scopes: {
+            /**
+             * @description Whether it may mint tokens (never wider than itself); admin implies it
+             * @default false
+             */
+            delegate: boolean;
+            /**
+             * @description State namespaces it may read and write (also within context windows); null: all
+             * @default null
+             */
+            namespaces: string[] | null;
+            operations: ("read" | "write" | "admin")[];
+            /**
+             * @description Default: every session of the tenant
+             * @default [
+             *       "*"
+             *     ]
+             */
+            sessions: string[];
+        };
         Session: {
             agent: string | null;
             compactions: number;
@@ -1176,6 +1339,10 @@ export interface components {
              */
             updatedAt: string;
             version: number;
+        };
+        SessionAuditPage: {
+            nextSince: number | null;
+            records: components["schemas"]["AuditRecord"][];
         };
         SessionList: {
             nextCursor: string | null;
@@ -1268,6 +1435,23 @@ export interface components {
             detail?: unknown;
             kind?: string;
             message: string;
+        };
+        TenantAuditPage: {
+            nextCursor: string | null;
+            records: components["schemas"]["AuditRecord"][];
+        };
+        Token: {
+            agent: string | null;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            expiresAt: string;
+            id: string;
+            /** @description The principal that minted it */
+            issuedBy: string;
+            scopes: components["schemas"]["Scopes"];
+            tenant: string;
         };
         UpdateSession: {
             agent?: string | null;
@@ -1657,6 +1841,71 @@ export interface operations {
                     "application/json": {
                         approvals: components["schemas"]["ApprovalSummary"][];
                     };
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getTenantAudit: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                from?: string;
+                limit?: number;
+                principal?: string;
+                sessionId?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of records, oldest first */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantAuditPage"];
                 };
             };
             /** @description Invalid JSON or failed validation */
@@ -2547,6 +2796,80 @@ export interface operations {
             };
             /** @description Session is leased by another writer, or paused */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSessionAudit: {
+        parameters: {
+            query?: {
+                limit?: number;
+                principal?: string;
+                /** @description Records after this seq */
+                since?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of records, oldest first */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionAuditPage"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5721,6 +6044,146 @@ export interface operations {
             };
             /** @description Idempotency-Key reused for a different request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateToken"];
+            };
+        };
+        responses: {
+            /** @description The token, shown only this once */
+            201: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedToken"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedToken"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,7 @@ import { ApiError } from "../errors";
 import { Scopes } from "../schemas/scopes";
 
 const ISSUER = "edge-context";
+export { MAX_TTL_SECONDS as MAX_TOKEN_TTL_SECONDS } from "../schemas/scopes";
 const encoder = new TextEncoder();
 
 export interface TokenClaims {

@@ -1,4 +1,6 @@
-import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, gt, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { indexFilter } from "../auth/scopes";
 import { drizzle } from "drizzle-orm/d1";
 import type { ListSessionsQuery } from "../schemas/sessions";
 import { toPage } from "../paging";
@@ -36,8 +38,9 @@ export async function listSessions(
 	tenant: string,
 	query: Omit<ListSessionsQuery, "cursor">,
 	after: Cursor | null,
+	scope: string[] = ["*"],
 ): Promise<{ rows: SessionIndexEntry[]; next: Cursor | null }> {
-	const filters: (SQL | undefined)[] = [eq(sessions.tenant, tenant), eq(sessions.status, query.status ?? "active")];
+	const filters: (SQL | undefined)[] = [eq(sessions.tenant, tenant), eq(sessions.status, query.status ?? "active"), scopeFilter(scope, sessions.id, (subject) => eq(sessions.subject, subject))];
 	if (query.agent !== undefined) filters.push(eq(sessions.agent, query.agent));
 	if (query.subject !== undefined) filters.push(eq(sessions.subject, query.subject));
 	if (query.parentId !== undefined) filters.push(eq(sessions.parentId, query.parentId));
@@ -56,4 +59,20 @@ export async function listSessions(
 		.limit(query.limit + 1);
 	const { page, next } = toPage(rows, query.limit, (row) => ({ updatedAt: row.updatedAt, id: row.id }));
 	return { rows: page, next };
+}
+
+/**
+ * The rows a credential's session patterns admit (ids, id prefixes, subjects), for index
+ * queries; undefined when it admits every session. Prefixes are matched by range, not LIKE,
+ * so `_` and `%` in ids mean themselves.
+ */
+export function scopeFilter(patterns: string[], id: SQLiteColumn, ofSubject: (subject: string) => SQL): SQL | undefined {
+	const admitted = indexFilter(patterns);
+	if (admitted === null) return undefined;
+	const conditions: (SQL | undefined)[] = [
+		...admitted.ids.map((value) => eq(id, value)),
+		...admitted.prefixes.map((prefix) => and(gte(id, prefix), lt(id, `${prefix}\u{10FFFF}`))),
+		...admitted.subjects.map(ofSubject),
+	];
+	return conditions.length > 0 ? or(...conditions) : sql`0`;
 }

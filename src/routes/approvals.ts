@@ -144,7 +144,7 @@ approvalRoutes.openapi(
 	async (c) => {
 		let rows: Awaited<ReturnType<typeof listTenantApprovals>>;
 		try {
-			rows = await listTenantApprovals(c.env.DB, c.var.principal.tenant, c.req.valid("query"));
+			rows = await listTenantApprovals(c.env.DB, c.var.principal.tenant, c.req.valid("query"), c.var.principal.scopes.sessions);
 		} catch (error) {
 			console.error(JSON.stringify({ level: "error", msg: "approval index query failed", error: String(error) }));
 			throw new ApiError("dependency_unavailable", "The approval index is unavailable; retry");

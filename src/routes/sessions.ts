@@ -54,7 +54,7 @@ sessionRoutes.openapi(
 		}
 		let page: Awaited<ReturnType<typeof listSessions>>;
 		try {
-			page = await listSessions(c.env.DB, c.var.principal.tenant, query, after);
+			page = await listSessions(c.env.DB, c.var.principal.tenant, query, after, c.var.principal.scopes.sessions);
 		} catch (error) {
 			console.error(JSON.stringify({ level: "error", msg: "session index query failed", error: String(error) }));
 			throw new ApiError("dependency_unavailable", "The session index is unavailable; retry");

@@ -40,10 +40,13 @@ export const Scopes = z
 	.openapi("Scopes");
 export type Scopes = z.infer<typeof Scopes>;
 
+/** The longest a token may live: revocations are kept this long. */
+export const MAX_TTL_SECONDS = 7 * 24 * 3600;
+
 export const CreateTokenBody = z
 	.object({
 		scopes: Scopes,
-		ttlSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(3600).openapi({ description: "Lifetime; 60 s to 7 days, default 1 hour" }),
+		ttlSeconds: z.number().int().min(60).max(MAX_TTL_SECONDS).default(3600).openapi({ description: "Lifetime; 60 s to 7 days, default 1 hour" }),
 		agent: z.string().min(1).max(200).optional().openapi({ description: "Stamped on every read and write the token makes (audit trail)" }),
 	})
 	.strict()

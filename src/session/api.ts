@@ -6,6 +6,7 @@
  */
 import type { Caller } from "../auth/scopes";
 import type { Result } from "../errors";
+import type { SessionAuditPage, SessionAuditQuery } from "../schemas/audit";
 import type {
 	Checkpoint,
 	CheckpointPage,
@@ -81,4 +82,6 @@ export interface SessionApi {
 	decideApproval(caller: Caller, approvalId: string, body: DecisionBody, options: WriteOptions): Promise<WriteResult<Approval>>;
 	getApproval(caller: Caller, approvalId: string): Promise<Result<Approval>>;
 	listApprovals(caller: Caller, status: Approval["status"] | undefined): Promise<Result<{ approvals: Approval[] }>>;
+
+	listAudit(caller: Caller, query: SessionAuditQuery): Promise<Result<SessionAuditPage>>;
 }

@@ -15,6 +15,8 @@ import type { ImportDocument } from "../schemas/portability";
 import type { PauseBody, ResumeBody, UpdateSessionBody } from "../schemas/sessions";
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody } from "../schemas/workflows";
 import * as approvals from "./approvals/operations";
+import * as audit from "./audit/operations";
+import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
 import { type Failure, fail } from "../errors";
@@ -228,6 +230,10 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	listApprovals(caller: Caller, status: Approval["status"] | undefined) {
 		return approvals.listApprovals(this.#call(caller, "listApprovals", { status: status ?? null }), status);
+	}
+
+	listAudit(caller: Caller, query: SessionAuditQuery) {
+		return audit.listAudit(this.#call(caller, "listAudit", { ...query }), query);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

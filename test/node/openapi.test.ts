@@ -8,6 +8,7 @@ interface Operation {
 	operationId?: string;
 	summary?: string;
 	security?: unknown;
+	"x-required-operation"?: string;
 	parameters?: Array<{ name: string; required?: boolean }>;
 	responses: Record<string, { headers?: Record<string, unknown> }>;
 }
@@ -82,12 +83,28 @@ describe("OpenAPI document", () => {
 				"POST /v1/admin/keys",
 				"GET /v1/admin/keys",
 				"DELETE /v1/admin/keys/{keyId}",
+				"POST /v1/tokens",
+				"DELETE /v1/tokens/{tokenId}",
+				"GET /v1/sessions/{id}/audit",
+				"GET /v1/audit",
 			].sort(),
 		);
 		for (const methods of Object.values(document.paths)) {
 			for (const operation of Object.values(methods)) {
 				expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(["400", "401", "403"]));
 				expect(operation.security).toEqual([{ bearerAuth: [] }]);
+			}
+		}
+	});
+
+	it("declares next to every route the operation a credential needs for it", async () => {
+		const document = await spec();
+		for (const [path, methods] of Object.entries(document.paths)) {
+			for (const [method, operation] of Object.entries(methods)) {
+				const needed = (operation as { "x-required-operation"?: string })["x-required-operation"];
+				expect(["read", "write", "admin"], `${method.toUpperCase()} ${path}`).toContain(needed);
+				if (path.startsWith("/v1/admin/") || path.includes("audit")) expect(needed, path).toBe("admin");
+				else if (method !== "get" && path !== "/v1/tokens") expect(needed, `${method.toUpperCase()} ${path}`).not.toBe("read");
 			}
 		}
 	});
@@ -107,7 +124,7 @@ describe("OpenAPI document", () => {
 				expect(success, where).toBeDefined();
 				const headers = success?.[1].headers ?? {};
 				if ("ETag" in headers) expect(headers["Idempotent-Replayed"], where).toBeDefined();
-				if (success?.[0] === "201" && path !== "/v1/admin/keys" && path !== "/v1/sessions/{id}/events") {
+				if (success?.[0] === "201" && !["/v1/admin/keys", "/v1/tokens", "/v1/sessions/{id}/events"].includes(path)) {
 					expect(headers.Location, `${where}: Location`).toBeDefined();
 				}
 			}
