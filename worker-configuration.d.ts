@@ -12,11 +12,12 @@ interface __BaseEnv_Env {
 	TOKEN_SIGNING_KEYS: string;
 	ERASURE_SIGNING_KEY: string;
 	SESSION: DurableObjectNamespace<import("./src/index").SessionObject>;
+	ERASURE: DurableObjectNamespace<import("./src/index").ErasureObject>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
-		durableNamespaces: "SessionObject";
+		durableNamespaces: "SessionObject" | "ErasureObject";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

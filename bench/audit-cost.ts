@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Client, sessionPath, startHost, stats, table } from "./context-server";
@@ -36,6 +36,8 @@ async function main(): Promise<void> {
 	const baselineTree = path.join(workDir, "baseline");
 	execFileSync("git", ["worktree", "add", "--detach", baselineTree, BASELINE_REF], { cwd: projectRoot, stdio: "ignore" });
 	symlinkSync(path.join(projectRoot, "node_modules"), path.join(baselineTree, "node_modules"));
+	// The static assets (Swagger UI) are made by `npm install`, not kept in git; the reads measured here do not use them.
+	mkdirSync(path.join(baselineTree, "public"), { recursive: true });
 	const build = (config: string, name: string) =>
 		buildBundle(config, path.join(workDir, `${name}-bundle`), { logPath: path.join(workDir, `${name}-bundle.log`), registryDir: path.join(workDir, `${name}-registry`) });
 	const hosts = {

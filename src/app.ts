@@ -19,6 +19,7 @@ import { eventRoutes } from "./routes/events";
 import { keyRoutes } from "./routes/keys";
 import { tokenRoutes } from "./routes/tokens";
 import { auditRoutes } from "./routes/audit";
+import { erasureRoutes, PUBLIC_KEY_PATH } from "./routes/erasures";
 import { leaseRoutes } from "./routes/lease";
 import { portabilityRoutes } from "./routes/portability";
 import { sessionRoutes } from "./routes/sessions";
@@ -90,7 +91,8 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		}
 	});
 	app.all("/mcp", (c) => serveMcp(c.req.raw, c.env, c.var.principal));
-	app.use("/v1/*", authenticate);
+	// Receipts are verified by third parties, who hold no key: the public key is public.
+	app.use("/v1/*", (c, next) => (c.req.path === PUBLIC_KEY_PATH ? next() : authenticate(c, next)));
 	app.use("/v1/*", async (c, next) => {
 		const type = c.req.header("content-type");
 		// Imports are NDJSON documents; every other body is JSON.
@@ -116,6 +118,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		keyRoutes,
 		tokenRoutes,
 		auditRoutes,
+		erasureRoutes,
 	]) {
 		app.route("/", routes);
 	}

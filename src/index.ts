@@ -1,5 +1,6 @@
 import { buildApp } from "./app";
 
+export { ErasureObject } from "./erasure/coordinator";
 export { SessionObject } from "./session/session-object";
 
 export default buildApp() satisfies ExportedHandler<Env>;

@@ -84,3 +84,14 @@ export async function useBucket(id: string, bucket: R2Bucket, tenant = env.ADMIN
 		instance.dependencies.blobs = new BlobStore(bucket);
 	});
 }
+
+/** Polls `probe` until it returns something truthy, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 5000): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await probe();
+		if (value) return value;
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await new Promise((resolve) => setTimeout(resolve, 25));
+	}
+}

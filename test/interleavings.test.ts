@@ -13,7 +13,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sessionPrefix } from "../src/blobs/blob-store";
 import { failingR2, PauseGate, pausingR2 } from "./faults";
-import { callJson, createSession, newId, runJobsUntilIdle, sessionObject, useBucket } from "./helpers";
+import { callJson, createSession, newId, runJobsUntilIdle, sessionObject, useBucket, waitFor } from "./helpers";
 
 const policy = { modelWindowTokens: 1024, compactAtShare: 0.6, keepRecentEvents: 2 };
 const bulky = (label: string) => ({ type: "tool_result", name: "search", content: `${label}: ${"a result line with several words ".repeat(30)}` });
@@ -39,16 +39,6 @@ async function gate(id: string, match: (method: string, key: string) => boolean)
 	const held = new PauseGate(match);
 	await useBucket(id, pausingR2(env.BLOBS, held));
 	return held;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 5000): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const value = await probe();
-		if (value) return value;
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-		await new Promise((resolve) => setTimeout(resolve, 25));
-	}
 }
 
 /** Lets a released write run to its end: its held call finishes, then its commit and clean-up. */

@@ -96,6 +96,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/erasures/{erasureId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An erasure's progress and, once complete, its signed receipt */
+        get: operations["getErasure"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/erasures/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public key that verifies erasure receipts (no key needed)
+         * @description A JWK set with one Ed25519 key. A receipt verifies when Ed25519-verify(key, signature.value, canonical JSON of the receipt) holds; canonical JSON sorts object keys at every level and has no whitespace.
+         */
+        get: operations["getErasurePublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -676,6 +713,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects/{subject}/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase every session of a data subject, everywhere, with a signed receipt
+         * @description Finds the subject's sessions through the index and erases each from its object's storage (wiped with deleteAll), the D1 index, the audit trail's content and R2. Runs in the background until every store has answered, retrying while D1 or R2 are down; poll `GET /v1/erasures/{id}`. A subject with no sessions completes with an empty receipt. With an Idempotency-Key a retry returns the same erasure.
+         */
+        post: operations["eraseSubject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tokens": {
         parameters: {
             query?: never;
@@ -1057,6 +1114,78 @@ export interface components {
             /** @enum {string} */
             status: "deleted";
         };
+        Erasure: {
+            id: string;
+            /** @description Why the last step had to be retried (D1 or R2 unavailable) */
+            lastError: string | null;
+            /**
+             * @description tombstone: the session answers 410 and a content-free row stays in the index; purge: no session is left (404, the id can be reused). Both keep the audit trail's facts (who, when, which operation) and drop what they touched.
+             * @enum {string}
+             */
+            mode: "purge" | "tombstone";
+            receipt: components["schemas"]["ErasureReceipt"];
+            sessions: {
+                counts: components["schemas"]["StoreCounts"];
+                sessionId: string;
+                /** @enum {string} */
+                state: "pending" | "erased" | "skipped" | "absent";
+            }[];
+            signature: {
+                /** @enum {string} */
+                alg: "EdDSA";
+                keyId: string;
+                /** @description base64url Ed25519 signature of the receipt's canonical JSON */
+                value: string;
+            } | null;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            startedAt: string;
+            /** @enum {string} */
+            status: "running" | "complete";
+            /** @description Hashed, as in the receipt */
+            subject: string;
+        };
+        ErasurePublicKeys: {
+            keys: {
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                crv: "Ed25519";
+                kid: string;
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                use: "sig";
+                x: string;
+            }[];
+        };
+        ErasureReceipt: {
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            completedAt: string;
+            counts: components["schemas"]["StoreCounts"];
+            erasureId: string;
+            /**
+             * @description tombstone: the session answers 410 and a content-free row stays in the index; purge: no session is left (404, the id can be reused). Both keep the audit trail's facts (who, when, which operation) and drop what they touched.
+             * @enum {string}
+             */
+            mode: "purge" | "tombstone";
+            /** @description Where the key that verifies the signature is published */
+            publicKey: string;
+            sessions: string[];
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            startedAt: string;
+            /** @description SHA-256 (hex) of tenant and subject: the receipt holds no personal data */
+            subject: string;
+            tenant: string;
+        } | null;
         Error: {
             error: {
                 /** @enum {string} */
@@ -1399,6 +1528,14 @@ export interface components {
         SkipStep: {
             reason: string;
         };
+        StartErasure: {
+            /**
+             * @description tombstone: the session answers 410 and a content-free row stays in the index; purge: no session is left (404, the id can be reused). Both keep the audit trail's facts (who, when, which operation) and drop what they touched.
+             * @default tombstone
+             * @enum {string}
+             */
+            mode: "purge" | "tombstone";
+        };
         StartStep: {
             /** @description Who runs the step (an agent or replica id) */
             by: string;
@@ -1435,6 +1572,16 @@ export interface components {
             detail?: unknown;
             kind?: string;
             message: string;
+        };
+        StoreCounts: {
+            /** @description Audit records whose `what` was dropped (object and D1) */
+            auditRedacted: number;
+            /** @description Index rows: session, events, compactions, checkpoints, approvals */
+            d1Rows: number;
+            /** @description Content rows in the sessions' own storage */
+            objectRows: number;
+            /** @description Blobs and compaction archives */
+            r2Objects: number;
         };
         TenantAuditPage: {
             nextCursor: string | null;
@@ -1933,6 +2080,97 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getErasure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                erasureId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The erasure */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Erasure"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getErasurePublicKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasurePublicKeys"];
                 };
             };
             /** @description A dependency (R2, D1) is unavailable; retry */
@@ -6044,6 +6282,91 @@ export interface operations {
             };
             /** @description Idempotency-Key reused for a different request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    eraseSubject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+            };
+            path: {
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartErasure"];
+            };
+        };
+        responses: {
+            /** @description Started (or the erasure this Idempotency-Key started) */
+            202: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Erasure"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

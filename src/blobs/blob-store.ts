@@ -120,6 +120,18 @@ export class BlobStore {
 	}
 
 	/** Deletes every object of one session; safe to repeat. Returns how many were deleted. */
+	/** How many objects the session's prefix holds. */
+	async countSession(tenant: string, sessionId: string): Promise<number> {
+		let count = 0;
+		let cursor: string | undefined;
+		do {
+			const page = await this.bucket.list({ prefix: sessionPrefix(tenant, sessionId), limit: 1000, cursor });
+			count += page.objects.length;
+			cursor = page.truncated ? page.cursor : undefined;
+		} while (cursor);
+		return count;
+	}
+
 	async deleteSession(tenant: string, sessionId: string): Promise<number> {
 		const prefix = sessionPrefix(tenant, sessionId);
 		let deleted = 0;

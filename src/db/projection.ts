@@ -4,7 +4,7 @@
  * purge leaves a content-free tombstone. A drain that is cut off midway and re-run, or two
  * drains racing, converge on the same rows.
  */
-import { and, eq, lt, sql } from "drizzle-orm";
+import { and, eq, isNotNull, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
 import type { EventIndexRow } from "../session/events/log";
@@ -57,6 +57,32 @@ export class D1Projection {
 
 	applyAudit(owner: { tenant: string; sessionId: string }, records: AuditIndexRow[]): Promise<void> {
 		return applyAuditRows(this.database, owner, records);
+	}
+
+	/** The session's rows in the index (events, compactions, checkpoints, approvals, the session itself). */
+	async countSessionRows(owner: { tenant: string; sessionId: string }): Promise<number> {
+		const counts = await this.database.batch(
+			[
+				["events", "session_id"],
+				["compactions", "session_id"],
+				["checkpoints", "session_id"],
+				["approvals", "session_id"],
+				["sessions", "id"],
+			].map(([table, column]) => this.database.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant = ? AND ${column} = ?`).bind(owner.tenant, owner.sessionId)),
+		);
+		return counts.reduce((sum, result) => sum + ((result.results[0] as { n: number } | undefined)?.n ?? 0), 0);
+	}
+
+	/**
+	 * After an erasure's purge: the audit records keep who, when and which operation but not
+	 * what was touched; `purge` also removes the session's tombstone row. Returns the audit
+	 * records redacted.
+	 */
+	async redactErased(owner: { tenant: string; sessionId: string }, mode: "purge" | "tombstone"): Promise<number> {
+		const db = drizzle(this.database);
+		const redact = db.update(audit).set({ what: null }).where(and(eq(audit.tenant, owner.tenant), eq(audit.sessionId, owner.sessionId), isNotNull(audit.what)));
+		const [redacted] = mode === "purge" ? await db.batch([redact, db.delete(sessions).where(and(eq(sessions.tenant, owner.tenant), eq(sessions.id, owner.sessionId)))]) : await db.batch([redact]);
+		return (redacted as unknown as D1Result).meta.changes;
 	}
 
 	/** Applies the changes in one D1 batch (atomic); throws when D1 fails, changing nothing. */

@@ -7,6 +7,8 @@
 import type { Caller } from "../auth/scopes";
 import type { Result } from "../errors";
 import type { SessionAuditPage, SessionAuditQuery } from "../schemas/audit";
+import type { SessionErasure } from "../schemas/erasure";
+import type { EraseRequest } from "./erasure/operations";
 import type {
 	Checkpoint,
 	CheckpointPage,
@@ -84,4 +86,5 @@ export interface SessionApi {
 	listApprovals(caller: Caller, status: Approval["status"] | undefined): Promise<Result<{ approvals: Approval[] }>>;
 
 	listAudit(caller: Caller, query: SessionAuditQuery): Promise<Result<SessionAuditPage>>;
+	eraseForSubject(caller: Caller, request: EraseRequest): Promise<Result<SessionErasure>>;
 }

@@ -4,6 +4,7 @@
  */
 import { audit } from "./audit/capability";
 import { compaction } from "./compaction/capability";
+import { erasure } from "./erasure/capability";
 import { escalations } from "./escalations/capability";
 import { events } from "./events/capability";
 import { history } from "./history/capability";
@@ -26,6 +27,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	projection,
 	escalations,
 	audit,
+	erasure,
 	timerTable,
 ];
 

@@ -16,6 +16,8 @@ import type { PauseBody, ResumeBody, UpdateSessionBody } from "../schemas/sessio
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody } from "../schemas/workflows";
 import * as approvals from "./approvals/operations";
 import * as audit from "./audit/operations";
+import * as erasure from "./erasure/operations";
+import type { EraseRequest } from "./erasure/operations";
 import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
@@ -234,6 +236,11 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	listAudit(caller: Caller, query: SessionAuditQuery) {
 		return audit.listAudit(this.#call(caller, "listAudit", { ...query }), query);
+	}
+
+	/** The session's part of an erasure by subject (erasure/operations.ts); the coordinator repeats it until erased. */
+	eraseForSubject(caller: Caller, request: EraseRequest) {
+		return erasure.eraseForSubject(this.#call(caller, "eraseForSubject", { erasureId: request.erasureId, mode: request.mode }), request);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

@@ -308,6 +308,17 @@ export class WriteKernel {
 		}
 	}
 
+	/**
+	 * Wipes the object's storage with deleteAll(), so no content survives even in the free
+	 * pages of its SQLite file, then rebuilds what must stay (schema, tombstone, facts) in one
+	 * transaction. Storage operations hold the input gate: no other request runs in between.
+	 */
+	async wipe(rebuild: (sql: SqlStorage) => void): Promise<void> {
+		await this.storage.deleteAll();
+		this.#core.armedFor = null;
+		this.transaction(() => rebuild(this.sql));
+	}
+
 	/** Arms the alarm for the earliest timer unless it is already armed at or before it. */
 	async armAlarm(): Promise<void> {
 		const due = timers.earliestDue(this.sql);

@@ -4,7 +4,7 @@
  * content-free tombstone, and hands the external purge (D1 rows, R2 prefix) to timers.
  */
 import type { Json } from "../../schemas/common";
-import { ok, type Result } from "../../errors";
+import { type Failure, ok, type Result } from "../../errors";
 import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
 import { CONTENT_TABLES } from "../capabilities";
 import { scheduleCompaction } from "../compaction/compactor";
@@ -16,6 +16,12 @@ import { purgePending, schedulePurge } from "../projection/drain";
 import * as outbox from "../projection/outbox";
 import { bumpVersion, indexRow, insertSession, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy } from "./session-row";
 import { sessionView } from "./view";
+
+/** An erasure by subject rides on the deletion: it re-checks the subject and records what it found. */
+export interface ErasureHook {
+	/** Inside the deletion's transaction, before the content tables are emptied; a Failure rolls it back. */
+	beforeDelete: (row: SessionRow, now: number) => Failure | null;
+}
 
 /** Creates the session. A second create of the same id is a 409 unless it is a retry. */
 export function createSession(session: SessionContext, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>> {
@@ -89,16 +95,18 @@ export function updateSession(session: SessionContext, body: UpdateSessionBody, 
  * answer, else by the alarm until done. Repeating the call returns the tombstone. A held
  * lease does not block deletion: erasure requests outrank writers.
  */
-export async function deleteSession(session: SessionContext, options: WriteOptions): Promise<Result<DeletedSession>> {
+export async function deleteSession(session: SessionContext, options: WriteOptions, erasure?: ErasureHook): Promise<Result<DeletedSession>> {
 	const existing = session.kernel.session();
 	if (!existing) return sessionNotFound();
 	if (existing.status === "active") {
 		const erased = await session.kernel.write({
-			operation: "delete",
+			operation: erasure ? "erase" : "delete",
 			options: { expectedVersion: options.expectedVersion },
 			precondition: "erase",
 			apply: ({ row, now }) => {
 				const current = row as SessionRow;
+				const refused = erasure?.beforeDelete(current, now);
+				if (refused) return refused;
 				for (const table of CONTENT_TABLES) session.sql.exec(`DELETE FROM ${table}`);
 				outbox.clear(session.sql);
 				timers.cancelIdle(session.sql);
