@@ -13,6 +13,8 @@ interface __BaseEnv_Env {
 	ERASURE_SIGNING_KEY: string;
 	SESSION: DurableObjectNamespace<import("./src/index").SessionObject>;
 	ERASURE: DurableObjectNamespace<import("./src/index").ErasureObject>;
+	/** Optional: Workers Analytics Engine dataset for request metrics (see wrangler.toml). */
+	METRICS?: AnalyticsEngineDataset;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {

@@ -23,5 +23,18 @@ CREATE TABLE `revoked_tokens` (
 );
 --> statement-breakpoint
 CREATE INDEX `revoked_tokens_by_expiry` ON `revoked_tokens` (`expires_at`);--> statement-breakpoint
+CREATE TABLE `session_metrics` (
+	`tenant` text NOT NULL,
+	`session_id` text NOT NULL,
+	`name` text NOT NULL,
+	`label` text NOT NULL,
+	`value` integer NOT NULL,
+	PRIMARY KEY(`tenant`, `session_id`, `name`, `label`)
+);
+--> statement-breakpoint
+CREATE INDEX `session_metrics_by_name` ON `session_metrics` (`tenant`,`name`);--> statement-breakpoint
 ALTER TABLE `api_keys` ADD `scopes` text;--> statement-breakpoint
-ALTER TABLE `api_keys` ADD `agent` text;
+ALTER TABLE `api_keys` ADD `agent` text;--> statement-breakpoint
+ALTER TABLE `sessions` ADD `paused` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE `sessions` ADD `context_tokens` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE `sessions` ADD `model_window` integer DEFAULT 128000 NOT NULL;

@@ -20,6 +20,7 @@ import { keyRoutes } from "./routes/keys";
 import { tokenRoutes } from "./routes/tokens";
 import { auditRoutes } from "./routes/audit";
 import { erasureRoutes, PUBLIC_KEY_PATH } from "./routes/erasures";
+import { metricsRoutes } from "./routes/metrics";
 import { leaseRoutes } from "./routes/lease";
 import { portabilityRoutes } from "./routes/portability";
 import { sessionRoutes } from "./routes/sessions";
@@ -93,6 +94,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 	app.all("/mcp", (c) => serveMcp(c.req.raw, c.env, c.var.principal));
 	// Receipts are verified by third parties, who hold no key: the public key is public.
 	app.use("/v1/*", (c, next) => (c.req.path === PUBLIC_KEY_PATH ? next() : authenticate(c, next)));
+	app.use("/metrics", authenticate);
 	app.use("/v1/*", async (c, next) => {
 		const type = c.req.header("content-type");
 		// Imports are NDJSON documents; every other body is JSON.
@@ -119,6 +121,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		tokenRoutes,
 		auditRoutes,
 		erasureRoutes,
+		metricsRoutes,
 	]) {
 		app.route("/", routes);
 	}

@@ -25,7 +25,7 @@ async function richSession(subject: string): Promise<string> {
 	const id = await createSession({ body: { subject, policy: { keepRecentEvents: 1 } } });
 	await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [{ type: "message", role: "user", content: `I am ${subject}, my card ends 4242` }, { type: "note", content: "x".repeat(20_000) }, { type: "note", content: "third" }] } });
 	await callJson(`/v1/sessions/${id}/state/customer/email`, { method: "PUT", body: { value: `${subject}@example.com` } });
-	await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: { title: "refund", requestedBy: "agent" } });
+	expect((await callJson(`/v1/sessions/${id}/approvals`, { method: "POST", body: { title: "refund", summary: `refund for ${subject}`, requestedBy: "agent" } })).status).toBe(201);
 	expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
 	await callJson(`/v1/sessions/${id}/context?budget=500`);
 	await runJobsUntilIdle(id);

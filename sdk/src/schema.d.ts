@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The same figures in the Prometheus text format, for a scraper holding an admin key */
+        get: operations["getPrometheusMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/keys": {
         parameters: {
             query?: never;
@@ -125,6 +142,26 @@ export interface paths {
          * @description A JWK set with one Ed25519 key. A receipt verifies when Ed25519-verify(key, signature.value, canonical JSON of the receipt) holds; canonical JSON sorts object keys at every level and has no whitespace.
          */
         get: operations["getErasurePublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's operational figures
+         * @description Sessions by state, tokens and context utilization per session, compactions and how much they saved, resumes, restores, approvals pending and escalated, and state and context lookup latency and errors. Computed from the D1 index, which each session updates through its outbox about a second after the fact.
+         */
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1284,6 +1321,65 @@ export interface components {
             type: "message";
             usage?: components["schemas"]["Usage"];
         };
+        Metrics: {
+            approvals: {
+                escalated: number;
+                pending: number;
+            };
+            compactions: {
+                lastHour: number;
+                /** @description Mean share of tokens a compaction removed (1 - after/before) */
+                reductionRatio: number | null;
+                total: number;
+            };
+            /** @description Context tokens over the model window, per active session (0..1+) */
+            contextUtilization: {
+                max: number | null;
+                p50: number | null;
+                p95: number | null;
+                p99: number | null;
+            };
+            generatedAt: string;
+            lookups: {
+                context: {
+                    count: number;
+                    /** @description Failed lookups by error code */
+                    errors: {
+                        [key: string]: number;
+                    };
+                    /** @description Upper bound of the histogram bucket the median falls in */
+                    p50Ms: number | null;
+                    p95Ms: number | null;
+                    p99Ms: number | null;
+                };
+                state: {
+                    count: number;
+                    /** @description Failed lookups by error code */
+                    errors: {
+                        [key: string]: number;
+                    };
+                    /** @description Upper bound of the histogram bucket the median falls in */
+                    p50Ms: number | null;
+                    p95Ms: number | null;
+                    p99Ms: number | null;
+                };
+            };
+            restores: number;
+            resumes: number;
+            sessions: {
+                active: number;
+                deleted: number;
+                paused: number;
+            };
+            tenant: string;
+            /** @description All tokens appended per active session */
+            tokensPerSession: {
+                max: number | null;
+                p50: number | null;
+                p95: number | null;
+                p99: number | null;
+            };
+        };
         NextStep: {
             action: string;
             attempt: number;
@@ -1695,6 +1791,62 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getPrometheusMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus exposition format 0.0.4 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listApiKeys: {
         parameters: {
             query?: never;
@@ -2171,6 +2323,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErasurePublicKeys"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metrics"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description A dependency (R2, D1) is unavailable; retry */

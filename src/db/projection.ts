@@ -8,7 +8,7 @@ import { and, eq, isNotNull, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
 import type { EventIndexRow } from "../session/events/log";
-import { approvals, audit, checkpoints, compactions, events, sessions } from "./schema";
+import { approvals, audit, checkpoints, compactions, events, sessionMetrics, sessions } from "./schema";
 
 export interface SessionIndexRow {
 	tenant: string;
@@ -23,6 +23,9 @@ export interface SessionIndexRow {
 	createdAt: number;
 	updatedAt: number;
 	deletedAt: number | null;
+	paused: number;
+	contextTokens: number;
+	modelWindow: number;
 }
 
 export type CompactionIndexRow = Omit<typeof compactions.$inferInsert, "tenant" | "sessionId">;
@@ -57,6 +60,23 @@ export class D1Projection {
 
 	applyAudit(owner: { tenant: string; sessionId: string }, records: AuditIndexRow[]): Promise<void> {
 		return applyAuditRows(this.database, owner, records);
+	}
+
+	/** Stores the session's figures as they now stand (absolute values: repeating is harmless). */
+	async applyMetrics(owner: { tenant: string; sessionId: string }, figures: Array<{ name: string; label: string; value: number }>): Promise<void> {
+		const db = drizzle(this.database);
+		const rows = figures.map((figure) => ({ ...owner, ...figure }));
+		const statements: BatchItem<"sqlite">[] = [];
+		for (let start = 0; start < rows.length; start += METRIC_ROWS_PER_STATEMENT) {
+			statements.push(
+				db
+					.insert(sessionMetrics)
+					.values(rows.slice(start, start + METRIC_ROWS_PER_STATEMENT))
+					.onConflictDoUpdate({ target: [sessionMetrics.tenant, sessionMetrics.sessionId, sessionMetrics.name, sessionMetrics.label], set: { value: sql`excluded.value` } }),
+			);
+		}
+		const [first, ...rest] = statements;
+		if (first) await db.batch([first, ...rest]);
 	}
 
 	/** The session's rows in the index (events, compactions, checkpoints, approvals, the session itself). */
@@ -138,6 +158,9 @@ export class D1Projection {
 		if (first) await db.batch([first, ...rest]);
 	}
 }
+
+/** D1 allows 100 bound parameters per statement; a metric row binds 5. */
+const METRIC_ROWS_PER_STATEMENT = 19;
 
 /** D1 allows 100 bound parameters per statement; an audit row binds 10. */
 const AUDIT_ROWS_PER_STATEMENT = 9;

@@ -20,6 +20,10 @@ export const sessions = sqliteTable(
 		createdAt: integer("created_at").notNull(),
 		updatedAt: integer("updated_at").notNull(),
 		deletedAt: integer("deleted_at"),
+		/** For the metrics: whether it is paused, and how full its context is against its model's window. */
+		paused: integer("paused").notNull().default(0),
+		contextTokens: integer("context_tokens").notNull().default(0),
+		modelWindow: integer("model_window").notNull().default(128000),
 	},
 	(table) => [
 		primaryKey({ columns: [table.tenant, table.id] }),
@@ -154,4 +158,20 @@ export const audit = sqliteTable(
 		index("audit_by_time").on(table.tenant, table.at),
 		index("audit_by_principal").on(table.tenant, table.principal, table.at),
 	],
+);
+
+/**
+ * Figures each session object keeps (counters and latency histograms), projected through its
+ * outbox as absolute values; /v1/metrics sums them across the tenant's sessions.
+ */
+export const sessionMetrics = sqliteTable(
+	"session_metrics",
+	{
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		name: text("name").notNull(),
+		label: text("label").notNull(),
+		value: integer("value").notNull(),
+	},
+	(table) => [primaryKey({ columns: [table.tenant, table.sessionId, table.name, table.label] }), index("session_metrics_by_name").on(table.tenant, table.name)],
 );

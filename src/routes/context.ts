@@ -4,6 +4,7 @@ import { unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompactBody, CompactionPage, CompactResult, ContextQuery, ContextWindow, ListCompactionsQuery } from "../schemas/context";
 import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
+import { timedLookup } from "../operations/lookups";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -28,7 +29,8 @@ contextRoutes.openapi(
 		responses: { 200: json(ContextWindow, "The window"), ...errorResponses(404, 410, 422, 503) },
 	}),
 	async (c) => {
-		const window = unwrap(await sessionApi(c.env, c.var.principal, c.req.valid("param").id).getContext(caller(c), c.req.valid("query")));
+		const { id } = c.req.valid("param");
+		const window = unwrap(await timedLookup(c, id, "context", () => sessionApi(c.env, c.var.principal, id).getContext(caller(c), c.req.valid("query"))));
 		c.header("ETag", `"${window.version}"`);
 		return c.json(window, 200);
 	},

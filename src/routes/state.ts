@@ -14,6 +14,7 @@ import {
 } from "../schemas/state";
 import { expandStatePage, readContent } from "../operations/content";
 import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
+import { timedLookup } from "../operations/lookups";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -35,7 +36,7 @@ stateRoutes.openapi(
 	async (c) => {
 		const { id, ns } = c.req.valid("param");
 		const { includeContent, ...query } = c.req.valid("query");
-		const page = unwrap(await sessionApi(c.env, c.var.principal, id).listState(caller(c), ns, query));
+		const page = unwrap(await timedLookup(c, id, "state", () => sessionApi(c.env, c.var.principal, id).listState(caller(c), ns, query)));
 		if (includeContent) return c.json(unwrap(await expandStatePage(c.env, c.var.principal, id, page)), 200);
 		return c.json(page, 200);
 	},
@@ -56,7 +57,7 @@ stateRoutes.openapi(
 	}),
 	async (c) => {
 		const { id, ns, key } = c.req.valid("param");
-		const item = unwrap(await sessionApi(c.env, c.var.principal, id).getState(caller(c), ns, key));
+		const item = unwrap(await timedLookup(c, id, "state", () => sessionApi(c.env, c.var.principal, id).getState(caller(c), ns, key)));
 		c.header("ETag", `"${item.version}"`);
 		if (c.req.valid("query").includeContent && item.valueRef) {
 			item.value = unwrap(await readContent(c.env, c.var.principal, id, item.valueRef.sha256));

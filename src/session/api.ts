@@ -9,6 +9,7 @@ import type { Result } from "../errors";
 import type { SessionAuditPage, SessionAuditQuery } from "../schemas/audit";
 import type { SessionErasure } from "../schemas/erasure";
 import type { EraseRequest } from "./erasure/operations";
+import type { LookupSample } from "./metrics/metrics";
 import type {
 	Checkpoint,
 	CheckpointPage,
@@ -87,4 +88,5 @@ export interface SessionApi {
 
 	listAudit(caller: Caller, query: SessionAuditQuery): Promise<Result<SessionAuditPage>>;
 	eraseForSubject(caller: Caller, request: EraseRequest): Promise<Result<SessionErasure>>;
+	recordLookups(caller: Caller, samples: LookupSample[]): Promise<void>;
 }

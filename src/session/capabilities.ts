@@ -12,6 +12,7 @@ import { idempotency } from "./idempotency/capability";
 import type { Capability } from "./kernel/capability";
 import { timerTable } from "./kernel/timers-capability";
 import { lease } from "./lease/capability";
+import { metrics } from "./metrics/capability";
 import { projection } from "./projection/capability";
 import { sessions } from "./sessions/capability";
 import { state } from "./state/capability";
@@ -28,6 +29,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	escalations,
 	audit,
 	erasure,
+	metrics,
 	timerTable,
 ];
 

@@ -17,6 +17,8 @@ import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, Sta
 import * as approvals from "./approvals/operations";
 import * as audit from "./audit/operations";
 import * as erasure from "./erasure/operations";
+import * as metrics from "./metrics/metrics";
+import type { LookupSample } from "./metrics/metrics";
 import type { EraseRequest } from "./erasure/operations";
 import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
@@ -241,6 +243,14 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	/** The session's part of an erasure by subject (erasure/operations.ts); the coordinator repeats it until erased. */
 	eraseForSubject(caller: Caller, request: EraseRequest) {
 		return erasure.eraseForSubject(this.#call(caller, "eraseForSubject", { erasureId: request.erasureId, mode: request.mode }), request);
+	}
+
+	/** Latency samples the Worker timed (operations/lookups.ts): figures, not session content. */
+	async recordLookups(_caller: Caller, samples: LookupSample[]): Promise<void> {
+		const kernel = this.#session.kernel;
+		if (kernel.session()?.status !== "active") return;
+		kernel.transaction(() => metrics.recordLookups(this.#session.sql, samples, Date.now()));
+		await kernel.armAlarm();
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

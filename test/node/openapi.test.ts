@@ -90,6 +90,8 @@ describe("OpenAPI document", () => {
 				"POST /v1/subjects/{subject}/erasure",
 				"GET /v1/erasures/{erasureId}",
 				"GET /v1/erasures/public-key",
+				"GET /v1/metrics",
+				"GET /metrics",
 			].sort(),
 		);
 		for (const [path, methods] of Object.entries(document.paths)) {
@@ -107,7 +109,7 @@ describe("OpenAPI document", () => {
 			for (const [method, operation] of Object.entries(methods)) {
 				const needed = (operation as { "x-required-operation"?: string })["x-required-operation"];
 				expect(["read", "write", "admin"], `${method.toUpperCase()} ${path}`).toContain(needed);
-				if (path.startsWith("/v1/admin/") || path.includes("audit")) expect(needed, path).toBe("admin");
+				if (path.startsWith("/v1/admin/") || path.includes("audit") || path.includes("metrics")) expect(needed, path).toBe("admin");
 				else if (method !== "get" && path !== "/v1/tokens") expect(needed, `${method.toUpperCase()} ${path}`).not.toBe("read");
 			}
 		}

@@ -10,6 +10,7 @@
  * delivery id on every attempt for receiver-side deduplication, until a 2xx; failures back
  * off and park as a dead letter the session reports.
  */
+import * as metrics from "../metrics/metrics";
 import { signatureHeader, tenantSigningKey, webhookAllowed } from "../../auth/webhook-signing";
 import { ok } from "../../errors";
 import type { ContextWindow } from "../../schemas/context";
@@ -154,6 +155,7 @@ export const escalateWhenDue: TimerHandler = async (session, run) => {
 				timers.schedule(session.sql, ESCALATE_TIMER, subjectOf, plan.notBefore);
 				return ok(null);
 			}
+			metrics.count(session.sql, "escalations", now);
 			session.sql.exec(
 				"INSERT INTO escalations (subject, delivery_id, reason, package, webhook, created_at) VALUES (?, ?, ?, ?, ?, ?)",
 				subjectOf,

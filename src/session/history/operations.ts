@@ -1,4 +1,5 @@
 /** Checkpoints, restore and fork: naming a version, going back to it, branching from it. */
+import * as metrics from "../metrics/metrics";
 import { admitsNamespace } from "../../auth/scopes";
 import { fail, ok, type Result } from "../../errors";
 import type { Checkpoint, CheckpointPage, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../../schemas/context";
@@ -76,6 +77,7 @@ export function restore(session: SessionContext, body: RestoreBody, options: Wri
 			const applied = applyRestore(session.sql, plan, now);
 			project(session.sql, { kind: "write", session: indexRow(applied.session) }, now);
 			rederiveApprovals(session.sql, applied.session, now, approvalsBefore);
+			metrics.count(session.sql, "restores", now);
 			return ok({ version: applied.session.version, restoredTo: plan.target, rewoundEvents: applied.rewoundEvents, stateChanges: applied.stateChanges });
 		},
 	});

@@ -5,6 +5,7 @@
  */
 import type { TimerHandler } from "../kernel/capability";
 import * as audit from "../audit/audit";
+import * as metrics from "../metrics/metrics";
 import * as timers from "../kernel/timers";
 import * as outbox from "./outbox";
 
@@ -22,10 +23,11 @@ export const drainOutbox: TimerHandler = async (session, run) => {
 	const next = () =>
 		session.kernel.transaction(() => {
 			const changes = outbox.peek(session.sql);
-			if (changes) return { changes, records: [], owner: null };
+			if (changes) return { changes, records: [], figures: [], owner: null };
 			const records = audit.unprojected(session.sql, AUDIT_ROWS_PER_BATCH);
+			const figures = records.length === 0 ? metrics.dirtyRows(session.sql) : [];
 			const row = session.kernel.session();
-			if (records.length > 0 && row) return { changes: null, records, owner: { tenant: row.tenant, sessionId: row.id } };
+			if ((records.length > 0 || figures.length > 0) && row) return { changes: null, records, figures, owner: { tenant: row.tenant, sessionId: row.id } };
 			timers.complete(session.sql, run);
 			return null;
 		});
@@ -34,10 +36,14 @@ export const drainOutbox: TimerHandler = async (session, run) => {
 			await session.dependencies.projection.apply(batch.changes.changes);
 			const acknowledged = batch.changes.lastId;
 			session.kernel.transaction(() => outbox.acknowledge(session.sql, acknowledged));
-		} else if (batch.owner) {
+		} else if (batch.owner && batch.records.length > 0) {
 			await session.dependencies.projection.applyAudit(batch.owner, batch.records);
 			const projected = batch.records.at(-1)?.seq ?? 0;
 			session.kernel.transaction(() => audit.markProjected(session.sql, projected));
+		} else if (batch.owner) {
+			await session.dependencies.projection.applyMetrics(batch.owner, batch.figures);
+			const figures = batch.figures;
+			session.kernel.transaction(() => metrics.markProjected(session.sql, figures));
 		}
 	}
 };

@@ -3,6 +3,7 @@
  * kernel's guard); reads, approval decisions, resume and the session's own upkeep go on. Both
  * are events in the log, so the next context window says why the session stopped.
  */
+import * as metrics from "../metrics/metrics";
 import { ok } from "../../errors";
 import type { PauseBody, ResumeBody, Session } from "../../schemas/sessions";
 import { commitEvents, prepareEvents } from "../events/operations";
@@ -28,15 +29,9 @@ export function pauseSession(session: SessionContext, body: PauseBody, options: 
 		prepare: ({ row, uploads }) =>
 			prepareEvents(session, row as SessionRow, [{ type: "note", content: `Session paused: ${body.reason}${body.until ? ` (until ${body.until})` : ""}`, metadata: { kind: "pause", reason: body.reason } }], uploads),
 		apply: ({ plan, row, now }) => {
-			commitEvents(session.sql, row as SessionRow, plan, now);
-			const updated = session.sql
-				.exec<SessionRow & Record<string, SqlStorageValue>>(
-					"UPDATE session SET paused_at = coalesce(paused_at, ?), pause_reason = ?, pause_until = ? RETURNING *",
-					now,
-					body.reason,
-					until,
-				)
-				.one();
+			// Paused first, so the version the note commits (and projects to the index) is a paused one.
+			session.sql.exec("UPDATE session SET paused_at = coalesce(paused_at, ?), pause_reason = ?, pause_until = ?", now, body.reason, until);
+			const { updated } = commitEvents(session.sql, { ...(row as SessionRow), paused_at: now }, plan, now);
 			if (until === null) timers.cancel(session.sql, RESUME_TIMER, "");
 			else timers.schedule(session.sql, RESUME_TIMER, "", until);
 			return ok(sessionView(session, updated, now));
@@ -58,11 +53,10 @@ export function resumeSession(session: SessionContext, body: ResumeBody, options
 		apply: ({ plan, row, now }) => {
 			const current = row as SessionRow;
 			if (current.paused_at === null) return ok(sessionView(session, current, now));
-			commitEvents(session.sql, current, plan, now);
-			const updated = session.sql
-				.exec<SessionRow & Record<string, SqlStorageValue>>("UPDATE session SET paused_at = NULL, pause_reason = NULL, pause_until = NULL RETURNING *")
-				.one();
+			session.sql.exec("UPDATE session SET paused_at = NULL, pause_reason = NULL, pause_until = NULL");
+			const { updated } = commitEvents(session.sql, { ...current, paused_at: null }, plan, now);
 			timers.cancel(session.sql, RESUME_TIMER, "");
+			metrics.count(session.sql, "resumes", now);
 			return ok(sessionView(session, updated, now));
 		},
 	});

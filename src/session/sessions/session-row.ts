@@ -189,5 +189,10 @@ export function indexRow(row: SessionRow): SessionIndexRow {
 		createdAt: row.created_at,
 		updatedAt: row.updated_at,
 		deletedAt: row.deleted_at,
+		paused: row.paused_at === null ? 0 : 1,
+		contextTokens: row.context_tokens,
+		modelWindow: row.status === "deleted" ? DEFAULT_MODEL_WINDOW : (sessionPolicy(row).modelWindowTokens ?? DEFAULT_MODEL_WINDOW),
 	};
 }
+
+const DEFAULT_MODEL_WINDOW = 128_000;
