@@ -33,6 +33,12 @@ CREATE TABLE `session_metrics` (
 );
 --> statement-breakpoint
 CREATE INDEX `session_metrics_by_name` ON `session_metrics` (`tenant`,`name`);--> statement-breakpoint
+CREATE TABLE `tenant_settings` (
+	`tenant` text PRIMARY KEY NOT NULL,
+	`retention` text,
+	`updated_at` integer NOT NULL
+);
+--> statement-breakpoint
 ALTER TABLE `api_keys` ADD `scopes` text;--> statement-breakpoint
 ALTER TABLE `api_keys` ADD `agent` text;--> statement-breakpoint
 ALTER TABLE `sessions` ADD `paused` integer DEFAULT 0 NOT NULL;--> statement-breakpoint

@@ -56,6 +56,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The retention a new session of this tenant gets when its policy names none */
+        get: operations["getTenantRetention"];
+        /**
+         * Set the tenant's default retention (null: keep sessions)
+         * @description Applies to sessions created from now on (within 30 seconds everywhere); a session's own policy.retention wins.
+         */
+        put: operations["putTenantRetention"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/webhook-signing-key": {
         parameters: {
             query?: never;
@@ -1456,6 +1477,13 @@ export interface components {
         ResumeSession: {
             note?: string;
         };
+        /** @description Deletion is the same as DELETE: content purged everywhere, a tombstone kept */
+        RetentionPolicy: {
+            /** @description Delete the session this many days after its creation */
+            deleteAfterDays?: number;
+            /** @description Delete the session after this many days without a write */
+            idleDays?: number;
+        };
         RevokedToken: {
             effectiveWithinSeconds: number;
             id: string;
@@ -1549,6 +1577,13 @@ export interface components {
             stateKeyCount: number;
             /** @enum {string} */
             status: "active" | "deleted";
+            /** @description On GET /v1/sessions/{id} only */
+            storage?: {
+                /** @description Content in R2: large values and compaction archives */
+                archivedBytes: number;
+                /** @description Size of the session object's SQLite database */
+                hotBytes: number;
+            };
             subject: string | null;
             tokens: {
                 /** @description Estimated tokens of the current context (provider-reported usage when known); drives compaction */
@@ -1588,6 +1623,7 @@ export interface components {
             milestoneTypes?: ("message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation")[];
             /** @description The model's context window; default 128000 */
             modelWindowTokens?: number;
+            retention?: components["schemas"]["RetentionPolicy"];
             /**
              * @description Encoding used to count tokens: o200k_base (GPT-4o family, default) or cl100k_base
              * @enum {string}
@@ -1682,6 +1718,9 @@ export interface components {
         TenantAuditPage: {
             nextCursor: string | null;
             records: components["schemas"]["AuditRecord"][];
+        };
+        TenantRetention: {
+            retention: components["schemas"]["RetentionPolicy"] & (Record<string, never> | null);
         };
         Token: {
             agent: string | null;
@@ -2038,6 +2077,144 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getTenantRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's default */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantRetention"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putTenantRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantRetention"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantRetention"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -175,3 +175,10 @@ export const sessionMetrics = sqliteTable(
 	},
 	(table) => [primaryKey({ columns: [table.tenant, table.sessionId, table.name, table.label] }), index("session_metrics_by_name").on(table.tenant, table.name)],
 );
+
+/** Per-tenant defaults; today the retention a new session gets when its policy names none. */
+export const tenantSettings = sqliteTable("tenant_settings", {
+	tenant: text("tenant").primaryKey(),
+	retention: text("retention"),
+	updatedAt: integer("updated_at").notNull(),
+});

@@ -8,6 +8,7 @@ import { fail, type Result } from "../errors";
 import type { ForkBody } from "../schemas/context";
 import type { CreateSessionBody, Session } from "../schemas/sessions";
 import type { ForkSnapshot, WriteOptions, WriteResult } from "../session/api";
+import { tenantRetention } from "../db/settings";
 import { sessionApi } from "./session-api";
 import { newSessionId } from "./session-ids";
 
@@ -16,7 +17,9 @@ export async function createSession(env: Env, principal: Principal, body: Create
 	const id = body.id ?? (await newSessionId(options.idempotencyKey));
 	const outOfScope = sessionScopeFailure(principal, id);
 	if (outOfScope) return outOfScope;
-	return sessionApi(env, principal, id).createSession(callerOf(principal), { ...body, id, tenant: principal.tenant }, options);
+	const defaults = body.policy?.retention === undefined ? await tenantRetention(env.DB, principal.tenant) : null;
+	const policy = defaults ? { ...body.policy, retention: defaults } : body.policy;
+	return sessionApi(env, principal, id).createSession(callerOf(principal), { ...body, policy, id, tenant: principal.tenant }, options);
 }
 
 /**

@@ -8,9 +8,13 @@ import { forgetCachedKey } from "../auth/authenticate";
 import { type ApiKeyRow, insertApiKey, listApiKeys, revokeApiKey } from "../db/api-keys";
 import { ApiError } from "../errors";
 import { ApiKeyInfo, CreatedKey, CreateKeyBody, KeyParams } from "../schemas/keys";
+import { RetentionPolicy } from "../schemas/sessions";
+import { setTenantRetention, tenantRetention } from "../db/settings";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
 
 export const keyRoutes = createRouter();
+
+const TenantRetention = z.object({ retention: RetentionPolicy.nullable() }).strict().openapi("TenantRetention");
 
 /** The bootstrap key manages every tenant's keys; a minted admin key only its own tenant's. */
 function managedTenant(principal: Principal): string | null {
@@ -116,3 +120,37 @@ keyRoutes.openapi(
 	},
 );
 
+
+keyRoutes.openapi(
+	createRoute({
+		method: "get",
+		...requires("admin"),
+		path: "/v1/admin/retention",
+		operationId: "getTenantRetention",
+		tags: ["admin"],
+		summary: "The retention a new session of this tenant gets when its policy names none",
+		security: bearerSecurity,
+		responses: { 200: json(TenantRetention, "The tenant's default"), ...errorResponses(503) },
+	}),
+	async (c) => c.json({ retention: await withIndex(() => tenantRetention(c.env.DB, c.var.principal.tenant)) }, 200),
+);
+
+keyRoutes.openapi(
+	createRoute({
+		method: "put",
+		...requires("admin"),
+		path: "/v1/admin/retention",
+		operationId: "putTenantRetention",
+		tags: ["admin"],
+		summary: "Set the tenant's default retention (null: keep sessions)",
+		description: "Applies to sessions created from now on (within 30 seconds everywhere); a session's own policy.retention wins.",
+		security: bearerSecurity,
+		request: { body: { required: true, content: { "application/json": { schema: TenantRetention } } } },
+		responses: { 200: json(TenantRetention, "Stored"), ...errorResponses(413, 415, 503) },
+	}),
+	async (c) => {
+		const { retention } = c.req.valid("json");
+		await withIndex(() => setTenantRetention(c.env.DB, c.var.principal.tenant, retention));
+		return c.json({ retention }, 200);
+	},
+);

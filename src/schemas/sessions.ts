@@ -4,6 +4,14 @@ import { EventType } from "./events";
 
 export const SessionStatus = z.enum(["active", "deleted"]);
 
+export const RetentionPolicy = z
+	.object({
+		deleteAfterDays: z.number().int().min(1).max(36_500).optional().openapi({ description: "Delete the session this many days after its creation" }),
+		idleDays: z.number().int().min(1).max(3650).optional().openapi({ description: "Delete the session after this many days without a write" }),
+	})
+	.strict()
+	.openapi("RetentionPolicy", { description: "Deletion is the same as DELETE: content purged everywhere, a tombstone kept" });
+
 /** Per-session settings; absent fields take the deployment's defaults. */
 export const SessionPolicy = z
 	.object({
@@ -50,6 +58,7 @@ export const SessionPolicy = z
 			.max(10_000)
 			.optional()
 			.openapi({ description: "The newest events are never compacted; default 20" }),
+		retention: RetentionPolicy.optional(),
 		keepTypes: z
 			.array(EventType)
 			.max(6)
@@ -59,6 +68,7 @@ export const SessionPolicy = z
 	.strict()
 	.openapi("SessionPolicy");
 export type SessionPolicy = z.infer<typeof SessionPolicy>;
+export type RetentionPolicy = z.infer<typeof RetentionPolicy>;
 
 export const CreateSessionBody = z
 	.object({
@@ -119,6 +129,17 @@ export const Session = z
 			}),
 		createdAt: Timestamp,
 		updatedAt: Timestamp,
+		storage: z
+			.object({
+				hotBytes: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "Size of the session object's SQLite database" }),
+				archivedBytes: z
+					.number()
+					.int()
+					.max(Number.MAX_SAFE_INTEGER)
+					.openapi({ description: "Content in R2: large values and compaction archives" }),
+			})
+			.optional()
+			.openapi({ description: "On GET /v1/sessions/{id} only" }),
 	})
 	.openapi("Session");
 export type Session = z.infer<typeof Session>;

@@ -13,6 +13,7 @@ import type { Capability } from "./kernel/capability";
 import { timerTable } from "./kernel/timers-capability";
 import { lease } from "./lease/capability";
 import { metrics } from "./metrics/capability";
+import { retention } from "./retention/capability";
 import { projection } from "./projection/capability";
 import { sessions } from "./sessions/capability";
 import { state } from "./state/capability";
@@ -30,6 +31,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	audit,
 	erasure,
 	metrics,
+	retention,
 	timerTable,
 ];
 

@@ -92,6 +92,8 @@ describe("OpenAPI document", () => {
 				"GET /v1/erasures/public-key",
 				"GET /v1/metrics",
 				"GET /metrics",
+				"GET /v1/admin/retention",
+				"PUT /v1/admin/retention",
 			].sort(),
 		);
 		for (const [path, methods] of Object.entries(document.paths)) {

@@ -30,6 +30,10 @@ export const compaction: Capability = {
 				PRIMARY KEY (seq, compaction_id)
 			) WITHOUT ROWID`,
 		],
+		[],
+		[],
+		// What the archive holds in R2 (JSONL and Markdown), for the session's storage report.
+		["ALTER TABLE compactions ADD COLUMN archive_bytes INTEGER"],
 	],
 	contentTables: ["compactions", "archived_events"],
 	timers: { [COMPACT_TIMER]: compactWhenDue },

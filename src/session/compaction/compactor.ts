@@ -22,6 +22,8 @@ import { digestLine, liveState } from "../state/state";
 import { isSystemNamespace } from "../state/namespaces";
 import { countTokens, DEFAULT_ENCODING } from "../content/tokens";
 
+const encoder = new TextEncoder();
+
 /**
  * Events one compaction reads at most (inline content is at most 16 KiB each, so this bounds
  * the memory a run needs well under the isolate's 128 MB); a longer backlog takes more runs.
@@ -40,6 +42,7 @@ export interface PreparedCompaction {
 	data: string;
 	summaryTokens: number;
 	archiveKey: string;
+	archiveBytes: number;
 	summarizer: Compaction["summarizer"];
 	/** Whether older compactable events remain beyond this batch. */
 	truncated: boolean;
@@ -106,11 +109,9 @@ export async function prepareCompaction(
 		summaryTokens = await countTokens(plan.text, encoding);
 	}
 	const jsonl = `${plan.archive.map((event) => JSON.stringify(toEvent(event))).join("\n")}\n`;
-	const archiveKey = await uploads.putArchive(
-		`${plan.fromSeq}-${plan.toSeq}.at-v${row.version}`,
-		jsonl,
-		`# Session ${row.id}: events ${plan.fromSeq}–${plan.toSeq}\n\n${transcript(plan.archive)}`,
-	);
+	const markdown = `# Session ${row.id}: events ${plan.fromSeq}–${plan.toSeq}\n\n${transcript(plan.archive)}`;
+	const archiveKey = await uploads.putArchive(`${plan.fromSeq}-${plan.toSeq}.at-v${row.version}`, jsonl, markdown);
+	const archiveBytes = encoder.encode(jsonl).byteLength + encoder.encode(markdown).byteLength;
 	return {
 		archive: plan.archive,
 		fromSeq: plan.fromSeq,
@@ -119,6 +120,7 @@ export async function prepareCompaction(
 		data: JSON.stringify(plan.data),
 		summaryTokens,
 		archiveKey,
+		archiveBytes,
 		summarizer: options.agentSummary ? "agent" : "deterministic",
 		truncated,
 	};
@@ -153,6 +155,7 @@ export function applyCompaction(sql: SqlStorage, prepared: PreparedCompaction, t
 		archive_key: prepared.archiveKey,
 		created_at: now,
 	});
+	sql.exec("UPDATE compactions SET archive_bytes = ? WHERE id = ?", prepared.archiveBytes, compaction.id);
 	markArchived(
 		sql,
 		prepared.archive.map((event) => event.seq),

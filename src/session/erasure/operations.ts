@@ -77,6 +77,7 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 			);
 		if (row.status === "active") {
 			const deleted = await deleteSession(session, {}, {
+				operation: "erase",
 				beforeDelete: (current) => {
 					// The subject changed while the stores were counted: not this subject's session any more.
 					if (current.subject !== request.subject) return fail("version_conflict", "The session's subject changed", { reason: SUBJECT_CHANGED });

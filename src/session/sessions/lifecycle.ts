@@ -8,6 +8,7 @@ import { type Failure, ok, type Result } from "../../errors";
 import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
 import { CONTENT_TABLES } from "../capabilities";
 import { scheduleCompaction } from "../compaction/compactor";
+import { scheduleRetention } from "../retention/retention";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
 import type { WriteUploads } from "../kernel/uploads";
@@ -17,10 +18,15 @@ import * as outbox from "../projection/outbox";
 import { bumpVersion, indexRow, insertSession, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy } from "./session-row";
 import { sessionView } from "./view";
 
-/** An erasure by subject rides on the deletion: it re-checks the subject and records what it found. */
-export interface ErasureHook {
+/**
+ * A deletion made for a reason of its own (an erasure by subject, retention): it names
+ * itself, re-checks its reason inside the transaction, and may complete the timer it runs in.
+ */
+export interface DeletionHook {
+	operation: string;
 	/** Inside the deletion's transaction, before the content tables are emptied; a Failure rolls it back. */
 	beforeDelete: (row: SessionRow, now: number) => Failure | null;
+	timer?: timers.TimerRun;
 }
 
 /** Creates the session. A second create of the same id is a 409 unless it is a retry. */
@@ -52,6 +58,7 @@ export function createWith(
 			how.seed?.(now);
 			const row = readSession(session.sql) as SessionRow;
 			scheduleCompaction(session.sql, row, [], now);
+			scheduleRetention(session.sql, row);
 			outbox.project(session.sql, { kind: "write", session: indexRow(row) }, now);
 			return ok(sessionView(session, row, now));
 		},
@@ -60,7 +67,7 @@ export function createWith(
 
 /** The session's version, counters, lease, projection lag and dead letters. */
 export function describe(session: SessionContext): Promise<Result<Session>> {
-	return session.kernel.read((row) => ok(sessionView(session, row, Date.now())));
+	return session.kernel.read((row) => ok({ ...sessionView(session, row, Date.now()), storage: storageOf(session.sql) }));
 }
 
 /** Changes agent, subject, metadata or policy fields; a write like any other. */
@@ -83,6 +90,7 @@ export function updateSession(session: SessionContext, body: UpdateSessionBody, 
 			);
 			const updated = bumpVersion(session.sql, {}, now);
 			scheduleCompaction(session.sql, updated, [], now);
+			if (change.policy?.retention !== undefined) scheduleRetention(session.sql, updated);
 			outbox.project(session.sql, { kind: "write", session: indexRow(updated) }, now);
 			return ok(sessionView(session, updated, now));
 		},
@@ -95,17 +103,18 @@ export function updateSession(session: SessionContext, body: UpdateSessionBody, 
  * answer, else by the alarm until done. Repeating the call returns the tombstone. A held
  * lease does not block deletion: erasure requests outrank writers.
  */
-export async function deleteSession(session: SessionContext, options: WriteOptions, erasure?: ErasureHook): Promise<Result<DeletedSession>> {
+export async function deleteSession(session: SessionContext, options: WriteOptions, hook?: DeletionHook): Promise<Result<DeletedSession>> {
 	const existing = session.kernel.session();
 	if (!existing) return sessionNotFound();
 	if (existing.status === "active") {
 		const erased = await session.kernel.write({
-			operation: erasure ? "erase" : "delete",
+			operation: hook?.operation ?? "delete",
+			timer: hook?.timer,
 			options: { expectedVersion: options.expectedVersion },
 			precondition: "erase",
 			apply: ({ row, now }) => {
 				const current = row as SessionRow;
-				const refused = erasure?.beforeDelete(current, now);
+				const refused = hook?.beforeDelete(current, now);
 				if (refused) return refused;
 				for (const table of CONTENT_TABLES) session.sql.exec(`DELETE FROM ${table}`);
 				outbox.clear(session.sql);
@@ -127,4 +136,16 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 		deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString(),
 		purge: purgePending(session.sql) ? "pending" : "complete",
 	});
+}
+
+/** Where the session's bytes are: its own SQLite database, and R2 (blobs and archives it references). */
+function storageOf(sql: SqlStorage): { hotBytes: number; archivedBytes: number } {
+	const archivedBytes = sql
+		.exec<{ n: number }>(
+			`SELECT coalesce((SELECT sum(archive_bytes) FROM compactions), 0)
+			      + coalesce((SELECT sum(bytes) FROM (SELECT blob_sha256, max(blob_bytes) AS bytes FROM events WHERE blob_sha256 IS NOT NULL GROUP BY blob_sha256
+			                  UNION SELECT blob_sha256, max(blob_bytes) FROM state WHERE blob_sha256 IS NOT NULL GROUP BY blob_sha256)), 0) AS n`,
+		)
+		.one().n;
+	return { hotBytes: sql.databaseSize, archivedBytes };
 }
