@@ -56,4 +56,26 @@ out=$(ec -X POST "$EC_URL/v1/sessions/$SESSION/approvals" -d '{"id":"refund-1","
 expect '"status":"pending"' "$out"
 out=$(ec -X POST "$EC_URL/v1/sessions/$SESSION/approvals/refund-1/decision" -d '{"decision":"approve","by":"manager@acme"}')
 expect '"status":"approved"' "$out"
+
+# 8. Governance (README "Governance"): a token limited to one namespace reads it, not another;
+#    the window it was served is on the audit trail; a subject's sessions are erased with a
+#    receipt; the metrics count the session.
+ec -X PUT "$EC_URL/v1/sessions/$SESSION/state/customer/email" -d '{"value":"ada@example.com"}' >/dev/null
+token=$(ec -X POST "$EC_URL/v1/tokens" -d '{"scopes":{"operations":["read"],"sessions":["'"$SESSION"'"],"namespaces":["progress"]},"ttlSeconds":600,"agent":"walkthrough"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+as_token() { curl -sS -H "Authorization: Bearer $token" "$@"; echo; }
+expect '"value":31' "$(as_token "$EC_URL/v1/sessions/$SESSION/state/progress/pages_analyzed")"
+expect '"namespace_out_of_scope"' "$(as_token "$EC_URL/v1/sessions/$SESSION/state/customer/email")"
+window=$(as_token "$EC_URL/v1/sessions/$SESSION/context?budget=2000")
+case "$window" in *ada@example.com*) echo "the token's window shows a namespace it lacks" >&2; exit 1 ;; esac
+expect '"agent":"walkthrough"' "$(ec "$EC_URL/v1/sessions/$SESSION/audit?limit=500")"
+erasure=$(ec -X POST "$EC_URL/v1/subjects/walkthrough-nobody/erasure" -d '{"mode":"purge"}')
+erasure_id=$(sed -n 's/.*"id":"\(era_[0-9a-f]*\)".*/\1/p' <<<"$erasure")
+for _ in $(seq 1 30); do
+	out=$(ec "$EC_URL/v1/erasures/$erasure_id")
+	case "$out" in *'"status":"complete"'*) break ;; esac
+	sleep 1
+done
+expect '"receipt":{' "$out"
+expect '"crv":"Ed25519"' "$(curl -sS "$EC_URL/v1/erasures/public-key")"
+expect '"sessions":{"active":' "$(ec "$EC_URL/v1/metrics")"
 echo "walkthrough: ok ($SESSION)"
