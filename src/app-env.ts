@@ -8,6 +8,8 @@ export interface Principal {
 	scopes: Scopes;
 	/** Stamped on every read and write in the audit trail. */
 	agent: string | null;
+	/** The credentials a token was minted from, oldest first: revoking any of them revokes it. */
+	chain: string[];
 	/** When a token stops being accepted (ms); null for keys. */
 	expiresAt: number | null;
 	/** The request this principal is making, for the audit trail. */

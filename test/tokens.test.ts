@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, mintKey, newId, runJobsUntilIdle } from "./helpers";
+import { appendBody, callJson, createSession, mintKey, newId, runJobsUntilIdle } from "./helpers";
 
 async function mintToken(body: Record<string, unknown>, key?: string) {
 	return callJson("/v1/tokens", { method: "POST", body, key });
@@ -14,7 +14,7 @@ async function token(scopes: Record<string, unknown>, extra: Record<string, unkn
 }
 
 /** Signs claims the way the service does, with one of the test run's signing keys. */
-function signed(claims: Record<string, unknown>, options: { kid?: string; secret?: string; exp?: number } = {}) {
+function signed(claims: Record<string, unknown>, options: { kid?: string; secret?: string; exp?: number } = {}): Promise<string> {
 	const secret = options.secret ?? "test-token-signing-secret-one-0123456789";
 	return new SignJWT({ ten: env.ADMIN_TENANT, scp: { operations: ["read"], sessions: ["*"], namespaces: null, delegate: false }, ...claims })
 		.setProtectedHeader({ alg: "HS256", kid: options.kid ?? "t1" })
@@ -25,7 +25,7 @@ function signed(claims: Record<string, unknown>, options: { kid?: string; secret
 }
 
 describe("scoped tokens", () => {
-	it("confines a token scoped to support:* to those sessions: marketing:1 is 403 and the object is never called", async () => {
+	it("confines a token scoped to support:* to those sessions: marketing:1 is 403, for reads, writes and creates", async () => {
 		const support = await createSession({ id: newId("support:") });
 		const marketing = await createSession({ id: newId("marketing:") });
 		const scoped = await token({ operations: ["read", "write"], sessions: ["support:*"] });
@@ -33,8 +33,7 @@ describe("scoped tokens", () => {
 		const refused = await callJson(`/v1/sessions/${marketing}/state/customer/email`, { key: scoped });
 		expect(refused.status).toBe(403);
 		expect(refused.body.error.code).toBe("session_out_of_scope");
-		const audit = await callJson(`/v1/sessions/${marketing}/audit`);
-		expect(audit.body.records.filter((record: { principal: string }) => record.principal.startsWith("token:"))).toEqual([]);
+		expect((await callJson(`/v1/sessions/${marketing}/events`, { method: "POST", key: scoped, body: appendBody(1) })).body.error.code).toBe("session_out_of_scope");
 		expect((await callJson("/v1/sessions", { method: "POST", key: scoped, body: { id: newId("marketing:") } })).body.error.code).toBe("session_out_of_scope");
 		expect((await callJson("/v1/sessions", { method: "POST", key: scoped, body: { id: newId("support:") } })).status).toBe(201);
 	});
@@ -159,5 +158,83 @@ describe("scoped tokens", () => {
 		const trail = await callJson(`/v1/sessions/${id}/audit`);
 		const write = trail.body.records.find((record: { operation: string }) => record.operation === "putState");
 		expect(write).toMatchObject({ agent: "billing-agent", principal: expect.stringMatching(/^token:tok_/), what: { ns: "task", key: "goal" } });
+	});
+
+	it("lets no token mint a key, and revokes every token minted from a revoked one", async () => {
+		const admin = await token({ operations: ["read", "write", "admin"] }, { ttlSeconds: 600 });
+		const refused = await callJson("/v1/admin/keys", { method: "POST", key: admin, body: { role: "admin" } });
+		expect(refused.status).toBe(403);
+		expect(refused.body.error.code).toBe("operation_out_of_scope");
+
+		const id = await createSession();
+		const parent = await mintToken({ scopes: { operations: ["read"], delegate: true }, ttlSeconds: 600 });
+		const child = await mintToken({ scopes: { operations: ["read"] }, ttlSeconds: 300 }, parent.body.token);
+		expect(child.status).toBe(201);
+		expect((await callJson(`/v1/sessions/${id}`, { key: child.body.token })).status).toBe(200);
+		await callJson(`/v1/tokens/${parent.body.id}`, { method: "DELETE" });
+		const orphan = await callJson(`/v1/sessions/${id}`, { key: child.body.token });
+		expect(orphan.status).toBe(401);
+		expect(orphan.body.error.code).toBe("token_revoked");
+	});
+
+	it("keeps tenant-wide admin routes from an admin token limited to some sessions or namespaces", async () => {
+		for (const scopes of [
+			{ operations: ["read", "write", "admin"], sessions: ["support:*"] },
+			{ operations: ["read", "write", "admin"], namespaces: ["task"] },
+		]) {
+			const limited = await token(scopes);
+			for (const [path, method, body] of [
+				["/v1/admin/retention", "PUT", { retention: { deleteAfterDays: 1 } }],
+				["/v1/admin/keys", "GET", undefined],
+				["/v1/admin/webhook-signing-key", "GET", undefined],
+				["/v1/metrics", "GET", undefined],
+			] as const) {
+				const refused = await callJson(path, { method, key: limited, body });
+				expect(refused.status, `${method} ${path}`).toBe(403);
+				expect(refused.body.error.code).toBe("session_out_of_scope");
+			}
+		}
+		expect((await callJson("/v1/admin/retention")).body).toEqual({ retention: null });
+	});
+
+	it("refuses a PATCH that moves a session out of the caller's subjects, and destructive writes from a namespace-limited token", async () => {
+		const id = await createSession({ body: { subject: "user:alice" } });
+		const alice = await token({ operations: ["read", "write"], sessions: ["subject=user:alice"] });
+		const moved = await callJson(`/v1/sessions/${id}`, { method: "PATCH", key: alice, body: { subject: "user:bob" } });
+		expect(moved.status).toBe(403);
+		expect(moved.body.error.code).toBe("session_out_of_scope");
+		expect((await callJson(`/v1/sessions/${id}`)).body.subject).toBe("user:alice");
+
+		const narrow = await token({ operations: ["read", "write"], namespaces: ["task"] });
+		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE", key: narrow })).body.error.code).toBe("namespace_out_of_scope");
+		expect((await callJson(`/v1/sessions/${id}`, { method: "PATCH", key: narrow, body: { policy: { retention: { deleteAfterDays: 1 } } } })).body.error.code).toBe("namespace_out_of_scope");
+		expect((await callJson(`/v1/sessions/${id}`)).status).toBe(200);
+	});
+
+	it("puts no state into compaction summaries, where every reader would see it", async () => {
+		const id = await createSession({ body: { policy: { keepRecentEvents: 1 } } });
+		await callJson(`/v1/sessions/${id}/state/customer/email`, { method: "PUT", body: { value: "ada@example.com" } });
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(5, (index) => `finding ${index}`) });
+		expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+		const narrow = await token({ operations: ["read"], namespaces: ["task"] });
+		const window = await callJson(`/v1/sessions/${id}/context?budget=4000`, { key: narrow });
+		expect(window.body.items.some((item: { kind: string }) => item.kind === "summary")).toBe(true);
+		expect(JSON.stringify(window.body)).not.toContain("ada@example.com");
+		expect(JSON.stringify((await callJson(`/v1/sessions/${id}/compactions`, { key: narrow })).body)).not.toContain("ada@example.com");
+	});
+
+	it("ends a WebSocket subscription when its token expires", async () => {
+		const id = await createSession();
+		const shortLived = await signed({ scp: { operations: ["read"], sessions: ["*"], namespaces: null, delegate: false } }, { exp: Math.floor(Date.now() / 1000) + 2 });
+		const response = await exports.default.fetch(
+			new Request(`http://edge-context.test/v1/sessions/${id}/subscribe?after=0`, { headers: { upgrade: "websocket", authorization: `Bearer ${shortLived}` } }),
+		);
+		expect(response.status).toBe(101);
+		const socket = response.webSocket as WebSocket;
+		const closed = new Promise<number>((resolve) => socket.addEventListener("close", (event) => resolve(event.code)));
+		socket.accept();
+		await new Promise((resolve) => setTimeout(resolve, 2500));
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1) });
+		expect(await closed).toBe(4001);
 	});
 });

@@ -1185,8 +1185,11 @@ export interface components {
             sessions: {
                 counts: components["schemas"]["StoreCounts"];
                 sessionId: string;
-                /** @enum {string} */
-                state: "pending" | "erased" | "skipped" | "absent";
+                /**
+                 * @description queued: not asked yet; pending: a store was unavailable, retried; skipped: its subject changed; absent: no such session
+                 * @enum {string}
+                 */
+                state: "queued" | "pending" | "erased" | "skipped" | "absent";
             }[];
             signature: {
                 /** @enum {string} */

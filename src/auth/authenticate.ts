@@ -57,21 +57,35 @@ async function verifyKey(env: Env, presented: string): Promise<Principal> {
 	const digest = await sha256(presented);
 	const bootstrap = env.ADMIN_API_KEY;
 	if (bootstrap && bootstrap.length >= 16 && digestsEqual(digest, await digestOfBootstrap(bootstrap))) {
-		return { tenant: env.ADMIN_TENANT, id: "bootstrap", scopes: Scopes.parse({ operations: operationsOf("admin") }), agent: null, expiresAt: null, requestId: null };
+		return { tenant: env.ADMIN_TENANT, id: "bootstrap", scopes: Scopes.parse({ operations: operationsOf("admin") }), agent: null, chain: [], expiresAt: null, requestId: null };
 	}
 	const id = keyIdOf(presented);
 	const row = id ? await lookUp(env.DB, id, Date.now()) : undefined;
 	if (!row || row.revokedAt !== null || !digestsEqual(digest, hexToBytes(row.hash))) {
 		throw new ApiError("unauthorized", "Invalid or revoked API key");
 	}
-	return { tenant: row.tenant, id: `key:${row.id}`, scopes: keyScopes(row), agent: row.agent, expiresAt: null, requestId: null };
+	return { tenant: row.tenant, id: `key:${row.id}`, scopes: keyScopes(row), agent: row.agent, chain: [], expiresAt: null, requestId: null };
 }
 
 async function verifyBearer(env: Env, presented: string): Promise<Principal> {
 	if (!looksLikeToken(presented)) return verifyKey(env, presented);
 	const claims = await verifyToken(env, presented);
 	if (await isRevoked(env.DB, claims.tenant, claims.id)) throw new ApiError("token_revoked", "The token was revoked");
-	return { tenant: claims.tenant, id: `token:${claims.id}`, scopes: claims.scopes, agent: claims.agent, expiresAt: claims.expiresAt, requestId: null };
+	for (const link of claims.chain) {
+		if (await ancestorRevoked(env, claims.tenant, link)) throw new ApiError("token_revoked", `The token was minted by ${link}, which was revoked`);
+	}
+	return { tenant: claims.tenant, id: `token:${claims.id}`, scopes: claims.scopes, agent: claims.agent, chain: claims.chain, expiresAt: claims.expiresAt, requestId: null };
+}
+
+/** Whether a credential a token descends from was revoked (keys: through the cached key row). */
+async function ancestorRevoked(env: Env, tenant: string, link: string): Promise<boolean> {
+	const [kind, id] = [link.slice(0, link.indexOf(":")), link.slice(link.indexOf(":") + 1)];
+	if (kind === "token") return isRevoked(env.DB, tenant, id);
+	if (kind === "key") {
+		const row = await lookUp(env.DB, id, Date.now());
+		return !row || row.revokedAt !== null;
+	}
+	return false;
 }
 
 /** Sets `principal` from `Authorization: Bearer <key or token>`, or answers 401. */

@@ -35,15 +35,29 @@ export function sessionScopeFailure(principal: Principal, sessionId: string): Fa
 	return fail("session_out_of_scope", `This credential may not reach session ${sessionId}`, { sessionId, sessions: principal.scopes.sessions });
 }
 
-export function requires(operation: Operation) {
-	return { middleware: [guard(operation)], "x-required-operation": operation };
+/**
+ * `tenantWide`: the route acts on the whole tenant (keys, tokens, settings, metrics), so a
+ * credential limited to some sessions or namespaces may not use it, even as an admin.
+ */
+export function requires(operation: Operation, options: { tenantWide?: boolean } = {}) {
+	return { middleware: [guard(operation, options)], "x-required-operation": operation, ...(options.tenantWide ? { "x-tenant-wide": true } : {}) };
+}
+
+export function checkTenantWide(principal: Principal): void {
+	if (!principal.scopes.sessions.includes("*") || principal.scopes.namespaces !== null) {
+		throw new ApiError("session_out_of_scope", "This acts on the whole tenant: it needs a credential for every session and namespace", {
+			sessions: principal.scopes.sessions,
+			namespaces: principal.scopes.namespaces,
+		});
+	}
 }
 
 /** The check alone, for the few routes served by plain handlers (streams, upgrades). */
-export function guard(operation: Operation): MiddlewareHandler<AppEnv> {
+export function guard(operation: Operation, options: { tenantWide?: boolean } = {}): MiddlewareHandler<AppEnv> {
 	return async (c, next) => {
 		const principal = c.var.principal;
 		checkOperation(principal, operation);
+		if (options.tenantWide) checkTenantWide(principal);
 		const sessionId = c.req.param("id");
 		if (sessionId !== undefined) checkSession(principal, sessionId);
 		const ns = c.req.param("ns");
@@ -60,5 +74,6 @@ export function callerOf(principal: Principal): Caller {
 		requestId: principal.requestId,
 		sessions: principal.scopes.sessions,
 		namespaces: principal.scopes.namespaces,
+		expiresAt: principal.expiresAt,
 	};
 }

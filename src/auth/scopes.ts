@@ -15,6 +15,8 @@ export interface Caller {
 	requestId: string | null;
 	sessions: string[];
 	namespaces: string[] | null;
+	/** When the credential stops being accepted (a token's expiry); null for keys. Live subscriptions end then. */
+	expiresAt?: number | null;
 }
 
 /** How the Worker names the caller on the one request it forwards as HTTP (a WebSocket upgrade). */

@@ -18,6 +18,8 @@ export interface TokenClaims {
 	scopes: Scopes;
 	agent: string | null;
 	issuedBy: string;
+	/** Every credential above this token, oldest first (`key:<id>`, `token:<id>`). */
+	chain: string[];
 	expiresAt: number;
 }
 
@@ -51,7 +53,7 @@ export function newTokenId(): string {
 export async function signToken(env: Env, claims: TokenClaims): Promise<string> {
 	const [current] = signingKeys(env.TOKEN_SIGNING_KEYS);
 	if (!current) throw new ApiError("dependency_unavailable", "Token signing is not configured (secret TOKEN_SIGNING_KEYS)");
-	return new SignJWT({ ten: claims.tenant, scp: claims.scopes, agt: claims.agent, by: claims.issuedBy })
+	return new SignJWT({ ten: claims.tenant, scp: claims.scopes, agt: claims.agent, by: claims.issuedBy, chn: claims.chain })
 		.setProtectedHeader({ alg: "HS256", kid: current.kid, typ: "JWT" })
 		.setIssuer(ISSUER)
 		.setJti(claims.id)
@@ -86,6 +88,7 @@ export async function verifyToken(env: Env, token: string): Promise<TokenClaims>
 			scopes: scopes.data,
 			agent: typeof payload.agt === "string" ? payload.agt : null,
 			issuedBy: typeof payload.by === "string" ? payload.by : "unknown",
+			chain: Array.isArray(payload.chn) ? payload.chn.filter((link): link is string => typeof link === "string") : [],
 			expiresAt: payload.exp * 1000,
 		};
 	} catch (error) {

@@ -50,7 +50,7 @@ const EVENT_ROWS_PER_STATEMENT = 12;
 
 /** How many D1 statements a change becomes (see apply), to bound the size of one batch. */
 export function statementsFor(change: ProjectionChange): number {
-	if (change.kind === "purge") return 5;
+	if (change.kind === "purge") return 6;
 	const eventStatements = Math.ceil((change.events?.length ?? 0) / EVENT_ROWS_PER_STATEMENT);
 	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0) + (change.approval ? 1 : 0) + (change.removedApprovals?.length ?? 0);
 }
@@ -116,6 +116,7 @@ export class D1Projection {
 				for (const table of [events, compactions, checkpoints, approvals]) {
 					statements.push(db.delete(table).where(and(eq(table.tenant, owner.tenant), eq(table.sessionId, owner.sessionId))));
 				}
+				statements.push(db.update(audit).set({ what: null }).where(and(eq(audit.tenant, owner.tenant), eq(audit.sessionId, owner.sessionId))));
 				latest = newer(latest, change.session);
 				continue;
 			}

@@ -62,7 +62,11 @@ export class ErasureObject extends DurableObject<Env> {
 
 	/** Starts the erasure (a repeated start is the same erasure) and takes its first step now. */
 	async start(input: StartErasure): Promise<Result<Erasure>> {
-		if (!this.#row()) {
+		const existing = this.#row();
+		if (existing && (existing.subject_hash !== input.subjectHash || existing.mode !== input.mode)) {
+			return { ok: false, code: "idempotency_key_reused", message: "This Idempotency-Key started an erasure of another subject or mode" };
+		}
+		if (!existing) {
 			this.#sql.exec(
 				"INSERT INTO erasure (id, tenant, subject, subject_hash, mode, public_key_url, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
 				input.id,
@@ -114,7 +118,12 @@ export class ErasureObject extends DurableObject<Env> {
 				failures.push(`${sessionId}: ${result.code}`);
 				continue;
 			}
-			this.#sql.exec("UPDATE targets SET state = ?, counts = ? WHERE session_id = ?", result.value.state, JSON.stringify(result.value.counts), sessionId);
+			// Gone after an answer of `pending`: erased by an earlier call whose answer was lost
+			// (a purge leaves nothing behind to answer with); keep the counts it reported.
+			const previous = this.#targets().find((target) => target.sessionId === sessionId);
+			const state = result.value.state === "absent" && previous?.state === "pending" ? "erased" : result.value.state;
+			const counts = state === "erased" && result.value.state === "absent" ? previous?.counts : result.value.counts;
+			this.#sql.exec("UPDATE targets SET state = ?, counts = ? WHERE session_id = ?", state, JSON.stringify(counts ?? ZERO), sessionId);
 			if (result.value.state === "pending") failures.push(`${sessionId}: a store is unavailable`);
 		}
 		if (failures.length > 0) throw new Error(`not yet erased: ${failures.join("; ")}`);
@@ -127,7 +136,7 @@ export class ErasureObject extends DurableObject<Env> {
 	async #sweep(row: ErasureRow): Promise<void> {
 		const found = await this.dependencies.index.prepare("SELECT id FROM sessions WHERE tenant = ? AND subject = ?").bind(row.tenant, row.subject).all<{ id: string }>();
 		this.ctx.storage.transactionSync(() => {
-			for (const { id } of found.results) this.#sql.exec("INSERT OR IGNORE INTO targets (session_id, state, counts) VALUES (?, 'pending', ?)", id, JSON.stringify(ZERO));
+			for (const { id } of found.results) this.#sql.exec("INSERT OR IGNORE INTO targets (session_id, state, counts) VALUES (?, 'queued', ?)", id, JSON.stringify(ZERO));
 			this.#sql.exec("UPDATE erasure SET sweeps = sweeps + 1");
 		});
 	}
@@ -163,7 +172,7 @@ export class ErasureObject extends DurableObject<Env> {
 	}
 
 	#pending(): string[] {
-		return this.#sql.exec<{ session_id: string }>("SELECT session_id FROM targets WHERE state = 'pending' ORDER BY session_id").toArray().map((target) => target.session_id);
+		return this.#sql.exec<{ session_id: string }>("SELECT session_id FROM targets WHERE state IN ('queued', 'pending') ORDER BY session_id").toArray().map((target) => target.session_id);
 	}
 
 	#targets(): SessionErasure[] {

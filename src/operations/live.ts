@@ -7,6 +7,7 @@
  */
 import type { Principal } from "../app-env";
 import { callerOf } from "../auth/authorize";
+import { isRevoked } from "../auth/revocations";
 import type { Result } from "../errors";
 import type { EventPage } from "../schemas/events";
 import { sessionApi } from "./session-api";
@@ -22,6 +23,13 @@ export function eventStream(env: Env, principal: Principal, sessionId: string, a
 	let live = false;
 	return new ReadableStream<Uint8Array>({
 		async pull(controller) {
+			// The stream lasts as long as the credential: a token's expiry or revocation ends it.
+			const ended = await credentialEnded(env, principal);
+			if (ended) {
+				controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify({ code: ended, message: "The credential is no longer valid" })}\n\n`));
+				controller.close();
+				return;
+			}
 			const page: Result<EventPage> = await api.nextEvents(callerOf(principal), position, BATCH, live ? WAIT_MS : 0);
 			if (!page.ok) {
 				controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify({ code: page.code, message: page.message })}\n\n`));
@@ -38,4 +46,11 @@ export function eventStream(env: Env, principal: Principal, sessionId: string, a
 			controller.enqueue(encoder.encode(frames.join("")));
 		},
 	});
+}
+
+async function credentialEnded(env: Env, principal: Principal): Promise<"token_expired" | "token_revoked" | null> {
+	if (principal.expiresAt === null) return null;
+	if (Date.now() >= principal.expiresAt) return "token_expired";
+	const tokenId = principal.id.slice("token:".length);
+	return (await isRevoked(env.DB, principal.tenant, tokenId)) ? "token_revoked" : null;
 }

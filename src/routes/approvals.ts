@@ -171,7 +171,7 @@ approvalRoutes.openapi(
 approvalRoutes.openapi(
 	createRoute({
 		method: "get",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/admin/webhook-signing-key",
 		operationId: "getWebhookSigningKey",
 		tags: ["admin"],

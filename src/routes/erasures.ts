@@ -64,9 +64,14 @@ erasureRoutes.openapi(
 	async (c) => {
 		const { subject } = c.req.valid("param");
 		const principal = c.var.principal;
+		if (principal.scopes.namespaces !== null) throw new ApiError("namespace_out_of_scope", "An erasure covers every namespace; this credential is limited to some");
 		if (!principal.scopes.sessions.includes("*") && !principal.scopes.sessions.includes(`subject=${subject}`)) {
 			throw new ApiError("session_out_of_scope", "This credential may not reach every session of this subject", { subject });
 		}
+		// Nothing is erased that could not be receipted.
+		await publicKeyOf(c.env.ERASURE_SIGNING_KEY).catch(() => {
+			throw new ApiError("dependency_unavailable", "Erasure receipts are not configured (secret ERASURE_SIGNING_KEY)");
+		});
 		const key = c.req.valid("header")["idempotency-key"];
 		const id = `era_${(await newSessionId(key ? `erasure\n${principal.tenant}\n${key}` : undefined)).slice(4, 28)}`;
 		const started: Result<Erasure> = await c.env.ERASURE.getByName(`${principal.tenant}/${id}`).start({
@@ -85,7 +90,7 @@ erasureRoutes.openapi(
 erasureRoutes.openapi(
 	createRoute({
 		method: "get",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/erasures/{erasureId}",
 		operationId: "getErasure",
 		tags: ["governance"],

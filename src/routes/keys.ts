@@ -47,7 +47,7 @@ async function withIndex<T>(work: () => Promise<T>): Promise<T> {
 keyRoutes.openapi(
 	createRoute({
 		method: "post",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/admin/keys",
 		operationId: "createApiKey",
 		tags: ["admin"],
@@ -62,8 +62,12 @@ keyRoutes.openapi(
 		const scope = managedTenant(principal);
 		const tenant = body.tenant ?? principal.tenant;
 		if (scope !== null && tenant !== scope) throw new ApiError("forbidden", "An admin key can only mint keys for its own tenant");
+		// A key does not expire: a token minting one would outlive itself.
+		if (principal.expiresAt !== null) throw new ApiError("operation_out_of_scope", "A token cannot mint API keys; use an API key", { needs: "key" });
 		const requested = Scopes.parse({ operations: operationsOf(body.role), ...body.scopes });
 		const wider = widening(principal.scopes, requested);
+		const agent = body.agent ?? principal.agent;
+		if (principal.agent !== null && agent !== principal.agent) wider.push(`agent (the minter acts as ${principal.agent})`);
 		if (wider.length > 0) throw new ApiError("scope_widening", "A key cannot be minted with more than its minter may do", { widening: wider });
 		const { id, key } = mintKey();
 		const row = await withIndex(async () =>
@@ -73,7 +77,7 @@ keyRoutes.openapi(
 				role: body.role,
 				name: body.name ?? null,
 				scopes: body.scopes ? JSON.stringify({ sessions: requested.sessions, namespaces: requested.namespaces }) : null,
-				agent: body.agent ?? null,
+				agent,
 				hash: toHex(await sha256(key)),
 				createdAt: Date.now(),
 			}),
@@ -85,7 +89,7 @@ keyRoutes.openapi(
 keyRoutes.openapi(
 	createRoute({
 		method: "get",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/admin/keys",
 		operationId: "listApiKeys",
 		tags: ["admin"],
@@ -102,7 +106,7 @@ keyRoutes.openapi(
 keyRoutes.openapi(
 	createRoute({
 		method: "delete",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/admin/keys/{keyId}",
 		operationId: "revokeApiKey",
 		tags: ["admin"],
@@ -124,7 +128,7 @@ keyRoutes.openapi(
 keyRoutes.openapi(
 	createRoute({
 		method: "get",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/admin/retention",
 		operationId: "getTenantRetention",
 		tags: ["admin"],
@@ -138,7 +142,7 @@ keyRoutes.openapi(
 keyRoutes.openapi(
 	createRoute({
 		method: "put",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/admin/retention",
 		operationId: "putTenantRetention",
 		tags: ["admin"],

@@ -28,7 +28,7 @@ async function report(c: Context<AppEnv>): Promise<MetricsReport & { figures: Ar
 metricsRoutes.openapi(
 	createRoute({
 		method: "get",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/metrics",
 		operationId: "getMetrics",
 		tags: ["governance"],
@@ -85,7 +85,7 @@ function prometheusText(metrics: MetricsReport, figures: Array<{ name: string; l
 metricsRoutes.openapi(
 	createRoute({
 		method: "get",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/metrics",
 		operationId: "getPrometheusMetrics",
 		tags: ["governance"],

@@ -7,7 +7,7 @@ import { WriteHeaders } from "../schemas/common";
 import { ExportParams, ImportQuery } from "../schemas/portability";
 import { Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
-import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson, caller } from "./router";
+import { bearerSecurity, createRouter, errorResponses, sessionLinks, writeJson, caller } from "./router";
 import { writeOptions } from "./write-options";
 
 export const portabilityRoutes = createRouter();

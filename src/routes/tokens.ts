@@ -15,6 +15,9 @@ import { bearerSecurity, createRouter, errorResponses, json } from "./router";
 
 export const tokenRoutes = createRouter();
 
+/** Delegation depth kept in a token (its oldest ancestors first dropped). */
+const MAX_CHAIN = 8;
+
 tokenRoutes.openapi(
 	createRoute({
 		method: "post",
@@ -43,16 +46,18 @@ tokenRoutes.openapi(
 		if (minter.expiresAt !== null && expiresAt > minter.expiresAt) problems.push("expiry (beyond the minter's own)");
 		if (minter.agent !== null && body.agent !== undefined && body.agent !== minter.agent) problems.push(`agent (the minter acts as ${minter.agent})`);
 		if (problems.length > 0) throw new ApiError("scope_widening", "A token cannot be wider than its minter", { widening: problems });
-		const claims = { id: newTokenId(), tenant: minter.tenant, scopes: body.scopes, agent: body.agent ?? minter.agent, issuedBy: minter.id, expiresAt };
+		const chain = minter.id === "bootstrap" ? [] : [...minter.chain, minter.id].slice(-MAX_CHAIN);
+		const claims = { id: newTokenId(), tenant: minter.tenant, scopes: body.scopes, agent: body.agent ?? minter.agent, issuedBy: minter.id, chain, expiresAt };
 		const token = await signToken(c.env, claims);
-		return c.json({ ...claims, expiresAt: new Date(expiresAt).toISOString(), token }, 201);
+		const { chain: _chain, ...shown } = claims;
+		return c.json({ ...shown, expiresAt: new Date(expiresAt).toISOString(), token }, 201);
 	},
 );
 
 tokenRoutes.openapi(
 	createRoute({
 		method: "delete",
-		...requires("admin"),
+		...requires("admin", { tenantWide: true }),
 		path: "/v1/tokens/{tokenId}",
 		operationId: "revokeToken",
 		tags: ["governance"],

@@ -27,7 +27,9 @@ export const StoreCounts = z
 
 export const SessionErasure = z.object({
 	sessionId: z.string(),
-	state: z.enum(["pending", "erased", "skipped", "absent"]),
+	state: z.enum(["queued", "pending", "erased", "skipped", "absent"]).openapi({
+		description: "queued: not asked yet; pending: a store was unavailable, retried; skipped: its subject changed; absent: no such session",
+	}),
 	counts: StoreCounts,
 });
 export type SessionErasure = z.infer<typeof SessionErasure>;

@@ -91,10 +91,15 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	}
 
 	updateSession(caller: Caller, body: UpdateSessionBody, options: WriteOptions) {
+		const id = this.#session.kernel.session()?.id;
+		// A new subject must stay within the caller's reach (else a write could move a session into another's).
+		if (id !== undefined && body.subject !== undefined && !admitsSession(caller.sessions, id, body.subject)) return Promise.resolve(outOfScope(id));
+		if (body.policy?.retention !== undefined && caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("retention policy"));
 		return lifecycle.updateSession(this.#call(caller, "updateSession", { fields: Object.keys(body) }), body, options);
 	}
 
 	deleteSession(caller: Caller, options: WriteOptions) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("deletion"));
 		return lifecycle.deleteSession(this.#call(caller, "deleteSession", null), options);
 	}
 
@@ -135,7 +140,7 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	}
 
 	getContext(caller: Caller, query: ContextQuery) {
-		return getContext(this.#call(caller, "getContext", { ...query }), query);
+		return getContext(this.#call(caller, "getContext", { ...query, scopeNamespaces: caller.namespaces }), query);
 	}
 
 	compact(caller: Caller, body: CompactBody, options: WriteOptions) {
@@ -277,7 +282,8 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		if (!("id" in readable)) return Response.json({ error: { code: readable.code, message: readable.message } }, { status: statusOf(readable.code) });
 		call.kernel.recordRead(readable.version);
 		const [client, server] = Object.values(new WebSocketPair());
-		this.ctx.waitUntil(this.#live.subscribe(server, Number.isSafeInteger(after) && after >= 0 ? after : 0));
+		const subscriber = { sessions: caller.sessions, expiresAt: caller.expiresAt ?? null };
+		this.ctx.waitUntil(this.#live.subscribe(server, Number.isSafeInteger(after) && after >= 0 ? after : 0, subscriber));
 		return new Response(null, { status: 101, webSocket: client });
 	}
 

@@ -75,8 +75,13 @@ export function unprojected(sql: SqlStorage, limit: number): AuditRow[] {
 		.toArray();
 }
 
-export function markProjected(sql: SqlStorage, seq: number): void {
+/** How long the session itself keeps its records once D1 has them; D1 keeps them all. */
+export const HOT_AUDIT_MS = 7 * 24 * 3600 * 1000;
+
+/** Marks rows as in D1, and lets go of those in D1 that are older than HOT_AUDIT_MS. */
+export function markProjected(sql: SqlStorage, seq: number, now: number): void {
 	sql.exec("UPDATE audit_projection SET projected_seq = max(projected_seq, ?)", seq);
+	sql.exec("DELETE FROM audit WHERE seq <= ? AND at < ?", seq, now - HOT_AUDIT_MS);
 }
 
 /** Erasure keeps the fact of each access (who, when, which operation) and drops what it touched. */

@@ -18,8 +18,6 @@ import * as timers from "../kernel/timers";
 import type { WriteUploads } from "../kernel/uploads";
 import { type EventRow, markArchived, toEvent, windowTokens } from "../events/log";
 import { bumpVersion, contextSize, readSession, type SessionRow, sessionPolicy } from "../sessions/session-row";
-import { digestLine, liveState } from "../state/state";
-import { isSystemNamespace } from "../state/namespaces";
 import { countTokens, DEFAULT_ENCODING } from "../content/tokens";
 
 const encoder = new TextEncoder();
@@ -91,9 +89,6 @@ export async function prepareCompaction(
 		lastSeq: row.last_seq,
 		upToSeq: options.upToSeq,
 		previous: summaryDataOf(latestVisibleCompaction(sql, intervals)),
-		stateLines: liveState(sql)
-			.filter((state) => !isSystemNamespace(state.ns))
-			.map((state) => digestLine(state.ns, state.key, state.value ?? state.preview ?? "")),
 		agentSummary: options.agentSummary,
 	});
 	if (!planned) return null;

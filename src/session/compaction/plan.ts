@@ -78,7 +78,6 @@ const SECTION_CAPS: Record<Exclude<keyof SummaryData, "agent" | "state">, number
 	open: 20,
 };
 const LINE_CHARS = 200;
-const STATE_LINES = 30;
 
 export interface CompactionInput {
 	/** Hot, visible events eligible by seq (oldest first). */
@@ -87,8 +86,6 @@ export interface CompactionInput {
 	lastSeq: number;
 	upToSeq?: number;
 	previous: SummaryData | null;
-	/** The live state, as digest lines. */
-	stateLines: string[];
 	agentSummary?: string;
 }
 
@@ -112,8 +109,7 @@ export function planCompaction(input: CompactionInput): CompactionPlan | null {
 	const folded = input.events.filter((event) => event.seq <= toSeq);
 	const data = input.agentSummary
 		? { ...emptySummary(), ...carryOver(input.previous), agent: [...(input.previous?.agent ?? []), input.agentSummary] }
-		: summarize(folded, input.previous, input.stateLines);
-	if (input.agentSummary) data.state = input.stateLines.slice(0, STATE_LINES);
+		: summarize(folded, input.previous);
 	return { archive, data, text: render(data, toSeq, archive.length, input.agentSummary), fromSeq, toSeq, agentSummary: input.agentSummary };
 }
 
@@ -170,7 +166,7 @@ function merge(old: string[], added: string[], cap: number): string[] {
 
 const FACT_PATTERN = /(?:https?:\/\/[^\s"'<>]+|(?:[\w.-]+\/)*[\w-]+\.[A-Za-z][\w]{0,7}(?::\d+)?)/g;
 
-function summarize(events: EventRow[], previous: SummaryData | null, stateLines: string[]): SummaryData {
+function summarize(events: EventRow[], previous: SummaryData | null): SummaryData {
 	const goal: string[] = [];
 	const discovered = new Map<string, string>();
 	const facts: string[] = [];
@@ -220,7 +216,9 @@ function summarize(events: EventRow[], previous: SummaryData | null, stateLines:
 		facts: merge(base.facts, facts, SECTION_CAPS.facts),
 		decisions: merge(base.decisions, decisions, SECTION_CAPS.decisions),
 		errors: merge(base.errors, errors, SECTION_CAPS.errors),
-		state: stateLines.slice(0, STATE_LINES),
+		// State is not copied into summaries: the window's digest serves it, filtered by the
+		// reader's namespaces, where a summary is one text every reader sees.
+		state: [],
 		open: merge(base.open, open, SECTION_CAPS.open),
 		agent: base.agent,
 	};

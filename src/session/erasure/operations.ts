@@ -7,17 +7,19 @@
  *      the same transaction (re-checking that the subject still matches);
  *   3. finish the purge of R2 and D1 and the projection of the audit trail;
  *   4. redact the D1 audit records (and in `purge` mode drop the tombstone row);
- *   5. wipe the object's storage with deleteAll() and rebuild only the facts: the erasure
- *      record, the audit trail without what it touched, and in `tombstone` mode the
- *      tombstone.
+ *   5. wipe the object's storage with deleteAll() and rebuild only what must stay: where the
+ *      audit trail's seqs go on from, and in `tombstone` mode the tombstone and the erasure's
+ *      counts. The audit facts themselves stay in D1, redacted.
  */
 import { fail, ok, type Result } from "../../errors";
 import type { SessionErasure } from "../../schemas/erasure";
 import * as audit from "../audit/audit";
+import * as timers from "../kernel/timers";
+import { DRAIN_TIMER } from "../projection/outbox";
 import { CAPABILITIES, CONTENT_TABLES } from "../capabilities";
 import { migrate } from "../kernel/migrations";
 import type { SessionContext } from "../kernel/session-context";
-import { purgePending } from "../projection/drain";
+import { PURGE_TIMER, purgePending } from "../projection/drain";
 import { deleteSession } from "../sessions/lifecycle";
 
 export interface EraseRequest {
@@ -75,7 +77,7 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 				found.r2,
 				found.d1,
 			);
-		if (row.status === "active") {
+		if (kernel.session()?.status === "active") {
 			const deleted = await deleteSession(session, {}, {
 				operation: "erase",
 				beforeDelete: (current) => {
@@ -87,12 +89,14 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 			});
 			if (!deleted.ok && deleted.details?.reason === SUBJECT_CHANGED) return ok(answer(sessionId, "skipped", null));
 			if (!deleted.ok && deleted.code !== "session_deleted") return deleted;
-		} else {
-			kernel.transaction(() => remember(0));
 		}
+		// Deleted some other way meanwhile (DELETE, retention): its content was gone already.
+		kernel.transaction(() => remember(0));
 	}
+	// The purges may have given up (parked) during a long outage: an erasure retries them.
+	kernel.transaction(() => timers.revive(sql, [DRAIN_TIMER, PURGE_TIMER], Date.now()));
 	await kernel.runDueTimers(Date.now());
-	if (purgePending(sql) || audit.unprojected(sql, 1).length > 0) return ok(answer(sessionId, "pending", recorded(sql)));
+	if (purgePending(sql) || audit.unprojected(sql, 1).length > 0 || kernel.uploadsInFlight()) return ok(answer(sessionId, "pending", recorded(sql)));
 
 	const tombstone = kernel.session();
 	if (!tombstone) return fail("internal_error", "the session row vanished during its erasure");
@@ -102,20 +106,29 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 	} catch {
 		return ok(answer(sessionId, "pending", recorded(sql)));
 	}
-	const keep = {
-		session: sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM session").toArray(),
-		audit: sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM audit").toArray(),
-		erasure: recorded(sql) as ErasureRow,
+	// Read what stays in the same synchronous step as the wipe: another erasure may have wiped meanwhile.
+	const counted = recorded(sql);
+	if (!counted || counted.erased_at !== null || kernel.uploadsInFlight()) return ok(answer(sessionId, counted?.erased_at != null ? "erased" : "pending", counted));
+	const erased: ErasureRow = {
+		...counted,
+		audit_redacted: redacted + sql.exec<{ n: number }>("SELECT count(*) AS n FROM audit WHERE what IS NOT NULL").one().n,
+		erased_at: Date.now(),
 	};
-	const objectRedacted = keep.audit.filter((record) => record.what !== null).length;
+	const keep = {
+		session: request.mode === "tombstone" ? sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM session").toArray() : [],
+		lastAuditSeq: sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM audit").one().seq ?? 0,
+	};
 	await kernel.wipe((fresh) => {
 		migrate(fresh, CAPABILITIES);
-		if (request.mode === "tombstone") for (const sessionRow of keep.session) insertRow(fresh, "session", sessionRow);
-		for (const record of keep.audit) insertRow(fresh, "audit", { ...record, what: null });
-		fresh.exec("UPDATE audit_projection SET projected_seq = (SELECT coalesce(max(seq), 0) FROM audit)");
-		insertRow(fresh, "erasure", { ...keep.erasure, singleton: 1, audit_redacted: redacted + objectRedacted, erased_at: Date.now() });
+		// The audit trail's facts are in D1 (redacted above); the object only keeps counting
+		// where it left off, so a session re-created under a purged id does not reuse seqs.
+		fresh.exec("INSERT INTO sqlite_sequence (name, seq) VALUES ('audit', ?)", keep.lastAuditSeq);
+		fresh.exec("UPDATE audit_projection SET projected_seq = ?", keep.lastAuditSeq);
+		if (request.mode === "purge") return;
+		for (const sessionRow of keep.session) insertRow(fresh, "session", sessionRow);
+		insertRow(fresh, "erasure", { singleton: 1, ...erased });
 	});
-	return ok(answer(sessionId, "erased", recorded(sql)));
+	return ok(answer(sessionId, "erased", erased));
 }
 
 function insertRow(sql: SqlStorage, table: string, row: Record<string, SqlStorageValue>): void {

@@ -24,6 +24,12 @@ import type { SessionRow } from "../sessions/session-row";
 import { readDocument } from "../state/system";
 import { isStalled, toView, WORKFLOWS_NS, type WorkflowDocument } from "../workflows/document";
 
+/**
+ * The package becomes an event, which every reader of the session sees whatever namespaces
+ * it may read: its window carries events and work status, not state.
+ */
+const NO_STATE: readonly string[] = [];
+
 export const ESCALATE_TIMER = "escalate";
 export const DELIVER_TIMER = "deliver_webhook";
 /** The context window an escalation carries, in tokens. */
@@ -131,7 +137,7 @@ export const escalateWhenDue: TimerHandler = async (session, run) => {
 			if (due === null || "notBefore" in due) return due;
 			const current = row as SessionRow;
 			// The package goes out even when its window cannot be built (R2 down): a person must hear of it.
-			const window = await buildWindow(session.sql, session.dependencies.blobs, { budget: ESCALATION_CONTEXT_BUDGET }, current.version, null).catch(() => null);
+			const window = await buildWindow(session.sql, session.dependencies.blobs, { budget: ESCALATION_CONTEXT_BUDGET }, current.version, NO_STATE).catch(() => null);
 			const deliveryId = crypto.randomUUID();
 			const escalationPackage = {
 				type: "escalation",

@@ -236,3 +236,12 @@ export function pending(sql: SqlStorage, kind: string): number {
 export function parked(sql: SqlStorage): TimerRow[] {
 	return sql.exec<Row>("SELECT * FROM timers WHERE parked_at IS NOT NULL ORDER BY parked_at").toArray();
 }
+
+/** Revives parked timers of these kinds, due now: work that must finish (an erasure) retries them. */
+export function revive(sql: SqlStorage, kinds: readonly string[], now: number): void {
+	sql.exec(
+		`UPDATE timers SET parked_at = NULL, attempts = 0, due_at = ? WHERE parked_at IS NOT NULL AND kind IN (${kinds.map(() => "?").join(", ")})`,
+		now,
+		...kinds,
+	);
+}

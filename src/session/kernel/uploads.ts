@@ -31,6 +31,11 @@ export class UploadLedger {
 		return this.#holders.has(key);
 	}
 
+	/** Whether any write is between an upload and its commit or sweep. */
+	get busy(): boolean {
+		return this.#holders.size > 0 || this.#sweeps.size > 0;
+	}
+
 	/** Runs a deletion of `keys`, known to uploads that start meanwhile. */
 	sweep(keys: string[], remove: () => Promise<void>): Promise<void> {
 		const done = remove().finally(() => {

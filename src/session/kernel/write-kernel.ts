@@ -17,7 +17,7 @@
  */
 import { type BlobStore, BlobStoreUnavailable } from "../../blobs/blob-store";
 import { admitsSession, type Caller } from "../../auth/scopes";
-import { type Failure, fail, ok, type Result } from "../../errors";
+import { type Failure, fail, type Result } from "../../errors";
 import type { Json } from "../../schemas/common";
 import * as audit from "../audit/audit";
 import * as idempotency from "../idempotency/idempotency";
@@ -215,7 +215,11 @@ export class WriteKernel {
 			if (!("id" in now)) return now;
 			return dependencyFailure(error);
 		}
-		if (result.ok) this.recordRead(versionOf?.(result.value) ?? row.version);
+		if (!result.ok) return result;
+		// Deleted or erased while the read awaited R2: answer as the session now is, unrecorded.
+		const now = this.admitted();
+		if (!("id" in now)) return now;
+		this.recordRead(versionOf?.(result.value) ?? row.version);
 		return result;
 	}
 
@@ -313,6 +317,11 @@ export class WriteKernel {
 	 * pages of its SQLite file, then rebuilds what must stay (schema, tombstone, facts) in one
 	 * transaction. Storage operations hold the input gate: no other request runs in between.
 	 */
+	/** Whether a write is between an R2 upload and its commit (or the sweep of a refused one). */
+	uploadsInFlight(): boolean {
+		return this.#core.ledger.busy;
+	}
+
 	async wipe(rebuild: (sql: SqlStorage) => void): Promise<void> {
 		await this.storage.deleteAll();
 		this.#core.armedFor = null;

@@ -6,6 +6,7 @@
  * survives hibernation: after the object is evicted and woken by the next commit, every
  * subscriber continues exactly after what it was sent.
  */
+import { admitsSession } from "../../auth/scopes";
 import { ok, type Result } from "../../errors";
 import type { Event, EventPage } from "../../schemas/events";
 import { listEvents } from "../events/operations";
@@ -19,6 +20,15 @@ const BATCH = 100;
 interface Position {
 	/** The last seq this subscriber was sent; null while its backlog is still being sent. */
 	after: number | null;
+	/** Its credential's session patterns and expiry, checked again before every send. */
+	sessions: string[];
+	expiresAt: number | null;
+}
+
+/** Who subscribed: kept with the socket, through hibernation. */
+export interface Subscriber {
+	sessions: string[];
+	expiresAt: number | null;
 }
 
 export class LiveFeed {
@@ -63,9 +73,16 @@ export class LiveFeed {
 	 * Accepts a WebSocket subscriber that has seen everything up to `after`: it is sent that
 	 * backlog (archived events included), then every committed event as it commits.
 	 */
-	async subscribe(socket: WebSocket, after: number): Promise<void> {
+	async subscribe(socket: WebSocket, after: number, subscriber: Subscriber): Promise<void> {
 		this.ctx.acceptWebSocket(socket);
+		socket.serializeAttachment({ after: null, ...subscriber } satisfies Position);
 		await this.#catchUp(socket, after);
+	}
+
+	/** Moves the subscriber's position, keeping who it is. */
+	#moveTo(socket: WebSocket, after: number | null): void {
+		const current = socket.deserializeAttachment() as Position;
+		socket.serializeAttachment({ ...current, after } satisfies Position);
 	}
 
 	/**
@@ -74,7 +91,7 @@ export class LiveFeed {
 	 * synchronous step as its last read, hands it back to the hook.
 	 */
 	async #catchUp(socket: WebSocket, after: number): Promise<void> {
-		socket.serializeAttachment({ after: null } satisfies Position);
+		this.#moveTo(socket, null);
 		let position = after;
 		for (;;) {
 			const page = await listEvents(this.session, { after: position, limit: BATCH, includeArchived: true, includeContent: false });
@@ -92,7 +109,7 @@ export class LiveFeed {
 			const hot = this.#hotMessages(position);
 			if (!hot) continue;
 			for (const message of hot.messages) sendText(socket, message);
-			socket.serializeAttachment({ after: hot.last } satisfies Position);
+			this.#moveTo(socket, hot.last);
 			send(socket, { type: "up-to-date", after: hot.last });
 			return;
 		}
@@ -112,15 +129,26 @@ export class LiveFeed {
 	#flush(): void {
 		const notices = this.#unsent.map((commit) => JSON.stringify({ type: "commit", operation: commit.operation, version: commit.version }));
 		this.#unsent = [];
-		if (!("id" in this.session.kernel.readable())) {
+		const row = this.session.kernel.readable();
+		if (!("id" in row)) {
 			for (const socket of this.ctx.getWebSockets()) socket.close(1000, "session deleted");
 			return;
 		}
+		const now = Date.now();
 		// Subscribers at the same position get the same messages: read and serialize them once.
 		const catchUps = new Map<number, { messages: string[]; last: number } | null>();
 		for (const socket of this.ctx.getWebSockets()) {
 			const position = socket.deserializeAttachment() as Position | null;
 			if (position?.after === null || position?.after === undefined) continue;
+			// A credential that expired, or a session moved out of its reach (a new subject), hears no more.
+			if (position.expiresAt != null && now >= position.expiresAt) {
+				socket.close(4001, "credential expired");
+				continue;
+			}
+			if (!admitsSession(position.sessions ?? ["*"], row.id, row.subject)) {
+				socket.close(4003, "session out of scope");
+				continue;
+			}
 			let catchUp = catchUps.get(position.after);
 			if (catchUp === undefined) {
 				catchUp = this.#hotMessages(position.after);
@@ -132,7 +160,7 @@ export class LiveFeed {
 				continue;
 			}
 			for (const message of [...catchUp.messages, ...notices]) sendText(socket, message);
-			if (catchUp.last !== position.after) socket.serializeAttachment({ after: catchUp.last } satisfies Position);
+			if (catchUp.last !== position.after) socket.serializeAttachment({ ...position, after: catchUp.last } satisfies Position);
 		}
 	}
 

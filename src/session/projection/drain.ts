@@ -11,6 +11,9 @@ import * as outbox from "./outbox";
 
 export const PURGE_TIMER = "purge_blobs";
 
+/** D1 batches one run sends before it yields to the other due timers (it is re-armed at once). */
+const MAX_BATCHES_PER_RUN = 20;
+
 /** Audit rows one D1 statement carries (10 bound parameters each, 100 at most). */
 const AUDIT_ROWS_PER_BATCH = 9 * 8;
 
@@ -31,7 +34,12 @@ export const drainOutbox: TimerHandler = async (session, run) => {
 			timers.complete(session.sql, run);
 			return null;
 		});
-	for (let batch = next(); batch; batch = next()) {
+	for (let batch = next(), sent = 0; batch; batch = next(), sent++) {
+		if (sent === MAX_BATCHES_PER_RUN) {
+			// Busy reads keep adding rows: hand the alarm back to the other timers, go on at once after.
+			session.kernel.transaction(() => timers.schedule(session.sql, outbox.DRAIN_TIMER, "", Date.now()));
+			return;
+		}
 		if (batch.changes) {
 			await session.dependencies.projection.apply(batch.changes.changes);
 			const acknowledged = batch.changes.lastId;
@@ -39,7 +47,7 @@ export const drainOutbox: TimerHandler = async (session, run) => {
 		} else if (batch.owner && batch.records.length > 0) {
 			await session.dependencies.projection.applyAudit(batch.owner, batch.records);
 			const projected = batch.records.at(-1)?.seq ?? 0;
-			session.kernel.transaction(() => audit.markProjected(session.sql, projected));
+			session.kernel.transaction(() => audit.markProjected(session.sql, projected, Date.now()));
 		} else if (batch.owner) {
 			await session.dependencies.projection.applyMetrics(batch.owner, batch.figures);
 			const figures = batch.figures;

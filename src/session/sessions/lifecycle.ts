@@ -7,6 +7,7 @@ import type { Json } from "../../schemas/common";
 import { type Failure, ok, type Result } from "../../errors";
 import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
 import { CONTENT_TABLES } from "../capabilities";
+import * as audit from "../audit/audit";
 import { scheduleCompaction } from "../compaction/compactor";
 import { scheduleRetention } from "../retention/retention";
 import type { SessionContext } from "../kernel/session-context";
@@ -117,6 +118,8 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 				const refused = hook?.beforeDelete(current, now);
 				if (refused) return refused;
 				for (const table of CONTENT_TABLES) session.sql.exec(`DELETE FROM ${table}`);
+				// The audit trail keeps who touched the session and when, not what (key names, window parameters).
+				audit.dropContent(session.sql);
 				outbox.clear(session.sql);
 				timers.cancelIdle(session.sql);
 				const tombstone = markDeleted(session.sql, now);
