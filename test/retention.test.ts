@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
+import { call, callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
 
 const DAY_MS = 86_400_000;
 
@@ -9,7 +9,7 @@ const DAY_MS = 86_400_000;
 async function age(id: string, fields: { created?: number; updated?: number }) {
 	await runInDurableObject(sessionObject(id), (_instance, state) => {
 		state.storage.sql.exec("UPDATE session SET created_at = created_at - ?, updated_at = updated_at - ?", (fields.created ?? 0) * DAY_MS, (fields.updated ?? 0) * DAY_MS);
-		state.storage.sql.exec("UPDATE timers SET due_at = 0 WHERE kind = 'retention'");
+		state.storage.sql.exec("UPDATE timers SET due_at = 1 WHERE kind = 'retention'");
 	});
 }
 
@@ -82,5 +82,75 @@ describe("retention", () => {
 		expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
 		const compacted = (await callJson(`/v1/sessions/${id}`)).body.storage;
 		expect(compacted.archivedBytes).toBeGreaterThan(withBlob.archivedBytes + 500);
+	});
+});
+
+describe("archiving by age", () => {
+	async function ageEvents(id: string, days: number) {
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE events SET created_at = created_at - ?", days * DAY_MS);
+			state.storage.sql.exec("UPDATE timers SET due_at = 1 WHERE kind = 'archive_events'");
+		});
+	}
+
+	async function hotContentRows(id: string): Promise<number> {
+		return runInDurableObject(sessionObject(id), (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events WHERE content IS NOT NULL").one().n);
+	}
+
+	it("moves old events to R2 segments, keeps every event readable and the window unchanged", async () => {
+		const id = await createSession({ body: { policy: { keepRecentEvents: 2, retention: { archiveAfterDays: 30 } } } });
+		const events = Array.from({ length: 12 }, (_, index) => ({ type: "note", content: `finding ${index}: ${"detail ".repeat(20)}`, metadata: { index } }));
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events } });
+		await callJson(`/v1/sessions/${id}/state/task/goal`, { method: "PUT", body: { value: "ship it", pinned: true } });
+		await runJobsUntilIdle(id);
+		const before = {
+			session: (await callJson(`/v1/sessions/${id}`)).body,
+			window: (await callJson(`/v1/sessions/${id}/context?budget=2000`)).body,
+			events: (await callJson(`/v1/sessions/${id}/events?limit=100`)).body.events,
+		};
+		expect(await hotContentRows(id)).toBe(12);
+
+		await ageEvents(id, 31);
+		await runJobsUntilIdle(id);
+		expect(await hotContentRows(id)).toBe(0);
+		const after = (await callJson(`/v1/sessions/${id}`)).body;
+		expect(after.version).toBe(before.session.version);
+		expect(after.storage.archivedBytes).toBeGreaterThan(before.session.storage.archivedBytes);
+		expect((await env.BLOBS.list({ prefix: `t/${env.ADMIN_TENANT}/s/${id}/archives/segment-` })).objects.length).toBe(2);
+
+		const window = (await callJson(`/v1/sessions/${id}/context?budget=2000`)).body;
+		expect(window.items).toEqual(before.window.items);
+		const listed = (await callJson(`/v1/sessions/${id}/events?limit=100`)).body.events;
+		// The same events but for the flag saying where their content is (and the age the test gave them).
+		const comparable = ({ archived: _archived, createdAt: _createdAt, ...event }: { archived?: boolean; createdAt: string }) => event;
+		expect(listed.map(comparable)).toEqual(before.events.map(comparable));
+		const indexed = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE tenant = ? AND session_id = ?").bind(env.ADMIN_TENANT, id).first<{ n: number }>();
+		expect(indexed?.n).toBe(12);
+
+		// Compaction reads segmented content back for its summary and archive.
+		expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+		const archived = (await callJson(`/v1/sessions/${id}/events?limit=100&includeArchived=true`)).body.events;
+		expect(archived.map((event: { content: string }) => event.content)).toEqual(before.events.map((event: { content: string }) => event.content));
+
+		// An export carries the content inline; its import is a session of its own.
+		const exported = await (await call(`/v1/sessions/${id}/export`)).text();
+		expect(exported).toContain("finding 0:");
+		const imported = await call(`/v1/sessions/import?id=${id}-copy`, { method: "POST", rawBody: exported, headers: { "content-type": "application/x-ndjson" } });
+		expect(imported.status).toBe(201);
+		expect((await callJson(`/v1/sessions/${id}-copy/context?budget=2000`)).body.items).toEqual((await callJson(`/v1/sessions/${id}/context?budget=2000`)).body.items);
+	});
+
+	it("leaves events younger than archiveAfterDays, pinned events, and sessions without the policy alone", async () => {
+		const id = await createSession({ body: { policy: { retention: { archiveAfterDays: 30 } } } });
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [{ type: "note", content: "old", pinned: true }, { type: "note", content: "old too" }] } });
+		await ageEvents(id, 31);
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events: [{ type: "note", content: "new" }] } });
+		const plain = await createSession();
+		await callJson(`/v1/sessions/${plain}/events`, { method: "POST", body: { events: [{ type: "note", content: "kept" }] } });
+		await ageEvents(plain, 400);
+		await runJobsUntilIdle(id);
+		await runJobsUntilIdle(plain);
+		expect(await hotContentRows(id)).toBe(2);
+		expect(await hotContentRows(plain)).toBe(1);
 	});
 });

@@ -1480,8 +1480,10 @@ export interface components {
         ResumeSession: {
             note?: string;
         };
-        /** @description Deletion is the same as DELETE: content purged everywhere, a tombstone kept */
+        /** @description Deletion is the same as DELETE (content purged everywhere, a tombstone kept); archiving changes no version */
         RetentionPolicy: {
+            /** @description Move events older than this out of the session's storage into R2 segments; they stay readable (includeArchived is not needed) and in the window. 0: as soon as possible */
+            archiveAfterDays?: number;
             /** @description Delete the session this many days after its creation */
             deleteAfterDays?: number;
             /** @description Delete the session after this many days without a write */

@@ -8,9 +8,19 @@ export const RetentionPolicy = z
 	.object({
 		deleteAfterDays: z.number().int().min(1).max(36_500).optional().openapi({ description: "Delete the session this many days after its creation" }),
 		idleDays: z.number().int().min(1).max(3650).optional().openapi({ description: "Delete the session after this many days without a write" }),
+		archiveAfterDays: z
+			.number()
+			.int()
+			.min(0)
+			.max(3650)
+			.optional()
+			.openapi({
+				description:
+					"Move events older than this out of the session's storage into R2 segments; they stay readable (includeArchived is not needed) and in the window. 0: as soon as possible",
+			}),
 	})
 	.strict()
-	.openapi("RetentionPolicy", { description: "Deletion is the same as DELETE: content purged everywhere, a tombstone kept" });
+	.openapi("RetentionPolicy", { description: "Deletion is the same as DELETE (content purged everywhere, a tombstone kept); archiving changes no version" });
 
 /** Per-session settings; absent fields take the deployment's defaults. */
 export const SessionPolicy = z

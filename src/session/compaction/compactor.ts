@@ -9,6 +9,8 @@
  * A crash between 1 and 2 leaves an orphan archive that the re-run overwrites with the same
  * bytes.
  */
+import { loadArchived } from "../context/window";
+import type { BlobStore } from "../../blobs/blob-store";
 import type { Compaction } from "../../schemas/context";
 import type { EventType } from "../../schemas/events";
 import { type CompactionPolicy, overTokenShare, planCompaction, resolvePolicy, shrinkPlan } from "./plan";
@@ -61,7 +63,22 @@ function hotEventsOldestFirst(sql: SqlStorage, intervals: Intervals, throughSeq:
 		.filter((row) => isVisible(intervals, row.version));
 }
 
-function transcript(events: EventRow[]): string {
+/**
+ * Events retention moved to R2 segments have no content here: a summary and an archive need
+ * it, so it is read back first (the rows themselves are not changed).
+ */
+async function withSegmentContent(sql: SqlStorage, blobs: BlobStore, rows: EventRow[]): Promise<EventRow[]> {
+	const segmented = rows.filter((row) => row.segment_id !== null);
+	if (segmented.length === 0) return rows;
+	const views = await loadArchived(sql, blobs, segmented);
+	return rows.map((row) => {
+		const view = row.segment_id === null ? undefined : views.get(row.seq);
+		if (!view) return row;
+		return { ...row, content: view.content === undefined ? null : JSON.stringify(view.content), metadata: view.metadata ? JSON.stringify(view.metadata) : null };
+	});
+}
+
+export function transcript(events: EventRow[]): string {
 	return events
 		.map((row) => {
 			const event = toEvent(row);
@@ -75,13 +92,14 @@ function transcript(events: EventRow[]): string {
 /** Plans a compaction and archives what it will remove; null when there is nothing to compact. */
 export async function prepareCompaction(
 	sql: SqlStorage,
+	blobs: BlobStore,
 	uploads: WriteUploads,
 	row: SessionRow,
 	options: { upToSeq?: number; agentSummary?: string },
 ): Promise<PreparedCompaction | null> {
 	const policy = resolvePolicy(sessionPolicy(row));
 	const intervals = visibleIntervals(sql, row.version);
-	const candidates = hotEventsOldestFirst(sql, intervals, Math.min(options.upToSeq ?? row.last_seq, row.last_seq));
+	const candidates = await withSegmentContent(sql, blobs, hotEventsOldestFirst(sql, intervals, Math.min(options.upToSeq ?? row.last_seq, row.last_seq)));
 	const truncated = candidates.length > MAX_EVENTS_PER_COMPACTION;
 	const planned = planCompaction({
 		events: candidates.slice(0, MAX_EVENTS_PER_COMPACTION),

@@ -58,7 +58,7 @@ function compactWith(
 		whilePaused: job.timer !== undefined,
 		timer: job.timer,
 		basis: () => compactionBasis(session.sql),
-		prepare: ({ row, uploads }) => prepareCompaction(session.sql, uploads, row as SessionRow, { upToSeq: job.upToSeq, agentSummary: job.agentSummary }),
+		prepare: ({ row, uploads }) => prepareCompaction(session.sql, session.dependencies.blobs, uploads, row as SessionRow, { upToSeq: job.upToSeq, agentSummary: job.agentSummary }),
 		apply: ({ plan, now }) => {
 			if (!plan) return ok({ compacted: false, compaction: null, reason: NOTHING_TO_COMPACT });
 			const { compaction, session: updated } = applyCompaction(session.sql, plan, job.trigger, now);

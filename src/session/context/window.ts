@@ -28,18 +28,25 @@ export function parseArchive(jsonl: string): Map<number, Event> {
 	return events;
 }
 
-/** Loads the archived views of stubs, one R2 read per compaction involved. */
+/**
+ * Loads the archived views of stubs, one R2 read per archive involved: a compacted event's
+ * from its compaction's archive, one moved out by retention from its segment.
+ */
 export async function loadArchived(sql: SqlStorage, blobs: BlobStore, stubs: EventRow[]): Promise<Map<number, Event>> {
 	const found = new Map<number, Event>();
-	const byCompaction = Map.groupBy(stubs, (row) => row.archived_by as number);
-	for (const [compactionId, rows] of byCompaction) {
-		const key = compactionById(sql, compactionId)?.archive_key;
+	const byArchive = Map.groupBy(stubs, (row) => (row.archived_by !== null ? `compaction ${row.archived_by}` : `segment ${row.segment_id}`));
+	for (const [archive, rows] of byArchive) {
+		const [first] = rows;
+		const key =
+			first.archived_by !== null
+				? compactionById(sql, first.archived_by)?.archive_key
+				: sql.exec<{ key: string }>("SELECT archive_key AS key FROM segments WHERE id = ?", first.segment_id).toArray()[0]?.key;
 		const text = key ? await blobs.getText(key) : null;
-		if (text === null) throw new Error(`archive of compaction ${compactionId} is missing`);
+		if (text === null) throw new Error(`the archive of ${archive} is missing`);
 		const archived = parseArchive(text);
 		for (const row of rows) {
 			const event = archived.get(row.seq);
-			if (!event) throw new Error(`event ${row.seq} is missing from the archive of compaction ${compactionId}`);
+			if (!event) throw new Error(`event ${row.seq} is missing from the archive of ${archive}`);
 			found.set(row.seq, event);
 		}
 	}

@@ -33,6 +33,9 @@ export const events: Capability = {
 			"CREATE INDEX events_pinned ON events (seq) WHERE pinned = 1",
 		],
 		["CREATE INDEX events_by_blob ON events (blob_sha256) WHERE blob_sha256 IS NOT NULL"],
+		[],
+		// Events whose content retention moved to an R2 segment (retention/archive.ts).
+		["ALTER TABLE events ADD COLUMN segment_id INTEGER"],
 	],
 	contentTables: ["events"],
 	references: (sql, key) => {

@@ -27,13 +27,15 @@ export interface EventRow {
 	tokens: number;
 	preview_tokens: number | null;
 	archived_by: number | null;
+	/** The retention segment holding its content (content is then NULL here); see retention/archive.ts. */
+	segment_id: number | null;
 	created_at: number;
 }
 
 type Row = EventRow & Record<string, SqlStorageValue>;
 
 const COLUMNS = `seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview, metadata,
-	pinned, usage, tokens, preview_tokens, archived_by, created_at`;
+	pinned, usage, tokens, preview_tokens, archived_by, segment_id, created_at`;
 
 export interface PreparedEvent {
 	input: RecordedEvent;
@@ -55,7 +57,7 @@ export interface EventIndexRow {
 }
 
 /** The one INSERT of the log: new events and events copied into a fork both come through it. */
-function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by">, tokensCumulative: number): void {
+function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by" | "segment_id">, tokensCumulative: number): void {
 	sql.exec(
 		`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
 			metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
@@ -210,9 +212,12 @@ export function windowTokens(row: EventRow): number {
 	return row.blob_sha256 ? (row.preview_tokens ?? 0) : row.tokens;
 }
 
-/** The API view of a row. A compacted stub has no content: read it from its archive. */
+/**
+ * Whether the row's content is in R2 rather than here: compacted (its compaction's archive) or
+ * moved out by retention (its segment). Read it with loadArchived (context/window.ts).
+ */
 export function isStub(row: EventRow): boolean {
-	return row.archived_by !== null;
+	return row.archived_by !== null || row.segment_id !== null;
 }
 
 
@@ -240,7 +245,7 @@ export function toEvent(row: EventRow): Event {
 /** Fills a compacted stub back from its archived view (used by restore). */
 export function rehydrate(sql: SqlStorage, event: Event): void {
 	sql.exec(
-		`UPDATE events SET content = ?, blob_sha256 = ?, blob_bytes = ?, preview = ?, metadata = ?, archived_by = NULL
+		`UPDATE events SET content = ?, blob_sha256 = ?, blob_bytes = ?, preview = ?, metadata = ?, archived_by = NULL, segment_id = NULL
 		 WHERE seq = ?`,
 		event.content === undefined ? null : JSON.stringify(event.content),
 		event.contentRef?.sha256 ?? null,
@@ -254,14 +259,25 @@ export function rehydrate(sql: SqlStorage, event: Event): void {
 /** Moves content out of hot storage once it is safely archived: the row stays as a stub. */
 export function markArchived(sql: SqlStorage, seqs: number[], compactionId: number): void {
 	for (const seq of seqs) {
-		sql.exec(
-			// The hash and size stay: a stub still knows what its content weighs in a window.
-			"UPDATE events SET content = NULL, preview = NULL, metadata = NULL, archived_by = ? WHERE seq = ?",
-			compactionId,
-			seq,
-		);
+		// The hash and size stay: a stub still knows what its content weighs in a window.
+		stripContent(sql, seq, { content: null, preview: null, metadata: null, archived_by: compactionId });
 		sql.exec("INSERT INTO archived_events (seq, compaction_id) VALUES (?, ?)", seq, compactionId);
 	}
+}
+
+/**
+ * Rewrites an event row without (some of) its content. Not an UPDATE: SQLite leaves a page
+ * that an UPDATE shrank as large as it was, and new events go to the end of the table, so
+ * the freed space would never be used again (measured: an UPDATE to NULL of 100 rows of 2 KB
+ * frees nothing). Deleting the row and inserting it again lets SQLite merge the page.
+ */
+export function stripContent(sql: SqlStorage, seq: number, changes: Partial<Record<keyof EventRow, SqlStorageValue>>): void {
+	const row = sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM events WHERE seq = ?", seq).toArray()[0];
+	if (!row) return;
+	const next: Record<string, SqlStorageValue> = { ...row, ...changes };
+	const columns = Object.keys(next);
+	sql.exec("DELETE FROM events WHERE seq = ?", seq);
+	sql.exec(`INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`, ...columns.map((column) => next[column]));
 }
 
 /** A copied event: its view plus the token counts the view does not carry. */

@@ -1,4 +1,5 @@
 /** Appending to and paging through the event log. */
+import { scheduleArchiving } from "../retention/archive";
 import { ok, type Result } from "../../errors";
 import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery, RecordedEvent } from "../../schemas/events";
 import { scheduleCompaction } from "../compaction/compactor";
@@ -72,6 +73,7 @@ export function commitEvents(sql: SqlStorage, current: SessionRow, prepared: Pre
 		updated = readSession(sql) as SessionRow;
 	}
 	scheduleCompaction(sql, updated, prepared.map((event) => event.input.type), now);
+	scheduleArchiving(sql, updated, now);
 	project(sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
 	return { updated, firstSeq };
 }

@@ -10,7 +10,7 @@ import { admitsSession } from "../../auth/scopes";
 import { ok, type Result } from "../../errors";
 import type { Event, EventPage } from "../../schemas/events";
 import { listEvents } from "../events/operations";
-import { readEventRows, toEvent } from "../events/log";
+import { readEventRows, toEvent, isStub } from "../events/log";
 import type { SessionContext } from "../kernel/session-context";
 import type { Commit } from "../kernel/write-kernel";
 
@@ -174,7 +174,7 @@ export class LiveFeed {
 		for (;;) {
 			const page = readEventRows(this.session.sql, { after: position, limit: BATCH, includeArchived: true });
 			if (page.rows.length === 0) return { messages, last: position };
-			if (page.rows.some((row) => row.archived_by !== null)) return null;
+			if (page.rows.some(isStub)) return null;
 			const events: Event[] = page.rows.map(toEvent);
 			messages.push(JSON.stringify({ type: "events", events }));
 			position = page.rows.at(-1)?.seq ?? position;

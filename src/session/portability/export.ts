@@ -57,6 +57,19 @@ export function exportSession(session: SessionContext): Promise<Result<ReadableS
 			.map((entry) => entry.sha);
 		const stubs = (tables[0].rows as unknown as EventRow[]).filter((event) => event.archived_by !== null);
 		const archived = await loadArchived(sql, session.dependencies.blobs, stubs);
+		// Retention segments are this deployment's storage detail: the document carries their
+		// events' content inline, and the importing session keeps it hot until its own policy says.
+		const segmented = (tables[0].rows as unknown as EventRow[]).filter((event) => event.segment_id !== null && event.archived_by === null);
+		const segmentViews = await loadArchived(sql, session.dependencies.blobs, segmented);
+		for (const stored of tables[0].rows) {
+			if (stored.segment_id === null || stored.segment_id === undefined) continue;
+			const view = segmentViews.get(stored.seq as number);
+			if (view) {
+				stored.content = view.content === undefined ? null : JSON.stringify(view.content);
+				stored.metadata = view.metadata ? JSON.stringify(view.metadata) : null;
+			}
+			stored.segment_id = null;
+		}
 		const blobs: Array<{ sha256: string; content: string }> = [];
 		for (const sha256 of hashes) {
 			const content = await session.dependencies.blobs.get(row.tenant, row.id, sha256);

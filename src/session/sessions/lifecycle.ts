@@ -9,6 +9,7 @@ import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/s
 import { CONTENT_TABLES } from "../capabilities";
 import * as audit from "../audit/audit";
 import { scheduleCompaction } from "../compaction/compactor";
+import { rescheduleArchiving } from "../retention/archive";
 import { scheduleRetention } from "../retention/retention";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
@@ -60,6 +61,7 @@ export function createWith(
 			const row = readSession(session.sql) as SessionRow;
 			scheduleCompaction(session.sql, row, [], now);
 			scheduleRetention(session.sql, row);
+			rescheduleArchiving(session.sql, row);
 			outbox.project(session.sql, { kind: "write", session: indexRow(row) }, now);
 			return ok(sessionView(session, row, now));
 		},
@@ -91,7 +93,10 @@ export function updateSession(session: SessionContext, body: UpdateSessionBody, 
 			);
 			const updated = bumpVersion(session.sql, {}, now);
 			scheduleCompaction(session.sql, updated, [], now);
-			if (change.policy?.retention !== undefined) scheduleRetention(session.sql, updated);
+			if (change.policy?.retention !== undefined) {
+				scheduleRetention(session.sql, updated);
+				rescheduleArchiving(session.sql, updated);
+			}
 			outbox.project(session.sql, { kind: "write", session: indexRow(updated) }, now);
 			return ok(sessionView(session, updated, now));
 		},
@@ -145,7 +150,7 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 function storageOf(sql: SqlStorage): { hotBytes: number; archivedBytes: number } {
 	const archivedBytes = sql
 		.exec<{ n: number }>(
-			`SELECT coalesce((SELECT sum(archive_bytes) FROM compactions), 0)
+			`SELECT coalesce((SELECT sum(archive_bytes) FROM compactions), 0) + coalesce((SELECT sum(archive_bytes) FROM segments), 0)
 			      + coalesce((SELECT sum(bytes) FROM (SELECT blob_sha256, max(blob_bytes) AS bytes FROM events WHERE blob_sha256 IS NOT NULL GROUP BY blob_sha256
 			                  UNION SELECT blob_sha256, max(blob_bytes) FROM state WHERE blob_sha256 IS NOT NULL GROUP BY blob_sha256)), 0) AS n`,
 		)
