@@ -138,6 +138,12 @@ describe("archiving by age", () => {
 		const imported = await call(`/v1/sessions/import?id=${id}-copy`, { method: "POST", rawBody: exported, headers: { "content-type": "application/x-ndjson" } });
 		expect(imported.status).toBe(201);
 		expect((await callJson(`/v1/sessions/${id}-copy/context?budget=2000`)).body.items).toEqual((await callJson(`/v1/sessions/${id}/context?budget=2000`)).body.items);
+		// A document whose events point at segments (which exports never carry) creates nothing.
+		const tampered = exported.replace('"segment_id":null', '"segment_id":1');
+		expect(tampered).not.toBe(exported);
+		const refused = await call(`/v1/sessions/import?id=${id}-bad`, { method: "POST", rawBody: tampered, headers: { "content-type": "application/x-ndjson" } });
+		expect(refused.status).toBe(400);
+		expect((await callJson(`/v1/sessions/${id}-bad`)).status).toBe(404);
 	});
 
 	it("leaves events younger than archiveAfterDays, pinned events, and sessions without the policy alone", async () => {

@@ -35,13 +35,17 @@ export function parseArchive(jsonl: string): Map<number, Event> {
 export async function loadArchived(sql: SqlStorage, blobs: BlobStore, stubs: EventRow[]): Promise<Map<number, Event>> {
 	const found = new Map<number, Event>();
 	const byArchive = Map.groupBy(stubs, (row) => (row.archived_by !== null ? `compaction ${row.archived_by}` : `segment ${row.segment_id}`));
-	for (const [archive, rows] of byArchive) {
+	const reads = [...byArchive].map(([archive, rows]) => {
 		const [first] = rows;
 		const key =
 			first.archived_by !== null
 				? compactionById(sql, first.archived_by)?.archive_key
 				: sql.exec<{ key: string }>("SELECT archive_key AS key FROM segments WHERE id = ?", first.segment_id).toArray()[0]?.key;
-		const text = key ? await blobs.getText(key) : null;
+		return { archive, rows, text: key ? blobs.getText(key) : Promise.resolve(null) };
+	});
+	const texts = await Promise.all(reads.map((read) => read.text));
+	for (const [index, { archive, rows }] of reads.entries()) {
+		const text = texts[index];
 		if (text === null) throw new Error(`the archive of ${archive} is missing`);
 		const archived = parseArchive(text);
 		for (const row of rows) {

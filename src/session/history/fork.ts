@@ -40,7 +40,8 @@ export async function exportSnapshot(sql: SqlStorage, blobs: BlobStore, row: Ses
 	const rows: EventRow[] = [...pinnedEvents(sql, intervals)];
 	let bytes = 0;
 	for (const event of eventsNewestFirstAt(sql, intervals)) {
-		bytes += (event.content?.length ?? 0) + (event.preview?.length ?? 0) + (event.metadata?.length ?? 0);
+		// Content archived by age is not here to measure: its tokens stand in for it.
+		bytes += (event.segment_id !== null ? event.tokens * 4 : (event.content?.length ?? 0)) + (event.preview?.length ?? 0) + (event.metadata?.length ?? 0);
 		if (rows.length >= MAX_FORK_EVENTS || bytes > MAX_FORK_BYTES) {
 			return fail("fork_too_large", `Version ${version} has more uncompacted context than a fork copies; compact first`, {
 				maxEvents: MAX_FORK_EVENTS,

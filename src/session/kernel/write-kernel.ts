@@ -264,23 +264,27 @@ export class WriteKernel {
 			}
 			try {
 				let version = 0;
+				let changed = true;
 				const result = this.transaction(() => {
 					const now = Date.now();
 					const refused = this.#guard<T>(spec, fingerprint, now);
 					if (refused) throw new Refusal(refused as WriteResult<never>);
 					if (basis !== null && JSON.stringify(spec.basis?.()) !== basis) throw new StaleBasis();
 					if (spec.timer) timers.complete(this.sql, spec.timer);
+					const before = this.session()?.version;
 					const applied = spec.apply({ plan: prepared as Plan, row: this.session(), now });
 					if (!applied.ok) throw new Refusal(applied);
 					if (options.idempotencyKey) this.#remember(options.idempotencyKey, fingerprint, applied.value, now);
 					version = readSession(this.sql)?.version ?? 0;
+					changed = version !== before;
 					const call = this.#call;
 					audit.record(this.sql, { caller: call?.caller ?? null, operation: call?.operation ?? spec.operation, version, what: call?.what ?? null }, now);
 					return applied;
 				});
 				uploads?.release();
 				await this.armAlarm();
-				for (const listener of this.#core.listeners) listener({ operation: spec.operation, version });
+				// Upkeep that changes no version (archiving by age) has nothing to tell subscribers.
+				if (changed) for (const listener of this.#core.listeners) listener({ operation: spec.operation, version });
 				return result;
 			} catch (error) {
 				if (spec.timer) spec.timer.completed = false;

@@ -80,6 +80,8 @@ function archivesOf(document: ImportDocument): Map<string, string> {
 		compactionKeys.set(row.id as number, row.archive_key);
 	}
 	for (const { kind, row, archived } of document.rows) {
+		// Exports carry segmented content inline: a segment reference would point at nothing here.
+		if (kind === "event" && row.segment_id !== null && row.segment_id !== undefined) throw new ImportMismatch(`event ${String(row.seq)} refers to a segment`);
 		if (kind !== "event" || row.archived_by === null || row.archived_by === undefined) continue;
 		const key = compactionKeys.get(row.archived_by as number);
 		if (!key || !archived) throw new ImportMismatch(`event ${String(row.seq)} is archived but its archive content is missing`);

@@ -23,8 +23,16 @@ const SEGMENT_EVENTS = 1000;
 const DAY_MS = 86_400_000;
 const encoder = new TextEncoder();
 
-/** Events whose content is still here and could be moved out: not compacted, not pinned, not in R2 already. */
-const HOT_INLINE = "archived_by IS NULL AND segment_id IS NULL AND content IS NOT NULL AND pinned = 0";
+/**
+ * Events whose content is still here and could be moved out: not compacted, not pinned, not in
+ * R2 already, and not errors (the window's work-status block and escalation packages read
+ * failed attempts' lessons straight from their rows; they are few and small).
+ */
+const HOT_INLINE = "archived_by IS NULL AND segment_id IS NULL AND content IS NOT NULL AND pinned = 0 AND type != 'error'";
+/** Content one segment carries at most (a run holds it in memory twice: rows and JSONL). */
+const SEGMENT_BYTES = 4 * 1024 * 1024;
+/** How long a run waits for more events to come of age before the next, so segments are not one event each. */
+const MAX_BATCHING_MS = 3_600_000;
 
 function archiveAfterMs(row: SessionRow): number | null {
 	const days = sessionPolicy(row).retention?.archiveAfterDays;
@@ -53,9 +61,14 @@ export function rescheduleArchiving(sql: SqlStorage, row: SessionRow): void {
 }
 
 function candidates(sql: SqlStorage, cutoff: number): EventRow[] {
-	return sql
-		.exec<EventRow & Record<string, SqlStorageValue>>(`SELECT * FROM events WHERE ${HOT_INLINE} AND created_at <= ? ORDER BY seq LIMIT ?`, cutoff, SEGMENT_EVENTS)
-		.toArray();
+	const rows: EventRow[] = [];
+	let bytes = 0;
+	for (const row of sql.exec<EventRow & Record<string, SqlStorageValue>>(`SELECT * FROM events WHERE ${HOT_INLINE} AND created_at <= ? ORDER BY seq LIMIT ?`, cutoff, SEGMENT_EVENTS)) {
+		bytes += (row.content?.length ?? 0) + (row.metadata?.length ?? 0);
+		if (rows.length > 0 && bytes > SEGMENT_BYTES) break;
+		rows.push(row);
+	}
+	return rows;
 }
 
 export const archiveEvents: TimerHandler = async (session, run) => {
@@ -78,7 +91,8 @@ export const archiveEvents: TimerHandler = async (session, run) => {
 			const to = events[events.length - 1].seq;
 			const jsonl = `${events.map((event) => JSON.stringify(toEvent(event))).join("\n")}\n`;
 			const markdown = `# Session ${row.id}: events ${from}–${to} (archived by age)\n\n${transcript(events)}`;
-			const key = await uploads.putArchive(`segment-${from}-${to}`, jsonl, markdown);
+			// A unique name: the same range can be archived again after a restore brought it back.
+			const key = await uploads.putArchive(`segment-${from}-${to}.${crypto.randomUUID().slice(0, 8)}`, jsonl, markdown);
 			return { events, key, bytes: encoder.encode(jsonl).byteLength + encoder.encode(markdown).byteLength };
 		},
 		apply: ({ plan, row: current, now }) => {
@@ -97,9 +111,10 @@ export const archiveEvents: TimerHandler = async (session, run) => {
 				for (const event of plan.events) stripContent(session.sql, event.seq, { content: null, metadata: null, segment_id: segment });
 			}
 			const due = nextDue(session.sql, current as SessionRow);
-			if (due !== null) timers.schedule(session.sql, ARCHIVE_TIMER, "", Math.max(due, now));
+			const more = plan.events.length > 0 && candidates(session.sql, cutoff).length > 0;
+			if (due !== null) timers.schedule(session.sql, ARCHIVE_TIMER, "", more ? now : Math.max(due, now + Math.min(MAX_BATCHING_MS, after / 10)));
 			return ok(null);
 		},
 	});
-	if (!result.ok) throw new Error(`${result.code}: ${result.message}`);
+	if (!result.ok && result.code !== "session_deleted") throw new Error(`${result.code}: ${result.message}`);
 };
