@@ -7,6 +7,7 @@
 import { and, eq, isNotNull, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
+import type { AuditRow } from "../session/audit/audit";
 import type { EventIndexRow } from "../session/events/log";
 import { approvals, audit, checkpoints, compactions, events, sessionMetrics, sessions } from "./schema";
 
@@ -58,7 +59,7 @@ export function statementsFor(change: ProjectionChange): number {
 export class D1Projection {
 	constructor(private readonly database: D1Database) {}
 
-	applyAudit(owner: { tenant: string; sessionId: string }, records: AuditIndexRow[]): Promise<void> {
+	applyAudit(owner: { tenant: string; sessionId: string }, records: AuditRow[]): Promise<void> {
 		return applyAuditRows(this.database, owner, records);
 	}
 
@@ -166,22 +167,11 @@ const METRIC_ROWS_PER_STATEMENT = 19;
 /** D1 allows 100 bound parameters per statement; an audit row binds 10. */
 const AUDIT_ROWS_PER_STATEMENT = 9;
 
-export interface AuditIndexRow {
-	seq: number;
-	at: number;
-	principal: string;
-	agent: string | null;
-	operation: string;
-	version: number;
-	what: string | null;
-	request_id: string | null;
-}
-
 /**
  * Copies a session's audit records to the tenant-wide trail in one batch. Insert-or-ignore
  * by (tenant, session, seq): a drain cut off and re-run repeats nothing.
  */
-export async function applyAuditRows(database: D1Database, owner: { tenant: string; sessionId: string }, records: AuditIndexRow[]): Promise<void> {
+export async function applyAuditRows(database: D1Database, owner: { tenant: string; sessionId: string }, records: AuditRow[]): Promise<void> {
 	const db = drizzle(database);
 	const rows = records.map((record) => ({
 		...owner,
