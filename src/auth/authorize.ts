@@ -18,9 +18,8 @@ export function checkOperation(principal: Principal, operation: Operation): void
 }
 
 export function checkSession(principal: Principal, sessionId: string): void {
-	if (!mayReach(principal.scopes.sessions, sessionId)) {
-		throw new ApiError("session_out_of_scope", `This credential may not reach session ${sessionId}`, { sessionId, sessions: principal.scopes.sessions });
-	}
+	const refused = sessionScopeFailure(principal, sessionId);
+	if (refused) throw ApiError.from(refused);
 }
 
 export function checkNamespace(principal: Principal, ns: string): void {

@@ -32,7 +32,7 @@ import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody 
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
 import type { ForkSnapshot } from "./history/fork";
-import type { WriteOptions, WriteResult } from "./kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "./kernel/write-spec";
 import type { NewSession } from "./sessions/session-row";
 
 export type { Caller, ForkSnapshot, NewSession, WriteOptions, WriteResult };

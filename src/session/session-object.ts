@@ -23,7 +23,7 @@ import type { EraseRequest } from "./erasure/operations";
 import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
-import { type Failure, fail } from "../errors";
+import type { Failure } from "../errors";
 import type { Json } from "../schemas/common";
 import type { ForkSnapshot, NewSession, SessionApi, WriteOptions } from "./api";
 import { CAPABILITIES, isReferenced } from "./capabilities";
@@ -35,6 +35,7 @@ import * as history from "./history/operations";
 import type { TimerHandler } from "./kernel/capability";
 import { migrate } from "./kernel/migrations";
 import type { Dependencies, SessionContext } from "./kernel/session-context";
+import { namespaceOutOfScope, outOfScope, wholeSessionNeeded } from "./kernel/failures";
 import { WriteKernel } from "./kernel/write-kernel";
 import { LiveFeed } from "./live/feed";
 import * as lease from "./lease/operations";
@@ -310,17 +311,4 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 function statusOf(code: Failure["code"]): number {
 	if (code === "session_deleted") return 410;
 	return code === "session_out_of_scope" ? 403 : 404;
-}
-
-function outOfScope(sessionId: string): Failure {
-	return fail("session_out_of_scope", `This credential may not reach session ${sessionId}`, { sessionId });
-}
-
-function namespaceOutOfScope(ns: string): Failure {
-	return fail("namespace_out_of_scope", `This credential may not use namespace ${ns}`, { ns });
-}
-
-/** Export, fork, restore and import move every namespace at once: a namespace-scoped credential cannot. */
-function wholeSessionNeeded(operation: string): Failure {
-	return fail("namespace_out_of_scope", `A ${operation} covers every namespace; this credential is limited to some`, { operation });
 }

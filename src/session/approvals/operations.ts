@@ -9,7 +9,7 @@ import { fail, ok, type Result } from "../../errors";
 import type { Approval, CreateApprovalBody, DecisionBody } from "../../schemas/approvals";
 import { cancelEscalation, isEscalated, scheduleEscalation } from "../escalations/escalations";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { bumpVersion, indexRow, type SessionRow } from "../sessions/session-row";
 import { documentBytes, listDocuments, MAX_DOCUMENT_BYTES, readDocument, writeDocument } from "../state/system";

@@ -4,7 +4,7 @@ import type { CompactBody, Compaction, CompactionPage, CompactResult, ListCompac
 import type { TimerHandler } from "../kernel/capability";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { indexRow, type SessionRow } from "../sessions/session-row";
 import { applyCompaction, COMPACT_TIMER, compactionBasis, compactionTrigger, type PreparedCompaction, prepareCompaction, scheduleCompaction, type Trigger } from "./compactor";

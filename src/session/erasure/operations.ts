@@ -18,6 +18,7 @@ import * as timers from "../kernel/timers";
 import { DRAIN_TIMER } from "../projection/outbox";
 import { CAPABILITIES, CONTENT_TABLES } from "../capabilities";
 import { migrate } from "../kernel/migrations";
+import { insertRow } from "../kernel/rows";
 import type { SessionContext } from "../kernel/session-context";
 import { PURGE_TIMER, purgePending } from "../projection/drain";
 import { deleteSession } from "../sessions/lifecycle";
@@ -129,9 +130,4 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 		insertRow(fresh, "erasure", { singleton: 1, ...erased });
 	});
 	return ok(answer(sessionId, "erased", erased));
-}
-
-function insertRow(sql: SqlStorage, table: string, row: Record<string, SqlStorageValue>): void {
-	const columns = Object.keys(row);
-	sql.exec(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`, ...columns.map((column) => row[column]));
 }

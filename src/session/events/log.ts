@@ -4,6 +4,7 @@
  * never deleted. Compaction only moves a row's content out to its R2 archive (archived_by
  * names the compaction), leaving the row as a content-free stub.
  */
+import { insertRow as insertColumns } from "../kernel/rows";
 import type { Json } from "../../schemas/common";
 import { toPage } from "../../paging";
 import type { Event, EventType, RecordedEvent } from "../../schemas/events";
@@ -274,10 +275,8 @@ export function markArchived(sql: SqlStorage, seqs: number[], compactionId: numb
 export function stripContent(sql: SqlStorage, seq: number, changes: Partial<Record<keyof EventRow, SqlStorageValue>>): void {
 	const row = sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM events WHERE seq = ?", seq).toArray()[0];
 	if (!row) return;
-	const next: Record<string, SqlStorageValue> = { ...row, ...changes };
-	const columns = Object.keys(next);
 	sql.exec("DELETE FROM events WHERE seq = ?", seq);
-	sql.exec(`INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`, ...columns.map((column) => next[column]));
+	insertColumns(sql, "events", { ...row, ...changes } as Record<string, SqlStorageValue>);
 }
 
 /** A copied event: its view plus the token counts the view does not carry. */

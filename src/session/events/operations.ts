@@ -9,7 +9,7 @@ import { loadArchived } from "../context/window";
 import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
 import type { WriteUploads } from "../kernel/uploads";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
 import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";

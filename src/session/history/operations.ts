@@ -7,7 +7,7 @@ import type { Session } from "../../schemas/sessions";
 import type { StateItem } from "../../schemas/state";
 import { compactionBasis } from "../compaction/compactor";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { createWith } from "../sessions/lifecycle";
 import type { NewSession, SessionRow } from "../sessions/session-row";

@@ -15,8 +15,8 @@
  * failures are data (RPC drops error properties); a refusal inside the transaction is thrown
  * only to roll it back, and caught here.
  */
-import { type BlobStore, BlobStoreUnavailable } from "../../blobs/blob-store";
-import { admitsSession, type Caller } from "../../auth/scopes";
+import type { BlobStore } from "../../blobs/blob-store";
+import { admitsSession } from "../../auth/scopes";
 import { type Failure, fail, type Result } from "../../errors";
 import type { Json } from "../../schemas/common";
 import * as audit from "../audit/audit";
@@ -24,75 +24,14 @@ import * as idempotency from "../idempotency/idempotency";
 import { checkFence } from "../lease/lease";
 import { schedulePurge } from "../projection/drain";
 import { readSession, type SessionRow } from "../sessions/session-row";
+import { dependencyFailure, isFailure, outOfScope, sessionDeleted, sessionNotFound } from "./failures";
 import * as timers from "./timers";
 import { UploadLedger, WriteUploads } from "./uploads";
-
-/**
- * The RPC call a kernel view serves: who asked (their scopes are enforced and their name
- * audited), which operation, and what it touches (for the audit record; never values).
- */
-export interface Call {
-	caller: Caller;
-	operation: string;
-	what: Json;
-}
-
-/** What the Worker passes along with every write, from the request's headers and body. */
-export interface WriteOptions {
-	idempotencyKey?: string;
-	expectedVersion?: number;
-	leaseToken?: number;
-}
-
-/** A successful write, flagged when it is the remembered response to an earlier request. */
-export type WriteResult<T> = { ok: true; value: T; replayed?: boolean } | Failure;
-
-/**
- * The session state a write needs: `update` an active session (fenced by the lease unless
- * `fenced: false`), `create` no session yet, `erase` an active one regardless of the lease.
- */
-export type Precondition = "update" | "create" | "erase";
-
-export interface PrepareStep {
-	row: SessionRow | null;
-	uploads: WriteUploads;
-}
-
-export interface ApplyStep<Plan> {
-	plan: Plan;
-	/** The session row as the transaction sees it (null only for a create). */
-	row: SessionRow | null;
-	now: number;
-}
-
-export interface WriteSpec<Plan, T> {
-	/** Names the operation in idempotency fingerprints. */
-	operation: string;
-	/** What the request asked for, fingerprinted when an Idempotency-Key is sent. */
-	input?: unknown;
-	options?: WriteOptions;
-	precondition?: Precondition;
-	fenced?: boolean;
-	/** Whether the write may run while the session is paused (resume, decisions, upkeep). */
-	whilePaused?: boolean;
-	/** Where uploads go: the session's own prefix (needed before a create has a row). */
-	owner?: { tenant: string; sessionId: string };
-	/** The facts the plan rests on, read synchronously; a change by commit time re-plans. */
-	basis?: () => unknown;
-	prepare?: (step: PrepareStep) => Promise<Plan | Failure>;
-	/** The change itself, inside the transaction. A Failure rolls the whole write back. */
-	apply: (step: ApplyStep<Plan>) => Result<T>;
-	/** The timer whose work this is: completed in the same transaction. */
-	timer?: timers.TimerRun;
-}
+import type { Call, Commit, WriteOptions, WriteResult, WriteSpec } from "./write-spec";
 
 /** What the guard reads of a write's spec. */
 type GuardSpec = Pick<WriteSpec<unknown, unknown>, "options" | "precondition" | "fenced" | "whilePaused">;
 
-export interface Commit {
-	operation: string;
-	version: number;
-}
 
 /** How many times a write re-plans on a changed basis before answering 409. */
 const MAX_PLANS = 3;
@@ -417,27 +356,3 @@ export class WriteKernel {
 		await uploads.sweepUnreferenced(this.references);
 	}
 }
-
-function isFailure(value: unknown): value is Failure {
-	return typeof value === "object" && value !== null && (value as { ok?: unknown }).ok === false && "code" in value;
-}
-
-export function sessionNotFound(): Failure {
-	return fail("session_not_found", "Session not found");
-}
-
-export function sessionDeleted(row: SessionRow): Failure {
-	return fail("session_deleted", "Session was deleted", { deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString() });
-}
-
-function outOfScope(sessionId: string): Failure {
-	return fail("session_out_of_scope", `This credential may not reach session ${sessionId}`, { sessionId });
-}
-
-function dependencyFailure(error: unknown): Failure {
-	if (error instanceof BlobStoreUnavailable) {
-		return fail("dependency_unavailable", "Large content could not be stored in or read from R2; nothing was written, retry later");
-	}
-	throw error;
-}
-

@@ -5,7 +5,7 @@
 import { ok, type Result } from "../../errors";
 import type { AcquireLeaseBody, Lease } from "../../schemas/lease";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { acquire, release } from "./lease";
 
 /** Acquires the writer lease (new fencing token), or renews it when `token` is the current one. */

@@ -12,7 +12,7 @@ import type { Event, EventPage } from "../../schemas/events";
 import { listEvents } from "../events/operations";
 import { readEventRows, toEvent, isStub } from "../events/log";
 import type { SessionContext } from "../kernel/session-context";
-import type { Commit } from "../kernel/write-kernel";
+import type { Commit } from "../kernel/write-spec";
 
 /** Events sent in one WebSocket message at most; a subscriber far behind gets several. */
 const BATCH = 100;

@@ -6,6 +6,7 @@
  * a stub without its archived view) is refused whole, with nothing created. Timers and the
  * D1 index are re-derived from what was imported.
  */
+import { insertRow } from "../kernel/rows";
 import { hashed, sessionPrefix } from "../../blobs/blob-store";
 import { fail, ok } from "../../errors";
 import type { ExportedRow, ImportDocument } from "../../schemas/portability";
@@ -15,7 +16,7 @@ import { rederiveApprovals } from "../approvals/operations";
 import { scheduleCompaction } from "../compaction/compactor";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { RESUME_TIMER } from "../sessions/pause";
 import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
@@ -29,11 +30,10 @@ function columnsOf(sql: SqlStorage, table: string): Set<string> {
 	return new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray().map((column) => column.name));
 }
 
-function insertRow(sql: SqlStorage, table: string, row: ExportedRow, columns: Set<string>): void {
-	const names = Object.keys(row);
-	const unknown = names.filter((name) => !columns.has(name));
+function insertChecked(sql: SqlStorage, table: string, row: ExportedRow, columns: Set<string>): void {
+	const unknown = Object.keys(row).filter((name) => !columns.has(name));
 	if (unknown.length > 0) throw new ImportMismatch(`${table} has no column ${unknown.join(", ")}`);
-	sql.exec(`INSERT INTO ${table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`, ...names.map((name) => row[name]));
+	insertRow(sql, table, row as Record<string, SqlStorageValue>);
 }
 
 class ImportMismatch extends Error {}
@@ -124,13 +124,13 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 			const { sql } = session;
 			try {
 				// An import creates a live session, whatever the document says of the one it came from.
-				insertRow(sql, "session", { ...document.session, singleton: 1, tenant, id, status: "active", deleted_at: null }, columnsOf(sql, "session"));
+				insertChecked(sql, "session", { ...document.session, singleton: 1, tenant, id, status: "active", deleted_at: null }, columnsOf(sql, "session"));
 				for (const { table, kind } of EXPORTED_TABLES) {
 					const columns = columnsOf(sql, table);
 					for (const line of document.rows) {
 						if (line.kind !== kind) continue;
 						const row = kind === "compaction" && typeof line.row.archive_key === "string" ? { ...line.row, archive_key: `${sessionPrefix(tenant, id)}${line.row.archive_key}` } : line.row;
-						insertRow(sql, table, row, columns);
+						insertChecked(sql, table, row, columns);
 					}
 				}
 			} catch (error) {

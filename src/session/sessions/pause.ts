@@ -10,7 +10,7 @@ import { commitEvents, prepareEvents } from "../events/operations";
 import type { TimerHandler } from "../kernel/capability";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { sessionView } from "./view";
 import type { SessionRow } from "./session-row";
 

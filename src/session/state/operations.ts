@@ -4,7 +4,7 @@ import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResu
 import { placeValue } from "../content/placement";
 import { countTokens } from "../content/tokens";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-kernel";
+import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, type SessionRow } from "../sessions/session-row";
 import { deleteKey, digestLine, keyVersion, readKey, readNamespace, writeKey } from "./state";
