@@ -1,4 +1,5 @@
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { appendBody, callJson, createSession, mintKey, runJobsUntilIdle, sessionObject } from "./helpers";
 
@@ -102,6 +103,20 @@ describe("audit trail", () => {
 		);
 		expect(pageTwo.body.nextCursor).toBeNull();
 		expect((await callJson("/v1/audit?cursor=nonsense")).status).toBe(400);
+	});
+
+	it("keeps a week of records in the session once D1 has them; D1 keeps them all", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/context?budget=100`);
+		await runJobsUntilIdle(id);
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE audit SET at = at - ?", 8 * 86_400_000);
+		});
+		await callJson(`/v1/sessions/${id}/state/notes`);
+		await runJobsUntilIdle(id);
+		expect((await trail(id)).map((record) => record.operation)).toEqual(["listState"]);
+		const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM audit WHERE session_id = ?").bind(id).first<{ n: number }>();
+		expect(inD1?.n).toBe(3);
 	});
 
 	it("is for admins: a reader or writer gets 403", async () => {

@@ -205,5 +205,11 @@ describe("erasure by subject", () => {
 		expect((await callJson("/v1/subjects/x/erasure", { method: "POST", key: await mintKey("writer"), body: {} })).status).toBe(403);
 		expect((await callJson("/v1/erasures/era_000000000000000000000000")).status).toBe(404);
 		expect((await callJson("/v1/erasures/nonsense")).status).toBe(400);
+		// An Idempotency-Key names one erasure: reused for another subject it is refused.
+		const key = crypto.randomUUID();
+		expect((await callJson("/v1/subjects/someone/erasure", { method: "POST", body: {}, headers: { "idempotency-key": key } })).status).toBe(202);
+		const reused = await callJson("/v1/subjects/someone-else/erasure", { method: "POST", body: {}, headers: { "idempotency-key": key } });
+		expect(reused.status).toBe(422);
+		expect(reused.body.error.code).toBe("idempotency_key_reused");
 	});
 });

@@ -1,5 +1,6 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { appendBody, call, callJson, createSession, mintKey, runJobsUntilIdle, waitFor } from "./helpers";
+import { appendBody, call, callJson, createSession, mintKey, runJobsUntilIdle, sessionObject, waitFor } from "./helpers";
 
 /** Metrics are per tenant: each test works in a tenant of its own, through its admin key. */
 async function tenantAdmin(): Promise<string> {
@@ -84,6 +85,17 @@ describe("metrics", () => {
 		expect(body).toContain(`edge_context_lookup_duration_ms_count{tenant="${tenant}",operation="context"} 1`);
 		expect(body).toContain(`edge_context_lookup_errors_total{tenant="${tenant}",operation="state",code="not_found"} 1`);
 		expect(body).toMatch(/# TYPE edge_context_lookup_duration_ms histogram/);
+	});
+
+	it("leave nothing in a session a credential probed without the right to", async () => {
+		const key = await tenantAdmin();
+		const tenant = (await callJson("/v1/admin/keys", { key })).body.keys[0].tenant as string;
+		const id = await sessionOf(key, { subject: "user:1" });
+		const token = (await callJson("/v1/tokens", { method: "POST", key, body: { scopes: { operations: ["read"], sessions: ["subject=user:2"] } } })).body.token as string;
+		expect((await callJson(`/v1/sessions/${id}/context?budget=100`, { key: token })).body.error.code).toBe("session_out_of_scope");
+		await runJobsUntilIdle(id, tenant);
+		const figures = await runInDurableObject(sessionObject(id, tenant), (_instance, state) => state.storage.sql.exec("SELECT * FROM metrics").toArray());
+		expect(figures).toEqual([]);
 	});
 
 	it("are for admins", async () => {

@@ -223,6 +223,32 @@ describe("scoped tokens", () => {
 		expect(JSON.stringify((await callJson(`/v1/sessions/${id}/compactions`, { key: narrow })).body)).not.toContain("ada@example.com");
 	});
 
+	it("ends an SSE stream when its token is revoked", async () => {
+		const id = await createSession();
+		const minted = await mintToken({ scopes: { operations: ["read"] }, ttlSeconds: 600 });
+		const response = await exports.default.fetch(
+			new Request(`http://edge-context.test/v1/sessions/${id}/events?live=sse`, { headers: { authorization: `Bearer ${minted.body.token}` } }),
+		);
+		expect(response.status).toBe(200);
+		const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+		const decoder = new TextDecoder();
+		let text = "";
+		const readUntil = async (marker: string) => {
+			while (!text.includes(marker)) {
+				const { value, done } = await reader.read();
+				if (done) break;
+				text += decoder.decode(value);
+			}
+		};
+		await readUntil("up-to-date");
+		await callJson(`/v1/tokens/${minted.body.id}`, { method: "DELETE" });
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1) });
+		await readUntil("token_revoked");
+		expect(text).toContain("event: error");
+		expect(text).toContain("token_revoked");
+		expect((await reader.read()).done).toBe(true);
+	});
+
 	it("ends a WebSocket subscription when its token expires", async () => {
 		const id = await createSession();
 		const shortLived = await signed({ scp: { operations: ["read"], sessions: ["*"], namespaces: null, delegate: false } }, { exp: Math.floor(Date.now() / 1000) + 2 });
