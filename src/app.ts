@@ -26,6 +26,8 @@ import { portabilityRoutes } from "./routes/portability";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
 import { workflowRoutes } from "./routes/workflows";
+import { handoffRoutes } from "./routes/handoffs";
+import { subagentRoutes } from "./routes/subagents";
 
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
@@ -122,6 +124,8 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		auditRoutes,
 		erasureRoutes,
 		metricsRoutes,
+		handoffRoutes,
+		subagentRoutes,
 	]) {
 		app.route("/", routes);
 	}

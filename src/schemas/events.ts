@@ -1,9 +1,22 @@
 import { z } from "@hono/zod-openapi";
 import { ContentRef, csv, csvPattern, JsonValue, Metadata, Timestamp, Version, json } from "./common";
 
-export const EventType = z.enum(["message", "tool_call", "tool_result", "error", "decision", "note", "escalation"]);
+export const EventType = z.enum([
+	"message",
+	"tool_call",
+	"tool_result",
+	"error",
+	"decision",
+	"note",
+	"escalation",
+	"handoff_in",
+	"handoff_out",
+	"subagent_task",
+	"subagent_result",
+	"subagent_timeout",
+]);
 /** Event types only the service writes: an agent cannot append them. */
-export const SERVICE_EVENT_TYPES: readonly EventType[] = ["escalation"];
+export const SERVICE_EVENT_TYPES: readonly EventType[] = ["escalation", "handoff_in", "handoff_out", "subagent_task", "subagent_result", "subagent_timeout"];
 export type EventType = z.infer<typeof EventType>;
 export const Role = z.enum(["system", "user", "assistant", "tool"]);
 

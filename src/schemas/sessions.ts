@@ -124,6 +124,11 @@ export const Session = z
 			.object({ since: Timestamp, reason: z.string(), until: Timestamp.nullable() })
 			.nullable()
 			.openapi({ description: "Set while the session is paused: agent writes get 423 session_paused" }),
+		closed: z
+			.object({ at: Timestamp, reason: z.string() })
+			.nullable()
+			.openapi({ description: "Set once a subagent's session has answered or timed out: agent writes then get 409 session_closed" }),
+		links: z.record(z.string(), z.string()).openapi({ description: "Layer name → session id: sessions whose context a window may include (?layers=)" }),
 		deadLetters: z
 			.array(
 				z.object({
@@ -200,12 +205,26 @@ export const SessionList = z
 	})
 	.openapi("SessionList");
 
+/** How many layers a session may link: each is one more object a layered window reads. */
+export const MAX_LAYERS = 8;
+export const LayerName = z
+	.string()
+	.min(1)
+	.max(64)
+	.regex(/^[a-z][a-z0-9_-]*$/, "use lowercase letters, digits, _ and - (starting with a letter)")
+	.refine((name) => name !== "all", { message: "`all` names every layer in ?layers=" });
+
 export const UpdateSessionBody = z
 	.object({
 		agent: z.string().min(1).max(200).nullable().optional(),
 		subject: z.string().min(1).max(200).nullable().optional(),
 		metadata: Metadata.optional(),
 		policy: SessionPolicy.optional().openapi({ description: "Replaces the policy's given fields; others keep their values" }),
+		links: z
+			.record(LayerName, SessionId.nullable())
+			.refine((links) => Object.keys(links).length <= MAX_LAYERS, { message: `at most ${MAX_LAYERS} layers` })
+			.optional()
+			.openapi({ description: "Layer links to set (a session id) or remove (null); others keep their values" }),
 		expectedVersion: Version.optional(),
 	})
 	.strict()

@@ -32,10 +32,16 @@ import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody 
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
 import type { ForkSnapshot } from "./history/fork";
+import type { HandoffBody, HandoffPackage } from "../schemas/handoffs";
+import type { Subagent, SubagentOutcome, SubmitResultBody } from "../schemas/subagents";
+import type { HandoffArrival, HandoffDeparture } from "./handoffs/operations";
+import type { HandoffIds } from "./handoffs/package";
+import type { LineageEntry } from "./lineage/operations";
+import type { SubagentSeed } from "./subagents/child";
 import type { WriteOptions, WriteResult } from "./kernel/write-spec";
 import type { NewSession } from "./sessions/session-row";
 
-export type { Caller, ForkSnapshot, NewSession, WriteOptions, WriteResult };
+export type { Caller, ForkSnapshot, HandoffArrival, HandoffDeparture, HandoffIds, LineageEntry, NewSession, SubagentSeed, WriteOptions, WriteResult };
 
 export interface SessionApi {
 	createSession(caller: Caller, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
@@ -89,4 +95,15 @@ export interface SessionApi {
 	listAudit(caller: Caller, query: SessionAuditQuery): Promise<Result<SessionAuditPage>>;
 	eraseForSubject(caller: Caller, request: EraseRequest): Promise<Result<SessionErasure>>;
 	recordLookups(caller: Caller, samples: LookupSample[]): Promise<void>;
+
+	exportHandoff(caller: Caller, body: HandoffBody, ids: HandoffIds): Promise<Result<HandoffPackage>>;
+	receiveHandoff(caller: Caller, arrival: HandoffArrival, options: WriteOptions): Promise<WriteResult<Session>>;
+	recordHandoffOut(caller: Caller, departure: HandoffDeparture, options: WriteOptions): Promise<WriteResult<{ version: number }>>;
+	describeLineage(caller: Caller): Promise<Result<LineageEntry>>;
+
+	createSubagent(caller: Caller, input: NewSession, seed: SubagentSeed, options: WriteOptions): Promise<WriteResult<Session>>;
+	registerSubagent(caller: Caller, childId: string, options: WriteOptions): Promise<WriteResult<{ version: number }>>;
+	submitResult(caller: Caller, body: SubmitResultBody, options: WriteOptions): Promise<WriteResult<Subagent>>;
+	describeSubagent(caller: Caller): Promise<Result<Subagent>>;
+	recordSubagentOutcome(caller: Caller, outcome: SubagentOutcome): Promise<WriteResult<{ version: number; recorded: boolean }>>;
 }

@@ -12,11 +12,13 @@ import { idempotency } from "./idempotency/capability";
 import type { Capability } from "./kernel/capability";
 import { timerTable } from "./kernel/timers-capability";
 import { lease } from "./lease/capability";
+import { lineage } from "./lineage/capability";
 import { metrics } from "./metrics/capability";
 import { retention } from "./retention/capability";
 import { projection } from "./projection/capability";
 import { sessions } from "./sessions/capability";
 import { state } from "./state/capability";
+import { subagents } from "./subagents/capability";
 
 export const CAPABILITIES: readonly Capability[] = [
 	sessions,
@@ -32,6 +34,8 @@ export const CAPABILITIES: readonly Capability[] = [
 	erasure,
 	metrics,
 	retention,
+	lineage,
+	subagents,
 	timerTable,
 ];
 

@@ -39,6 +39,15 @@ import { namespaceOutOfScope, outOfScope, wholeSessionNeeded } from "./kernel/fa
 import { WriteKernel } from "./kernel/write-kernel";
 import { LiveFeed } from "./live/feed";
 import * as lease from "./lease/operations";
+import * as handoffs from "./handoffs/operations";
+import type { HandoffArrival, HandoffDeparture } from "./handoffs/operations";
+import type { HandoffIds } from "./handoffs/package";
+import { describeLineage } from "./lineage/operations";
+import * as subagentChild from "./subagents/child";
+import type { SubagentSeed } from "./subagents/child";
+import * as subagentParent from "./subagents/parent";
+import type { HandoffBody } from "../schemas/handoffs";
+import type { SubagentOutcome, SubmitResultBody } from "../schemas/subagents";
 import * as exporting from "./portability/export";
 import * as importing from "./portability/import";
 import * as lifecycle from "./sessions/lifecycle";
@@ -59,7 +68,11 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		this.dependencies = { blobs: new BlobStore(env.BLOBS), projection: new D1Projection(env.DB) };
+		this.dependencies = {
+			blobs: new BlobStore(env.BLOBS),
+			projection: new D1Projection(env.DB),
+			peer: (tenant, sessionId) => env.SESSION.getByName(`${tenant}/${sessionId}`),
+		};
 		const kernel = new WriteKernel(ctx.storage, () => this.dependencies.blobs, (key) => isReferenced(ctx.storage.sql, key));
 		this.#session = {
 			kernel,
@@ -257,6 +270,45 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		if (kernel.session()?.status !== "active") return;
 		kernel.transaction(() => metrics.recordLookups(this.#session.sql, samples, Date.now()));
 		await kernel.armAlarm();
+	}
+
+	exportHandoff(caller: Caller, body: HandoffBody, ids: HandoffIds) {
+		const outside = body.include.stateNamespaces?.find((ns) => !admitsNamespace(caller.namespaces, ns));
+		if (outside !== undefined) return Promise.resolve(namespaceOutOfScope(outside));
+		return handoffs.exportHandoff(this.#call(caller, "exportHandoff", { handoffId: ids.handoffId, to: ids.targetId }), body, ids);
+	}
+
+	receiveHandoff(caller: Caller, arrival: HandoffArrival, options: WriteOptions) {
+		return handoffs.receiveHandoff(this.#call(caller, "receiveHandoff", { handoffId: arrival.package.handoffId, from: arrival.package.from.sessionId }), arrival, options);
+	}
+
+	recordHandoffOut(caller: Caller, departure: HandoffDeparture, options: WriteOptions) {
+		return handoffs.recordHandoffOut(this.#call(caller, "recordHandoffOut", { handoffId: departure.handoffId, to: departure.to.sessionId }), departure, options);
+	}
+
+	describeLineage(caller: Caller) {
+		return describeLineage(this.#call(caller, "describeLineage", null));
+	}
+
+	createSubagent(caller: Caller, input: NewSession, seed: SubagentSeed, options: WriteOptions) {
+		if (!admitsSession(caller.sessions, input.id, input.subject ?? null)) return Promise.resolve(outOfScope(input.id));
+		return subagentChild.createChild(this.#call(caller, "createSubagent", { id: input.id, parentId: seed.parentId }), input, seed, options);
+	}
+
+	registerSubagent(caller: Caller, childId: string, options: WriteOptions) {
+		return subagentParent.registerSubagent(this.#call(caller, "registerSubagent", { childId }), childId, options);
+	}
+
+	submitResult(caller: Caller, body: SubmitResultBody, options: WriteOptions) {
+		return subagentChild.submitResult(this.#call(caller, "submitResult", null), body, options);
+	}
+
+	describeSubagent(caller: Caller) {
+		return subagentChild.describeSubagent(this.#call(caller, "describeSubagent", null));
+	}
+
+	recordSubagentOutcome(caller: Caller, outcome: SubagentOutcome) {
+		return subagentParent.recordSubagentOutcome(this.#call(caller, "recordSubagentOutcome", { childId: outcome.childId, status: outcome.status }), outcome);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

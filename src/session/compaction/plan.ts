@@ -233,8 +233,16 @@ function render(data: SummaryData, toSeq: number, archived: number, agentSummary
 	if (agentSummary) {
 		return [header, agentSummary.trim(), "", section("Current state", data.state)].join("\n").trim();
 	}
+	return [header, renderSections(data)].join("\n").trim();
+}
+
+/** A deterministic summary of `events` on top of an earlier one, without a compaction's header (a handoff carries it). */
+export function summarySections(events: EventRow[], previous: SummaryData | null): string {
+	return renderSections(summarize(events, previous));
+}
+
+function renderSections(data: SummaryData): string {
 	return [
-		header,
 		section("Goal", data.goal),
 		section("Earlier summaries (agent)", data.agent),
 		section("What we discovered", data.discovered),

@@ -4,7 +4,7 @@ import { ok, type Result } from "../../errors";
 import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery, RecordedEvent } from "../../schemas/events";
 import { scheduleCompaction } from "../compaction/compactor";
 import { mapBounded, type PlacedValue, placeValue } from "../content/placement";
-import { countTokens } from "../content/tokens";
+import { countTokens, type Encoding } from "../content/tokens";
 import { loadArchived } from "../context/window";
 import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
@@ -41,8 +41,11 @@ export function appendEvents(session: SessionContext, body: AppendEventsBody, op
 
 /** Places each event's content (R2 when large) and counts its tokens, before the commit. */
 export function prepareEvents(session: SessionContext, row: SessionRow, inputs: RecordedEvent[], uploads: WriteUploads): Promise<PreparedEvent[]> {
-	const limit = inlineLimitOf(row, session.config.inlineLimitBytes);
-	const encoding = encodingOf(row);
+	return prepareEventsWith({ limit: inlineLimitOf(row, session.config.inlineLimitBytes), encoding: encodingOf(row) }, inputs, uploads);
+}
+
+/** The same for a session that does not exist yet: its inline limit and encoding are given. */
+export function prepareEventsWith({ limit, encoding }: { limit: number; encoding: Encoding }, inputs: RecordedEvent[], uploads: WriteUploads): Promise<PreparedEvent[]> {
 	return mapBounded(inputs, PARALLEL_UPLOADS, async (input): Promise<PreparedEvent> => {
 		const content = await placeValue(input.content, limit, uploads);
 		return {
@@ -76,6 +79,21 @@ export function commitEvents(sql: SqlStorage, current: SessionRow, prepared: Pre
 	scheduleArchiving(sql, updated, now);
 	project(sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
 	return { updated, firstSeq };
+}
+
+/**
+ * Writes prepared events as the first of a session being created, under its first version (a
+ * create is one write: its seed does not bump the version); call inside the create's transaction.
+ */
+export function seedEvents(sql: SqlStorage, prepared: PreparedEvent[], now: number): void {
+	insertEvents(sql, prepared, { seq: 1, version: 1, tokensTotal: 0 }, now);
+	sql.exec(
+		"UPDATE session SET last_seq = ?, event_count = ?, tokens_total = ?, context_tokens = ?",
+		prepared.length,
+		prepared.length,
+		prepared.reduce((sum, event) => sum + event.tokens, 0),
+		prepared.reduce((sum, event) => sum + (event.previewTokens ?? event.tokens), 0),
+	);
 }
 
 /**

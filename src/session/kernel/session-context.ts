@@ -7,10 +7,13 @@ import type { BlobStore } from "../../blobs/blob-store";
 import type { Caller } from "../../auth/scopes";
 import type { D1Projection } from "../../db/projection";
 import type { WriteKernel } from "./write-kernel";
+import type { SessionObject } from "../session-object";
 
 export interface Dependencies {
 	blobs: BlobStore;
 	projection: D1Projection;
+	/** Another session's object of the same tenant, by id: a subagent reports to its parent through it. */
+	peer: (tenant: string, sessionId: string) => DurableObjectStub<SessionObject>;
 }
 
 /** Settings read from the environment once per object, not once per write. */

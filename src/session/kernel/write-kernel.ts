@@ -309,6 +309,9 @@ export class WriteKernel {
 				until: row.pause_until === null ? null : new Date(row.pause_until).toISOString(),
 			});
 		}
+		if (precondition === "update" && row.closed_at !== null && !spec.whilePaused) {
+			return fail("session_closed", `Session is closed: ${row.close_reason ?? ""}`, { closedAt: new Date(row.closed_at).toISOString(), reason: row.close_reason });
+		}
 		if (options.expectedVersion !== undefined && options.expectedVersion !== row.version) {
 			return fail("version_conflict", `Session is at version ${row.version}, not ${options.expectedVersion}`, {
 				scope: "session",

@@ -38,6 +38,9 @@ export const sessions: Capability = {
 		[],
 		// Pause and resume: agent writes are refused while paused_at is set.
 		["ALTER TABLE session ADD COLUMN paused_at INTEGER", "ALTER TABLE session ADD COLUMN pause_reason TEXT", "ALTER TABLE session ADD COLUMN pause_until INTEGER"],
+		[],
+		// Closing (a subagent's session once it has answered or timed out) and layer links.
+		["ALTER TABLE session ADD COLUMN closed_at INTEGER", "ALTER TABLE session ADD COLUMN close_reason TEXT", "ALTER TABLE session ADD COLUMN links TEXT"],
 	],
 	timers: { [RESUME_TIMER]: resumeWhenDue },
 };

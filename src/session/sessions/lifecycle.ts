@@ -4,8 +4,8 @@
  * content-free tombstone, and hands the external purge (D1 rows, R2 prefix) to timers.
  */
 import type { Json } from "../../schemas/common";
-import { type Failure, ok, type Result } from "../../errors";
-import type { DeletedSession, Session, UpdateSessionBody } from "../../schemas/sessions";
+import { type Failure, fail, ok, type Result } from "../../errors";
+import { type DeletedSession, MAX_LAYERS, type Session, type UpdateSessionBody } from "../../schemas/sessions";
 import { CONTENT_TABLES } from "../capabilities";
 import * as audit from "../audit/audit";
 import { scheduleCompaction } from "../compaction/compactor";
@@ -18,7 +18,7 @@ import { sessionNotFound } from "../kernel/failures";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { purgePending, schedulePurge } from "../projection/drain";
 import * as outbox from "../projection/outbox";
-import { bumpVersion, indexRow, insertSession, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy } from "./session-row";
+import { bumpVersion, indexRow, insertSession, linksOf, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy } from "./session-row";
 import { sessionView } from "./view";
 
 /**
@@ -85,12 +85,15 @@ export function updateSession(session: SessionContext, body: UpdateSessionBody, 
 			const current = row as SessionRow;
 			const policy = { ...sessionPolicy(current), ...change.policy };
 			const metadata = change.metadata ?? (JSON.parse(current.metadata) as Record<string, Json>);
+			const links = change.links === undefined ? ok(linksOf(current)) : mergeLinks(current, change.links);
+			if (!links.ok) return links;
 			session.sql.exec(
-				"UPDATE session SET agent = ?, subject = ?, metadata = ?, policy = ?",
+				"UPDATE session SET agent = ?, subject = ?, metadata = ?, policy = ?, links = ?",
 				change.agent === undefined ? current.agent : change.agent,
 				change.subject === undefined ? current.subject : change.subject,
 				JSON.stringify(metadata),
 				JSON.stringify(policy),
+				Object.keys(links.value).length > 0 ? JSON.stringify(links.value) : null,
 			);
 			const updated = bumpVersion(session.sql, {}, now);
 			scheduleCompaction(session.sql, updated, [], now);
@@ -145,6 +148,20 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 		deletedAt: new Date(row.deleted_at ?? row.updated_at).toISOString(),
 		purge: purgePending(session.sql) ? "pending" : "complete",
 	});
+}
+
+/** The links after a PATCH: null removes a layer; a session cannot be a layer of itself. */
+function mergeLinks(row: SessionRow, change: Record<string, string | null>): Result<Record<string, string>> {
+	const links: Record<string, string> = { ...linksOf(row) };
+	for (const [layer, sessionId] of Object.entries(change)) {
+		if (sessionId === null) delete links[layer];
+		else if (sessionId === row.id) return fail("validation_failed", "A session cannot be a layer of itself", { issues: [{ path: `links.${layer}`, message: "the session's own id" }] });
+		else links[layer] = sessionId;
+	}
+	if (Object.keys(links).length > MAX_LAYERS) {
+		return fail("validation_failed", `A session links at most ${MAX_LAYERS} layers`, { issues: [{ path: "links", message: `at most ${MAX_LAYERS}` }] });
+	}
+	return ok(links);
 }
 
 /** Where the session's bytes are: its own SQLite database, and R2 (blobs and archives it references). */

@@ -34,6 +34,11 @@ export interface SessionRow {
 	paused_at: number | null;
 	pause_reason: string | null;
 	pause_until: number | null;
+	/** Set once a subagent's session has answered or timed out: agent writes then get 409 session_closed. */
+	closed_at: number | null;
+	close_reason: string | null;
+	/** Layers (name → session id) whose context a window may include: JSON, null when none. */
+	links: string | null;
 }
 
 export interface NewSession {
@@ -99,7 +104,7 @@ export function bumpVersion(
 /** Keeps only what proves the session existed and was deleted: no agent, subject or metadata. */
 export function markDeleted(sql: SqlStorage, now: number): SessionRow {
 	sql.exec(
-		`UPDATE session SET status = 'deleted', agent = NULL, subject = NULL, metadata = '{}', policy = '{}',
+		`UPDATE session SET status = 'deleted', agent = NULL, subject = NULL, metadata = '{}', policy = '{}', links = NULL,
 			version = version + 1, updated_at = ?, deleted_at = ?`,
 		now,
 		now,
@@ -169,9 +174,16 @@ export function toSessionView(
 						reason: row.pause_reason ?? "",
 						until: row.pause_until === null ? null : new Date(row.pause_until).toISOString(),
 					},
+		closed: row.closed_at === null ? null : { at: new Date(row.closed_at).toISOString(), reason: row.close_reason ?? "" },
+		links: linksOf(row),
 		createdAt: new Date(row.created_at).toISOString(),
 		updatedAt: new Date(row.updated_at).toISOString(),
 	};
+}
+
+/** The session's layer links, by layer name. */
+export function linksOf(row: SessionRow): Record<string, string> {
+	return row.links === null ? {} : (JSON.parse(row.links) as Record<string, string>);
 }
 
 /** What the D1 index keeps of the session. */

@@ -1,0 +1,174 @@
+/**
+ * The package a handoff carries: what the next agent needs to go on, not the transcript.
+ * Required parts (who, to whom, the task, and the summary when asked for) must fit the
+ * budget, else 422; the optional parts then fill what is left in priority order (decisions,
+ * open items, state, references), each cut at its first item that does not fit. Large
+ * content travels as references to the source, never inline.
+ */
+import { fail, ok, type Result } from "../../errors";
+import type { EventType } from "../../schemas/events";
+import type { HandoffBody, HandoffPackage, HandoffRef } from "../../schemas/handoffs";
+import { summarySections } from "../compaction/plan";
+import { latestVisibleCompaction, summaryDataOf } from "../compaction/store";
+import { countTokens, type Encoding } from "../content/tokens";
+import { workStatusLines } from "../context/work-status";
+import { hotEventsNewestFirst, isStub, type EventRow, toEvent } from "../events/log";
+import { type Intervals, visibilitySql, visibleIntervals } from "../history/visibility";
+import { encodingOf, type SessionRow } from "../sessions/session-row";
+import { pinnedState, type StateRow, unpinnedStateNewestFirst } from "../state/state";
+
+/** Candidates read per part, at most: a package is small, so its reads stay small too. */
+const MAX_CANDIDATES = 200;
+/** Hot events the deterministic summary reads, newest first. */
+const SUMMARY_EVENTS = 500;
+
+type Decision = HandoffPackage["decisions"][number];
+type StateEntry = HandoffPackage["state"][number];
+type OptionalPart = "decisions" | "openItems" | "state" | "refs";
+
+export interface HandoffIds {
+	handoffId: string;
+	targetId: string;
+}
+
+/** Builds the package from the session as it is now; `scope` is the caller's namespace scope. */
+export async function buildPackage(sql: SqlStorage, row: SessionRow, body: HandoffBody, ids: HandoffIds, scope: readonly string[] | null): Promise<Result<HandoffPackage>> {
+	const include = body.include;
+	const intervals = visibleIntervals(sql, row.version);
+	const encoding = encodingOf(row);
+	const handoff: HandoffPackage = {
+		handoffId: ids.handoffId,
+		from: { sessionId: row.id, agent: row.agent, version: row.version },
+		to: { agent: body.to.agent, sessionId: ids.targetId },
+		task: body.task,
+		summary: include.summary ? summaryOf(sql, intervals) : null,
+		decisions: [],
+		openItems: [],
+		state: [],
+		refs: [],
+		omitted: [],
+		// A placeholder of the widest value it can take, so counting the package counts this field too.
+		tokens: include.maxTokens,
+		createdAt: new Date().toISOString(),
+	};
+	const required = await tokensOf(handoff, encoding);
+	if (required > include.maxTokens) {
+		return fail("budget_too_small", `The handoff's required parts (task${include.summary ? ", summary" : ""}) need ${required} tokens; maxTokens is ${include.maxTokens}`, {
+			maxTokens: include.maxTokens,
+			requiredTokens: required,
+		});
+	}
+
+	const decisionRows = decisionsOf(sql, intervals, include.eventTypes);
+	const stateRows = include.stateNamespaces?.length ? stateOf(sql, include.stateNamespaces, scope) : [];
+	const candidates: Record<OptionalPart, unknown[]> = {
+		decisions: decisionRows.map(toDecision),
+		openItems: openItemsOf(sql, intervals),
+		state: stateRows.map(toStateEntry),
+		refs: refsOf(sql, row.id, intervals, decisionRows, stateRows),
+	};
+	let remaining = include.maxTokens - required;
+	for (const part of ["decisions", "openItems", "state", "refs"] as const) {
+		const taken = handoff[part] as unknown[];
+		for (const candidate of candidates[part]) {
+			// One token for the comma that joins it to the previous item.
+			const cost = (await countTokens(JSON.stringify(candidate), encoding)) + 1;
+			if (cost > remaining) break;
+			taken.push(candidate);
+			remaining -= cost;
+		}
+	}
+	// Item by item counts can differ from the whole by a token here and there: trim until the whole fits.
+	let total = await tokensOf(handoff, encoding);
+	while (total > include.maxTokens) {
+		const part = (["refs", "state", "openItems", "decisions"] as const).find((name) => handoff[name].length > 0);
+		if (!part) break;
+		handoff[part].pop();
+		total = await tokensOf(handoff, encoding);
+	}
+	for (const part of ["decisions", "openItems", "state", "refs"] as const) {
+		const left = candidates[part].length - handoff[part].length;
+		if (left > 0) handoff.omitted.push({ part, count: left });
+	}
+	handoff.tokens = await tokensOf(handoff, encoding);
+	return ok(handoff);
+}
+
+function tokensOf(handoff: HandoffPackage, encoding: Encoding): Promise<number> {
+	return countTokens(JSON.stringify(handoff), encoding);
+}
+
+/** The latest compaction's summary carried forward over the hot events since. */
+function summaryOf(sql: SqlStorage, intervals: Intervals): string {
+	const compaction = latestVisibleCompaction(sql, intervals);
+	const recent: EventRow[] = [];
+	for (const row of hotEventsNewestFirst(sql, intervals)) {
+		if (recent.length >= SUMMARY_EVENTS) break;
+		recent.push(row);
+	}
+	const sections = summarySections(recent.reverse(), summaryDataOf(compaction));
+	const through = compaction ? `Earlier events through #${compaction.to_seq} are compacted.\n` : "";
+	return `${through}${sections}`.trim();
+}
+
+/** Events of the asked-for types, newest first, compacted ones included (as references). */
+function decisionsOf(sql: SqlStorage, intervals: Intervals, types: EventType[]): EventRow[] {
+	const visible = visibilitySql(intervals);
+	return sql
+		.exec<EventRow & Record<string, SqlStorageValue>>(
+			`SELECT * FROM events WHERE type IN (${types.map(() => "?").join(",")}) AND ${visible.clause} ORDER BY seq DESC LIMIT ?`,
+			...types,
+			...visible.params,
+			MAX_CANDIDATES,
+		)
+		.toArray();
+}
+
+function toDecision(row: EventRow): Decision {
+	const event = toEvent(row);
+	const decision: Decision = { seq: event.seq, type: event.type, createdAt: event.createdAt };
+	if (isStub(row)) decision.archived = true;
+	else if (event.contentRef) decision.contentRef = event.contentRef;
+	else decision.content = event.content;
+	return decision;
+}
+
+/** Open workflow steps, pending approvals and recent failures: what the next agent must pick up. */
+function openItemsOf(sql: SqlStorage, intervals: Intervals): string[] {
+	return (workStatusLines(sql, intervals, true) ?? []).slice(1);
+}
+
+function stateOf(sql: SqlStorage, namespaces: string[], scope: readonly string[] | null): StateRow[] {
+	const rows = [...pinnedState(sql, namespaces, scope)];
+	for (const row of unpinnedStateNewestFirst(sql, namespaces, scope)) {
+		if (rows.length >= MAX_CANDIDATES) break;
+		rows.push(row);
+	}
+	return rows;
+}
+
+function toStateEntry(row: StateRow): StateEntry {
+	if (row.blob_sha256) return { ns: row.ns, key: row.key, contentRef: { sha256: row.blob_sha256, bytes: row.blob_bytes ?? 0, preview: row.preview ?? "" } };
+	return { ns: row.ns, key: row.key, value: JSON.parse(row.value ?? "null") };
+}
+
+/** Where the large and the compacted content is: blobs of what the package names, and compaction archives. */
+function refsOf(sql: SqlStorage, sessionId: string, intervals: Intervals, decisions: EventRow[], state: StateRow[]): HandoffRef[] {
+	const refs: HandoffRef[] = [];
+	for (const row of decisions) {
+		if (row.blob_sha256) refs.push({ kind: "blob", sessionId, seq: row.seq, sha256: row.blob_sha256, bytes: row.blob_bytes ?? 0, preview: row.preview ?? "" });
+	}
+	for (const row of state) {
+		if (row.blob_sha256) refs.push({ kind: "blob", sessionId, ns: row.ns, key: row.key, sha256: row.blob_sha256, bytes: row.blob_bytes ?? 0, preview: row.preview ?? "" });
+	}
+	const visible = visibilitySql(intervals);
+	const archives = sql
+		.exec<{ from_seq: number; to_seq: number; archived_count: number }>(
+			`SELECT from_seq, to_seq, archived_count FROM compactions WHERE ${visible.clause} ORDER BY id DESC LIMIT ?`,
+			...visible.params,
+			MAX_CANDIDATES,
+		)
+		.toArray();
+	for (const archive of archives) refs.push({ kind: "archive", sessionId, fromSeq: archive.from_seq, toSeq: archive.to_seq, events: archive.archived_count });
+	return refs;
+}

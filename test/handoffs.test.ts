@@ -1,0 +1,167 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { newSessionId } from "../src/operations/session-ids";
+import { SYSTEM_CALLER } from "../src/auth/scopes";
+import { call, callJson, createSession, newId, sessionObject } from "./helpers";
+
+async function append(id: string, ...events: Array<Record<string, unknown>>) {
+	const result = await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events } });
+	expect(result.status).toBe(201);
+}
+
+async function eventsOf(id: string, types?: string) {
+	return (await callJson(`/v1/sessions/${id}/events?limit=1000${types ? `&types=${types}` : ""}`)).body.events as Array<Record<string, any>>;
+}
+
+async function triage(): Promise<string> {
+	const id = await createSession({ body: { agent: "triage" } });
+	await append(
+		id,
+		{ type: "message", role: "user", content: "Invoices from Acme are rejected since Monday" },
+		{ type: "decision", content: "route to research: looks like a schema change at the vendor" },
+		{ type: "error", content: "vendor API answered 422 on invoice 991" },
+		{ type: "tool_result", name: "lookup", content: "a long tool output nobody downstream needs ".repeat(20) },
+	);
+	await callJson(`/v1/sessions/${id}/state/ticket/priority`, { method: "PUT", body: { value: "high" } });
+	await callJson(`/v1/sessions/${id}/state/scratch/notes`, { method: "PUT", body: { value: "not for the next agent" } });
+	return id;
+}
+
+describe("handoffs", () => {
+	it("passes a bounded package A→B→C, pinned first in each target, and lineage traces the chain from any end", async () => {
+		const a = await triage();
+		const first = await callJson(`/v1/sessions/${a}/handoffs`, {
+			method: "POST",
+			body: { to: { agent: "research" }, task: "Find what changed in Acme's invoice API", include: { stateNamespaces: ["ticket"], maxTokens: 2000 } },
+		});
+		expect(first.status).toBe(201);
+		const b = first.body.to.sessionId as string;
+		expect(first.body.to.created).toBe(true);
+		const handoff = first.body.package;
+		expect(handoff.tokens).toBeLessThanOrEqual(2000);
+		expect(handoff.from).toMatchObject({ sessionId: a, agent: "triage" });
+		expect(handoff.decisions.map((decision: { type: string }) => decision.type).sort()).toEqual(["decision", "error"]);
+		expect(handoff.state).toEqual([{ ns: "ticket", key: "priority", value: "high" }]);
+		expect(JSON.stringify(handoff.decisions)).not.toContain("nobody downstream");
+		expect(handoff.summary).toContain("Invoices from Acme");
+
+		// The target starts with the package, pinned: it is the first item of its window.
+		const target = await callJson(`/v1/sessions/${b}`);
+		expect(target.body).toMatchObject({ agent: "research", version: 1, eventCount: 1 });
+		const window = (await callJson(`/v1/sessions/${b}/context?budget=4000`)).body;
+		expect(window.items[0]).toMatchObject({ kind: "pinned_event", seq: 1, type: "handoff_in" });
+		expect(window.items[0].content.task).toBe("Find what changed in Acme's invoice API");
+		const out = await eventsOf(a, "handoff_out");
+		expect(out).toHaveLength(1);
+		expect(out[0].content).toMatchObject({ handoffId: handoff.handoffId, to: { agent: "research", sessionId: b } });
+
+		// B hands on to an existing session C: appended there, not created.
+		const c = await createSession({ body: { agent: "resolution" } });
+		await append(c, { type: "note", content: "resolution queue ready" });
+		await append(b, { type: "decision", content: "Acme renamed field vat_id to tax_id" });
+		const second = await callJson(`/v1/sessions/${b}/handoffs`, { method: "POST", body: { to: { agent: "resolution", sessionId: c }, task: "Patch the invoice mapper" } });
+		expect(second.status).toBe(201);
+		expect(second.body.to).toMatchObject({ sessionId: c, created: false });
+		expect(second.body.package.decisions.map((decision: { content: string }) => decision.content)).toContain("Acme renamed field vat_id to tax_id");
+		const arrived = await eventsOf(c, "handoff_in");
+		expect(arrived).toHaveLength(1);
+		expect(arrived[0].pinned).toBe(true);
+
+		for (const from of [a, b, c]) {
+			const lineage = (await callJson(`/v1/sessions/${from}/lineage`)).body;
+			expect(lineage.sessions.map((node: { id: string }) => node.id).sort()).toEqual([a, b, c].sort());
+			expect(lineage.links.map((link: { kind: string; from: string; to: string }) => `${link.kind} ${link.from}>${link.to}`)).toEqual([`handoff ${a}>${b}`, `handoff ${b}>${c}`]);
+		}
+	});
+
+	it("refuses a package whose task does not fit maxTokens with 422, and touches neither side", async () => {
+		const a = await triage();
+		const before = (await callJson(`/v1/sessions/${a}`)).body.version;
+		const target = newId();
+		const refused = await callJson(`/v1/sessions/${a}/handoffs`, {
+			method: "POST",
+			body: { to: { agent: "research", sessionId: target }, task: "investigate ".repeat(200), include: { maxTokens: 100 } },
+		});
+		expect(refused.status).toBe(422);
+		expect(refused.body.error.code).toBe("budget_too_small");
+		expect(refused.body.error.details.requiredTokens).toBeGreaterThan(100);
+		expect((await callJson(`/v1/sessions/${target}`)).status).toBe(404);
+		expect((await callJson(`/v1/sessions/${a}`)).body.version).toBe(before);
+	});
+
+	it("cuts optional parts to the budget and says what it left out", async () => {
+		const a = await createSession();
+		await append(a, ...Array.from({ length: 60 }, (_, index) => ({ type: "decision", content: `decision ${index}: ${"because of a detail ".repeat(5)}` })));
+		const { body } = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "next" }, task: "go on", include: { summary: false, maxTokens: 400 } } });
+		expect(body.package.tokens).toBeLessThanOrEqual(400);
+		expect(body.package.decisions.length).toBeGreaterThan(0);
+		expect(body.package.decisions[0].content).toMatch(/^decision 59/);
+		const omitted = body.package.omitted.find((entry: { part: string }) => entry.part === "decisions");
+		expect(omitted.count + body.package.decisions.length).toBe(60);
+	});
+
+	it("carries large content as references to the source, not inline", async () => {
+		const a = await createSession();
+		const large = "x".repeat(20_000);
+		await append(a, { type: "decision", content: large });
+		const { status, body } = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "next" }, task: "review" } });
+		expect(status).toBe(201);
+		expect(JSON.stringify(body.package).length).toBeLessThan(5_000);
+		const ref = body.package.refs.find((entry: { kind: string }) => entry.kind === "blob");
+		expect(ref).toMatchObject({ sessionId: a, seq: 1 });
+		const blob = await call(`/v1/sessions/${a}/blobs/${ref.sha256}`);
+		expect(blob.status).toBe(200);
+		expect((await blob.text()).length).toBe(JSON.stringify(large).length);
+	});
+
+	it("with an Idempotency-Key creates one target and one event on each side, and finishes a handoff that stopped half way", async () => {
+		const a = await triage();
+		const request = { method: "POST", body: { to: { agent: "research" }, task: "retry me" }, headers: { "idempotency-key": "handoff-retry-1" } };
+		const first = await callJson(`/v1/sessions/${a}/handoffs`, request);
+		const again = await callJson(`/v1/sessions/${a}/handoffs`, request);
+		expect(first.status).toBe(201);
+		expect(again.status).toBe(201);
+		expect(again.headers.get("idempotent-replayed")).toBe("true");
+		expect(again.body.to.sessionId).toBe(first.body.to.sessionId);
+		expect(await eventsOf(first.body.to.sessionId, "handoff_in")).toHaveLength(1);
+		expect(await eventsOf(a, "handoff_out")).toHaveLength(1);
+
+		// The target received the package but the source never recorded it (a crash between the steps): the retry completes it.
+		const source = await triage();
+		const key = "handoff-half-way";
+		const handoffId = `hof_${(await newSessionId(`handoff\n${key}`)).slice(4)}`;
+		const targetId = await newSessionId(`handoff-target\n${key}`);
+		const body = { to: { agent: "research" }, task: "half way" };
+		const built: any = await sessionObject(source).exportHandoff(SYSTEM_CALLER, { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } }, { handoffId, targetId });
+		await sessionObject(targetId).receiveHandoff(SYSTEM_CALLER, { package: built.value, request: { from: source, body: { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } } }, newSession: { id: targetId, tenant: env.ADMIN_TENANT, agent: "research" } }, { idempotencyKey: key });
+		expect(await eventsOf(source, "handoff_out")).toHaveLength(0);
+		const retried = await callJson(`/v1/sessions/${source}/handoffs`, { method: "POST", body, headers: { "idempotency-key": key } });
+		expect(retried.status).toBe(201);
+		expect(retried.body).toMatchObject({ handoffId, to: { sessionId: targetId } });
+		expect(await eventsOf(targetId, "handoff_in")).toHaveLength(1);
+		expect(await eventsOf(source, "handoff_out")).toHaveLength(1);
+	});
+
+	it("answers 410 for a deleted target and records nothing in the source", async () => {
+		const a = await triage();
+		const gone = await createSession();
+		expect((await callJson(`/v1/sessions/${gone}`, { method: "DELETE" })).status).toBe(200);
+		const refused = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "x", sessionId: gone }, task: "t" } });
+		expect(refused.status).toBe(410);
+		expect(await eventsOf(a, "handoff_out")).toHaveLength(0);
+	});
+
+	it("refuses bad input with 4xx: unknown fields, a state namespace outside a token's scope, handing off to itself, agents appending handoff events", async () => {
+		const a = await triage();
+		expect((await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "x" }, task: "t", extra: 1 } })).status).toBe(400);
+		expect((await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "x", sessionId: a }, task: "t" } })).status).toBe(400);
+		expect((await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "x" }, task: "t", include: { maxTokens: 10 } } })).status).toBe(400);
+		const token = await callJson("/v1/tokens", { method: "POST", body: { scopes: { operations: ["read", "write"], namespaces: ["ticket"] } } });
+		const outside = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", key: token.body.token, body: { to: { agent: "x" }, task: "t", include: { stateNamespaces: ["scratch"], maxTokens: 1000 } } });
+		expect(outside.status).toBe(403);
+		expect(outside.body.error.code).toBe("namespace_out_of_scope");
+		const forged = await callJson(`/v1/sessions/${a}/events`, { method: "POST", body: { events: [{ type: "handoff_in", content: {} }] } });
+		expect(forged.status).toBe(400);
+	});
+});
+
