@@ -12,7 +12,7 @@ import type { ContextWindow } from "../schemas/context";
 import type { Session } from "../schemas/sessions";
 import type { CreateSubagentBody, Subagent, SubmitResultBody } from "../schemas/subagents";
 import type { WriteOptions, WriteResult } from "../session/api";
-import { childCaller } from "../session/subagents/child";
+import { childCaller } from "../session/subagents/timers";
 import { schemaProblems } from "../session/subagents/result-schema";
 import { sessionApi } from "./session-api";
 import { newSessionId } from "./session-ids";

@@ -1,5 +1,5 @@
 import type { Capability } from "../kernel/capability";
-import { DEADLINE_TIMER, REPORT_TIMER, reportToParent, timeOutWhenDue } from "./child";
+import { DEADLINE_TIMER, REPORT_TIMER, reportToParent, timeOutWhenDue } from "./timers";
 
 /**
  * Subagents: a child session's contract with the parent that started it (task, result

@@ -4,7 +4,6 @@
  * out by its deadline timer; either way it closes and reports the outcome to its parent,
  * retrying until the parent has it (the parent records each child's outcome once).
  */
-import type { Caller } from "../../auth/scopes";
 import { fail, ok, type Result } from "../../errors";
 import type { Json } from "../../schemas/common";
 import type { ContextItem, ContextWindow } from "../../schemas/context";
@@ -14,18 +13,16 @@ import type { Subagent, SubmitResultBody } from "../../schemas/subagents";
 import { countTokens, DEFAULT_ENCODING } from "../content/tokens";
 import type { PreparedEvent } from "../events/log";
 import { commitEvents, prepareEvents, prepareEventsWith, seedEvents } from "../events/operations";
-import type { TimerHandler } from "../kernel/capability";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { recordLink } from "../lineage/links";
 import { createWith } from "../sessions/lifecycle";
 import { encodingOf, type NewSession, type SessionRow } from "../sessions/session-row";
-import { finishContract, insertContract, type NewContract, outcomeOf, readContract, toSubagent } from "./contract";
+import { finishContract, insertContract, type NewContract, readContract, toSubagent } from "./contract";
+import { DEADLINE_TIMER, REPORT_TIMER } from "./timers";
 import { resultProblems } from "./result-schema";
 
-export const DEADLINE_TIMER = "subagent_deadline";
-export const REPORT_TIMER = "report_to_parent";
 
 export interface SubagentSeed extends NewContract {
 	context: ContextWindow | null;
@@ -126,53 +123,6 @@ export function describeSubagent(session: SessionContext): Promise<Result<Subage
 		return contract ? ok(toSubagent(contract, row)) : notASubagent(row.id);
 	});
 }
-
-/** The deadline timer: a child still running when it passes is timed out and closed. */
-export const timeOutWhenDue: TimerHandler = async (session, run) => {
-	const event: RecordedEvent = { type: "subagent_timeout", content: { reason: "the deadline passed before a result came" }, metadata: { status: "timed_out" } };
-	const result = await session.kernel.write({
-		operation: "subagent_timeout",
-		timer: run,
-		fenced: false,
-		whilePaused: true,
-		basis: () => readContract(session.sql)?.status,
-		prepare: ({ row, uploads }) => prepareEvents(session, row as SessionRow, [event], uploads),
-		apply: ({ plan, row, now }) => {
-			const contract = readContract(session.sql);
-			if (!contract || contract.status !== "running") return ok(null);
-			if (contract.deadline > now) {
-				timers.schedule(session.sql, DEADLINE_TIMER, "", contract.deadline);
-				return ok(null);
-			}
-			finishContract(session.sql, { status: "timed_out" }, now);
-			commitEvents(session.sql, row as SessionRow, plan, now);
-			timers.schedule(session.sql, REPORT_TIMER, "", now);
-			return ok(null);
-		},
-	});
-	if (!result.ok && result.code !== "session_deleted" && result.code !== "session_not_found") throw new Error(`${result.code}: ${result.message}`);
-};
-
-/** How a child names itself to its parent: it may reach the parent only, to record its own outcome. */
-export function childCaller(childId: string, agent: string | null, parentId: string, requestId: string | null): Caller {
-	return { principal: `subagent:${childId}`, agent, requestId, sessions: [parentId], namespaces: null };
-}
-
-/** The report timer: tells the parent the outcome until the parent has it (or is gone). */
-export const reportToParent: TimerHandler = async (session, run) => {
-	const contract = readContract(session.sql);
-	const row = session.kernel.session();
-	if (!contract || !row || row.status !== "active" || contract.reported_at !== null) return;
-	const outcome = outcomeOf(contract, row);
-	if (!outcome) return;
-	const parent = session.dependencies.peer(row.tenant, contract.parent_id);
-	const answer: Result<{ version: number; recorded: boolean }> = await parent.recordSubagentOutcome(childCaller(row.id, row.agent, contract.parent_id, null), outcome);
-	if (!answer.ok && answer.code !== "session_deleted" && answer.code !== "session_not_found") throw new Error(`the parent answered ${answer.code}: ${answer.message}`);
-	session.kernel.transaction(() => {
-		session.sql.exec("UPDATE subagent SET reported_at = ?", Date.now());
-		timers.complete(session.sql, run);
-	});
-};
 
 function notASubagent(id: string) {
 	return fail("not_a_subagent", `Session ${id} was not started as a subagent`, { id });
