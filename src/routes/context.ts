@@ -5,6 +5,7 @@ import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CompactBody, CompactionPage, CompactResult, ContextQuery, ContextWindow, ListCompactionsQuery } from "../schemas/context";
 import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { timedLookup } from "../operations/lookups";
+import { layeredContext } from "../operations/layers";
 import { sessionApi } from "../operations/session-api";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
@@ -23,14 +24,22 @@ contextRoutes.openapi(
 			"Built newest-first within the budget: pinned items, a digest of live state, the latest compaction summary, then the " +
 			"most recent events; content kept in R2 appears as a reference with a preview. Its cost follows the budget, not the " +
 			"session's length. With `at=V` it rebuilds the window served at version V, also after later compactions. " +
-			"422 budget_too_small when the pinned items alone exceed the budget.",
+			"422 budget_too_small when the pinned items alone exceed the budget. With `layers=user` (or `all`) the sessions " +
+			"linked as layers (PATCH `links`) each add their pinned items, state digest and summary, labelled with `source`, " +
+			"after the thread's pinned items, within `layerShare` of the budget together (default 0.25).",
 		security: bearerSecurity,
 		request: { params: SessionParams, query: ContextQuery },
 		responses: { 200: json(ContextWindow, "The window"), ...errorResponses(404, 410, 422, 503) },
 	}),
 	async (c) => {
 		const { id } = c.req.valid("param");
-		const window = unwrap(await timedLookup(c, id, "context", () => sessionApi(c.env, c.var.principal, id).getContext(caller(c), c.req.valid("query"))));
+		const query = c.req.valid("query");
+		const layers = query.layers;
+		const window = unwrap(
+			layers === undefined
+				? await timedLookup(c, id, "context", () => sessionApi(c.env, c.var.principal, id).getContext(caller(c), query))
+				: await layeredContext(c.env, c.var.principal, id, { ...query, layers }),
+		);
 		c.header("ETag", `"${window.version}"`);
 		return c.json(window, 200);
 	},

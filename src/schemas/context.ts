@@ -2,11 +2,25 @@ import { z } from "@hono/zod-openapi";
 import { ContentRef, csv, csvPattern, SessionId, StateName, Timestamp, Version, json } from "./common";
 import { EventType, Role } from "./events";
 
+/** The share of a window's budget its layers take together, unless a request says otherwise. */
+export const DEFAULT_LAYER_SHARE = 0.25;
+
 export const ContextQuery = z.object({
 	budget: z.coerce.number().int().min(1).max(10_000_000).openapi({ type: "integer", description: "Token budget of the window" }),
 	at: z.coerce.number().int().max(Number.MAX_SAFE_INTEGER).min(1).optional().openapi({ type: "integer", description: "Rebuild the window as it was at this session version" }),
 	types: csv(EventType).optional().openapi({ type: "string", pattern: csvPattern(EventType.options.join("|")), description: "Only events of these types (comma-separated)" }),
 	namespaces: csv(StateName).optional().openapi({ type: "string", pattern: csvPattern("[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"), description: "Only state of these namespaces (comma-separated)" }),
+	layers: z
+		.string()
+		.regex(/^(all|[a-z][a-z0-9_-]{0,63}(,[a-z][a-z0-9_-]{0,63})*)$/, "layer names, comma-separated, or all")
+		.optional()
+		.openapi({ description: "Linked layers to include (PATCH the session's `links`), comma-separated, or `all`: each contributes its pinned items, state digest and summary, labelled with its source" }),
+	layerShare: z.coerce
+		.number()
+		.min(0.05)
+		.max(0.9)
+		.optional()
+		.openapi({ type: "number", description: `The share of the budget the layers may take together, split evenly among them (default ${DEFAULT_LAYER_SHARE})` }),
 });
 export type ContextQuery = z.infer<typeof ContextQuery>;
 
@@ -24,19 +38,36 @@ export const ContextItem = z
 		content: json().optional().openapi({ description: "The event content, state value, digest or summary text" }),
 		contentRef: ContentRef.optional().openapi({ description: "Large content: only its preview counts in the window" }),
 		throughSeq: z.number().int().max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "For a summary: the last seq it covers" }),
+		source: z
+			.object({ layer: z.string(), sessionId: SessionId })
+			.optional()
+			.openapi({ description: "For an item from a linked layer: which layer and session it comes from" }),
 	})
 	.openapi("ContextItem");
 export type ContextItem = z.infer<typeof ContextItem>;
 
 export const Omission = z
 	.object({
-		kind: z.enum(["event", "state", "summary", "work_status"]),
+		kind: z.enum(["event", "state", "summary", "work_status", "layer"]),
 		reason: z.enum(["budget", "compacted"]),
 		count: z.number().int().max(Number.MAX_SAFE_INTEGER).optional(),
 		beforeSeq: z.number().int().max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Events older than this seq were left out" }),
 	})
 	.openapi("Omission");
 export type Omission = z.infer<typeof Omission>;
+
+export const LayerUse = z
+	.object({
+		layer: z.string(),
+		sessionId: SessionId,
+		version: Version.nullable().openapi({ description: "The layer session's version its items reflect" }),
+		budget: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		used: z.number().int().max(Number.MAX_SAFE_INTEGER),
+		omitted: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "Pinned items, digest lines or a summary left out for the budget" }),
+		unavailable: z.string().optional().openapi({ description: "Why the layer contributed nothing: session_deleted, session_not_found" }),
+	})
+	.openapi("LayerUse");
+export type LayerUse = z.infer<typeof LayerUse>;
 
 export const ContextWindow = z
 	.object({
@@ -46,6 +77,10 @@ export const ContextWindow = z
 		utilization: z.number(),
 		items: z.array(ContextItem),
 		omitted: z.array(Omission),
+		layers: z
+			.array(LayerUse)
+			.optional()
+			.openapi({ description: "With ?layers=: what each layer contributed, or why it could not" }),
 	})
 	.openapi("ContextWindow");
 export type ContextWindow = z.infer<typeof ContextWindow>;

@@ -16,6 +16,7 @@ import type {
 	CompactBody,
 	CompactionPage,
 	CompactResult,
+	ContextItem,
 	ContextQuery,
 	ContextWindow,
 	ForkBody,
@@ -37,11 +38,12 @@ import type { Subagent, SubagentOutcome, SubmitResultBody } from "../schemas/sub
 import type { HandoffArrival, HandoffDeparture } from "./handoffs/operations";
 import type { HandoffIds } from "./handoffs/package";
 import type { LineageEntry } from "./lineage/operations";
+import type { LayerSlice } from "./context/layer";
 import type { SubagentSeed } from "./subagents/child";
 import type { WriteOptions, WriteResult } from "./kernel/write-spec";
 import type { NewSession } from "./sessions/session-row";
 
-export type { Caller, ForkSnapshot, HandoffArrival, HandoffDeparture, HandoffIds, LineageEntry, NewSession, SubagentSeed, WriteOptions, WriteResult };
+export type { Caller, ForkSnapshot, LayerSlice, HandoffArrival, HandoffDeparture, HandoffIds, LineageEntry, NewSession, SubagentSeed, WriteOptions, WriteResult };
 
 export interface SessionApi {
 	createSession(caller: Caller, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
@@ -62,7 +64,8 @@ export interface SessionApi {
 	acquireLease(caller: Caller, body: AcquireLeaseBody, options: WriteOptions): Promise<WriteResult<Lease>>;
 	releaseLease(caller: Caller, token: number): Promise<Result<{ released: true }>>;
 
-	getContext(caller: Caller, query: ContextQuery): Promise<Result<ContextWindow>>;
+	getContext(caller: Caller, query: ContextQuery, layers?: ContextItem[]): Promise<Result<ContextWindow>>;
+	getLayerSlice(caller: Caller, layer: string, budget: number): Promise<Result<LayerSlice>>;
 	compact(caller: Caller, body: CompactBody, options: WriteOptions): Promise<WriteResult<CompactResult>>;
 	listCompactions(caller: Caller, query: ListCompactionsQuery): Promise<Result<CompactionPage>>;
 

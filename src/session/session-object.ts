@@ -7,7 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { BlobStore } from "../blobs/blob-store";
 import { D1Projection } from "../db/projection";
-import type { CompactBody, ContextQuery, ForkBody, ListCheckpointsQuery, ListCompactionsQuery, RestoreBody } from "../schemas/context";
+import type { CompactBody, ContextItem, ContextQuery, ForkBody, ListCheckpointsQuery, ListCompactionsQuery, RestoreBody } from "../schemas/context";
 import type { AppendEventsBody, ListEventsQuery } from "../schemas/events";
 import type { AcquireLeaseBody } from "../schemas/lease";
 import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
@@ -30,6 +30,7 @@ import { CAPABILITIES, isReferenced } from "./capabilities";
 import * as compaction from "./compaction/operations";
 import { configuredInlineLimit } from "./content/placement";
 import { getContext } from "./context/operations";
+import { layerSlice } from "./context/layer";
 import * as events from "./events/operations";
 import * as history from "./history/operations";
 import type { TimerHandler } from "./kernel/capability";
@@ -153,8 +154,14 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		return lease.releaseLease(this.#call(caller, "releaseLease", null), token);
 	}
 
-	getContext(caller: Caller, query: ContextQuery) {
-		return getContext(this.#call(caller, "getContext", { ...query, scopeNamespaces: caller.namespaces }), query);
+	getContext(caller: Caller, query: ContextQuery, layers: ContextItem[] = []) {
+		const layered = layers.length > 0 ? { layerItems: layers.length, layerTokens: layers.reduce((sum, item) => sum + item.tokens, 0) } : {};
+		return getContext(this.#call(caller, "getContext", { ...query, ...layered, scopeNamespaces: caller.namespaces }), query, layers);
+	}
+
+	/** This session as a layer of another's window (context/layer.ts). */
+	getLayerSlice(caller: Caller, layer: string, budget: number) {
+		return layerSlice(this.#call(caller, "getLayerSlice", { layer, budget, scopeNamespaces: caller.namespaces }), layer, budget);
 	}
 
 	compact(caller: Caller, body: CompactBody, options: WriteOptions) {

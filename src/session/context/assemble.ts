@@ -2,7 +2,8 @@
  * Assembles a context window from its sources; pure, so the current window and one rebuilt
  * for an earlier version (`at=V`) are made by the same code from the same kinds of input.
  *
- * Priority, within the budget: pinned items (all of them, or a 422), the work in progress
+ * Priority, within the budget: pinned items (all of them, or a 422), items of linked layers
+ * (sized beforehand to their share), the work in progress
  * (open workflows, pending approvals, recent failures: at most WORK_STATUS_SHARE of the
  * budget), a digest of the live state (at most a quarter), the latest compaction summary,
  * then the newest events. Events are taken newest first and the scan stops at the first that does not fit,
@@ -21,6 +22,8 @@ export interface DigestLine {
 
 export interface WindowSources {
 	pinned: ContextItem[];
+	/** Items of linked layers (layer.ts), each sized to its share: after the pinned items, cut only if those leave too little. */
+	layers?: ContextItem[];
 	/** Lines of the work-in-progress block (work-status.ts), cut to fit its share. */
 	workStatus: (maxTokens: number) => ContextItem | null;
 	/** Unpinned state lines, newest first; pulled lazily, only as far as the digest's share reaches. */
@@ -50,6 +53,16 @@ export function assembleWindow(budget: number, sources: WindowSources): Result<A
 	}
 	let remaining = budget - pinnedTokens;
 	const omitted: Omission[] = [];
+
+	const layers: ContextItem[] = [];
+	for (const item of sources.layers ?? []) {
+		if (item.tokens > remaining) {
+			omitted.push({ kind: "layer", reason: "budget", count: 1 });
+			continue;
+		}
+		layers.push(item);
+		remaining -= item.tokens;
+	}
 
 	const workStatus = sources.workStatus(Math.min(remaining, Math.floor(budget * WORK_STATUS_SHARE)));
 	if (workStatus) remaining -= workStatus.tokens;
@@ -88,7 +101,7 @@ export function assembleWindow(budget: number, sources: WindowSources): Result<A
 	}
 	if (sources.compactedEvents > 0) omitted.push({ kind: "event", reason: "compacted", count: sources.compactedEvents });
 
-	const items: ContextItem[] = [...sources.pinned];
+	const items: ContextItem[] = [...sources.pinned, ...layers];
 	if (workStatus) items.push(workStatus);
 	if (digest.length > 0) {
 		items.push({ kind: "state_digest", tokens: digestTokens, content: digest.map((line) => line.text).join("\n") });

@@ -57,7 +57,7 @@ export async function loadArchived(sql: SqlStorage, blobs: BlobStore, stubs: Eve
 	return found;
 }
 
-function eventItem(kind: "event" | "pinned_event", event: Event, tokens: number): ContextItem {
+export function eventItem(kind: "event" | "pinned_event", event: Event, tokens: number): ContextItem {
 	const item: ContextItem = { kind, seq: event.seq, type: event.type, tokens };
 	if (event.role) item.role = event.role;
 	if (event.name) item.name = event.name;
@@ -67,7 +67,7 @@ function eventItem(kind: "event" | "pinned_event", event: Event, tokens: number)
 	return item;
 }
 
-function stateItem(row: StateRow): ContextItem {
+export function stateItem(row: StateRow): ContextItem {
 	const item: ContextItem = { kind: "pinned_state", ns: row.ns, key: row.key, tokens: row.tokens };
 	if (row.blob_sha256) item.contentRef = { sha256: row.blob_sha256, bytes: row.blob_bytes ?? 0, preview: row.preview ?? "" };
 	else item.content = JSON.parse(row.value ?? "null");
@@ -82,6 +82,8 @@ export async function buildWindow(
 	currentVersion: number,
 	/** The caller's namespace scope: state outside it never enters the window. */
 	scope: readonly string[] | null,
+	/** Items of linked layers to place after the pinned ones (operations/layers.ts). */
+	layers: ContextItem[] = [],
 ): Promise<Result<ContextWindow> | Failure> {
 	const version = query.at ?? currentVersion;
 	if (version > currentVersion) {
@@ -126,6 +128,7 @@ export async function buildWindow(
 			...pinnedKeys.map(stateItem),
 			...pinnedEvents(sql, intervals, query.types).map((row) => toItem("pinned_event", row)),
 		],
+		layers,
 		digest: (function* () {
 			for (const row of digestRows) yield { text: digestLine(row.ns, row.key, row.value ?? row.preview ?? ""), tokens: row.tokens };
 		})(),
