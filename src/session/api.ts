@@ -32,10 +32,12 @@ import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody 
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
 import type { ForkSnapshot } from "./history/fork";
+import type { MergeBody, MergeResult } from "../schemas/merge";
+import type { MergePoint, MergeSource } from "./merge/source";
 import type { WriteOptions, WriteResult } from "./kernel/write-spec";
 import type { NewSession } from "./sessions/session-row";
 
-export type { Caller, ForkSnapshot, NewSession, WriteOptions, WriteResult };
+export type { Caller, ForkSnapshot, MergePoint, MergeSource, NewSession, WriteOptions, WriteResult };
 
 export interface SessionApi {
 	createSession(caller: Caller, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
@@ -66,6 +68,11 @@ export interface SessionApi {
 	restore(caller: Caller, body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
 	exportFork(caller: Caller, point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
 	createFork(caller: Caller, input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
+
+	/** Merging a fork (merge/operations.ts): the target's merge point, the fork's changes since, the target's write. */
+	mergePoint(caller: Caller, forkId: string): Promise<Result<MergePoint>>;
+	exportMergeSource(caller: Caller, into: string, since: MergePoint): Promise<Result<MergeSource>>;
+	mergeFork(caller: Caller, body: MergeBody, source: MergeSource, options: WriteOptions): Promise<WriteResult<MergeResult>>;
 
 	exportSession(caller: Caller): Promise<Result<ReadableStream<Uint8Array>>>;
 	importSession(caller: Caller, tenant: string, id: string, document: ImportDocument, options: WriteOptions): Promise<WriteResult<Session>>;

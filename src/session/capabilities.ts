@@ -12,6 +12,7 @@ import { idempotency } from "./idempotency/capability";
 import type { Capability } from "./kernel/capability";
 import { timerTable } from "./kernel/timers-capability";
 import { lease } from "./lease/capability";
+import { merge } from "./merge/capability";
 import { metrics } from "./metrics/capability";
 import { retention } from "./retention/capability";
 import { projection } from "./projection/capability";
@@ -32,6 +33,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	erasure,
 	metrics,
 	retention,
+	merge,
 	timerTable,
 ];
 
