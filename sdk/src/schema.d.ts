@@ -503,6 +503,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merge a fork of this session back into it: a three-way merge of state, and the fork's new events
+         * @description Keys the fork changed since the fork point (or since its last merge into this session) are merged against this session's: changed on one side, that side's value wins; changed on both to different values, a conflict (a deletion counts as a change). With strategy `report` (default) conflicts change nothing and answer 409 merge_conflict with `error.details.conflicts` = [{ns, key, base, ours, theirs}] (each side `{value}`, `{valueRef}` or null when the key does not exist there); merge again with `resolutions`, or strategy `ours` / `theirs`. The fork's new events are appended as one block with `metadata.mergedFrom` and `metadata.mergedSeq`. One write: all or nothing. Merging the same fork again merges only what is new since. Needs read on the fork and every namespace.
+         */
+        post: operations["mergeFork"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/pause": {
         parameters: {
             query?: never;
@@ -1250,7 +1270,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "approval_decided" | "approval_exists" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
+                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "approval_decided" | "approval_exists" | "merge_conflict" | "not_a_fork" | "resolution_not_in_merge" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
                 details?: {
                     [key: string]: unknown;
                 };
@@ -1318,6 +1338,58 @@ export interface components {
             holder: string;
             /** @description Fencing token: send it as Lease-Token on every write */
             token: number;
+        };
+        Merge: {
+            expectedVersion?: number;
+            /**
+             * @description The fork to merge: a session forked from this one
+             * @example user:42
+             */
+            from: string;
+            /** @description A judge's decision per key, applied whether or not the key is still in conflict. Only keys the fork changed since the fork point (or since its last merge) may be named; any other is 422 resolution_not_in_merge. */
+            resolutions?: components["schemas"]["MergeResolution"][];
+            /**
+             * @description What to do with keys both sides changed differently: `report` (default) changes nothing and answers 409 merge_conflict listing them; `ours` keeps this session's value; `theirs` takes the fork's. Explicit resolutions win over any strategy.
+             * @default report
+             * @enum {string}
+             */
+            strategy: "report" | "ours" | "theirs";
+        };
+        MergeResolution: {
+            /**
+             * @description Resolve by deleting the key (instead of a value)
+             * @enum {boolean}
+             */
+            deleted?: true;
+            key: string;
+            ns: string;
+            /** @description Default: as the key is pinned now, else as in the fork */
+            pinned?: boolean;
+            /** @description The value the key gets */
+            value?: unknown;
+        };
+        MergeResult: {
+            /** @description false when the fork had nothing new: a repeated merge is a no-op */
+            changed: boolean;
+            /** @description The fork's new events, appended here as one block (metadata.mergedFrom, metadata.mergedSeq) */
+            events: {
+                count: number;
+                firstSeq: number | null;
+                lastSeq: number | null;
+            };
+            /** @description The fork's version merged through; the next merge starts from here */
+            forkVersion: number;
+            from: string;
+            /** @description Each key the fork changed: `theirs` taken, `ours` kept (a conflict under strategy ours), `resolution` applied, or `same` (this session already had it). `deleted`: the key does not exist after the merge. */
+            keys: {
+                deleted: boolean;
+                key: string;
+                ns: string;
+                /** @enum {string} */
+                outcome: "theirs" | "ours" | "resolution" | "same";
+            }[];
+            /** @description This session's version after the merge (unchanged when there was nothing to merge) */
+            version: number;
         };
         MessageEventInput: {
             /** @description Any JSON value */
@@ -4802,6 +4874,144 @@ export interface operations {
             };
             /** @description The session was deleted */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mergeFork: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Merge"];
+            };
+        };
+        responses: {
+            /** @description Merged (or nothing new to merge) */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MergeResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
