@@ -103,6 +103,41 @@ describe("merging a fork", () => {
 		expect(await valueOf(parent, "task", "b")).toBe("b-theirs-2");
 	});
 
+	it("keeps the version when this session already holds the fork's change, and measures the next change from there", async () => {
+		const parent = await createSession();
+		await put(parent, "task", "plan", "base");
+		const child = await fork(parent);
+		await put(parent, "task", "plan", "agreed");
+		await put(child, "task", "plan", "agreed");
+		const { version } = await session(parent);
+		const same = await merge(parent, { from: child });
+		expect(same.status).toBe(200);
+		expect(same.body).toMatchObject({ changed: false, version, keys: [{ ns: "task", key: "plan", outcome: "same", deleted: false }] });
+		// Against the fork point this would be a conflict (both changed "base"); against the last merge it is the fork's change.
+		await put(child, "task", "plan", "refined");
+		const next = await merge(parent, { from: child });
+		expect(next.status, JSON.stringify(next.body)).toBe(200);
+		expect(next.body.keys).toEqual([{ ns: "task", key: "plan", outcome: "theirs", deleted: false }]);
+		expect(await valueOf(parent, "task", "plan")).toBe("refined");
+	});
+
+	it("merges a fork again after a restore to before its merge: the restore forgets the merge", async () => {
+		const parent = await createSession();
+		const child = await fork(parent);
+		await put(child, "task", "k", "v");
+		await append(child, "from the fork");
+		const { version } = await session(parent);
+		expect((await merge(parent, { from: child })).status).toBe(200);
+		expect((await callJson(`/v1/sessions/${parent}/restore`, { method: "POST", body: { version } })).status).toBe(200);
+		expect(await valueOf(parent, "task", "k")).toBeNull();
+		const again = await merge(parent, { from: child });
+		expect(again.status, JSON.stringify(again.body)).toBe(200);
+		expect(again.body).toMatchObject({ changed: true, events: { count: 1 } });
+		expect(await valueOf(parent, "task", "k")).toBe("v");
+		const window = await callJson(`/v1/sessions/${parent}/context?budget=4000`);
+		expect(window.body.items.filter((item: { content?: unknown }) => item.content === "from the fork")).toHaveLength(1);
+	});
+
 	it("reports conflicts without changing anything, then merges a judge's resolutions", async () => {
 		const parent = await createSession();
 		await put(parent, "task", "plan", "base plan");

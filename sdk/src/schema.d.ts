@@ -1369,7 +1369,7 @@ export interface components {
             value?: unknown;
         };
         MergeResult: {
-            /** @description false when the fork had nothing new: a repeated merge is a no-op */
+            /** @description false when nothing here changed: the fork had nothing new (a repeated merge), or this session already held it */
             changed: boolean;
             /** @description The fork's new events, appended here as one block (metadata.mergedFrom, metadata.mergedSeq) */
             events: {
@@ -1388,7 +1388,7 @@ export interface components {
                 /** @enum {string} */
                 outcome: "theirs" | "ours" | "resolution" | "same";
             }[];
-            /** @description This session's version after the merge (unchanged when there was nothing to merge) */
+            /** @description This session's version after the merge (unchanged when nothing here changed) */
             version: number;
         };
         MessageEventInput: {

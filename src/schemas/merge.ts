@@ -63,9 +63,11 @@ export type MergeConflict = z.infer<typeof MergeConflict>;
 
 export const MergeResult = z
 	.object({
-		version: Version.openapi({ description: "This session's version after the merge (unchanged when there was nothing to merge)" }),
+		version: Version.openapi({ description: "This session's version after the merge (unchanged when nothing here changed)" }),
 		from: z.string(),
-		changed: z.boolean().openapi({ description: "false when the fork had nothing new: a repeated merge is a no-op" }),
+		changed: z.boolean().openapi({
+			description: "false when nothing here changed: the fork had nothing new (a repeated merge), or this session already held it",
+		}),
 		forkVersion: Version.openapi({ description: "The fork's version merged through; the next merge starts from here" }),
 		events: z
 			.object({

@@ -1,9 +1,9 @@
 import type { Capability } from "../kernel/capability";
 
 /**
- * Merges of forks into this session (merge.ts). Each merge that changed something leaves a row
- * at the version it produced: how far into the fork it merged. A row is versioned like state,
- * so a restore to before a merge forgets it and the fork can be merged again.
+ * Merges of forks into this session (merge.ts). A merge that gets further into a fork leaves a
+ * row at this session's version after it: how far into the fork it merged. Rows are versioned
+ * like state, so a restore to before a merge forgets it and the fork can be merged again.
  */
 export const merge: Capability = {
 	name: "merge",

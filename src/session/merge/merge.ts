@@ -96,8 +96,12 @@ export function applyMerge(
 		deleted: write ? write.kind === "delete" : !existed,
 	}));
 	const writes = decisions.filter((decision) => decision.write !== undefined);
-	if (source.through.forkVersion === last.forkVersion && source.events.length === 0 && writes.length === 0) {
-		return ok({ version: row.version, from: source.forkId, changed: false, forkVersion: last.forkVersion, events: { count: 0, firstSeq: null, lastSeq: null }, keys });
+	if (source.events.length === 0 && writes.length === 0) {
+		// Nothing to change here (the fork has nothing new, or this session already holds it):
+		// the version stays, but the next merge starts from this point, so a later change in the
+		// fork is measured against what both sides now agree on.
+		if (source.through.forkVersion !== last.forkVersion) recordMergePoint(sql, source.forkId, row.version, source.through, now);
+		return ok({ version: row.version, from: source.forkId, changed: false, forkVersion: source.through.forkVersion, events: { count: 0, firstSeq: null, lastSeq: null }, keys });
 	}
 
 	// One version for the whole merge: the append of the fork's events bumps it, else a bump of its own.
@@ -120,14 +124,7 @@ export function applyMerge(
 		keyDelta += write?.kind === "delete" ? -1 : existed ? 0 : 1;
 	}
 	if (keyDelta !== 0) sql.exec("UPDATE session SET state_key_count = state_key_count + ?", keyDelta);
-	sql.exec(
-		"INSERT INTO merges (fork_id, version, fork_version, fork_seq, created_at) VALUES (?, ?, ?, ?, ?)",
-		source.forkId,
-		updated.version,
-		source.through.forkVersion,
-		source.through.forkSeq,
-		now,
-	);
+	recordMergePoint(sql, source.forkId, updated.version, source.through, now);
 	return ok({
 		version: updated.version,
 		from: source.forkId,
@@ -136,6 +133,18 @@ export function applyMerge(
 		events: { count: source.events.length, firstSeq, lastSeq: firstSeq === null ? null : updated.last_seq },
 		keys,
 	});
+}
+
+/** Remembers how far the fork is merged, as of this session's `version` (a restore to before it forgets it). */
+function recordMergePoint(sql: SqlStorage, forkId: string, version: number, through: MergePoint, now: number): void {
+	sql.exec(
+		"INSERT OR REPLACE INTO merges (fork_id, version, fork_version, fork_seq, created_at) VALUES (?, ?, ?, ?, ?)",
+		forkId,
+		version,
+		through.forkVersion,
+		through.forkSeq,
+		now,
+	);
 }
 
 /** The merge of one key, or null for a conflict nothing settles. */
