@@ -269,10 +269,11 @@ describe("merging a fork", () => {
 		const stranger = await createSession();
 		const child = await fork(parent);
 		const grandchild = await fork(child);
+		const adopted = await createSession({ body: { parentId: parent } });
 		await put(grandchild, "task", "k", "v");
 		const before = await session(parent);
 
-		for (const from of [stranger, grandchild, parent]) {
+		for (const from of [stranger, grandchild, adopted, parent]) {
 			const refused = await merge(parent, { from });
 			expect(refused.status, from).toBe(422);
 			expect(refused.body.error.code).toBe("not_a_fork");

@@ -48,9 +48,9 @@ const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
 type Row = EventRow & Record<string, SqlStorageValue>;
 
 export async function exportMergeSource(sql: SqlStorage, blobs: BlobStore, row: SessionRow, into: string, since: MergePoint): Promise<Result<MergeSource>> {
-	if (row.parent_id !== into) {
-		return fail("not_a_fork", `Session ${row.id} is not a fork of ${into}`, { from: row.id, into, parentId: row.parent_id });
-	}
+	// forked_from, not parent_id: a session created with a parentId holds no snapshot of its parent.
+	const forkedFrom = row.forked_from === null ? null : (JSON.parse(row.forked_from) as { sessionId: string }).sessionId;
+	if (forkedFrom !== into) return fail("not_a_fork", `Session ${row.id} is not a fork of ${into}`, { from: row.id, into, forkedFrom });
 	const now = visibleIntervals(sql, row.version);
 	const visible = visibilitySql(now);
 	// Events the fork has rewound since are left out: they are not part of what it now holds.
@@ -85,7 +85,11 @@ function changedKeys(base: StateRow[], theirs: StateRow[]): KeyChange[] {
 	};
 	for (const row of base) if (!isSystemNamespace(row.ns)) entry(row).base = row;
 	for (const row of theirs) if (!isSystemNamespace(row.ns)) entry(row).theirs = row;
-	return [...byKey.values()].filter((change) => !sameContent(change.base, change.theirs)).sort((a, b) => a.ns.localeCompare(b.ns) || a.key.localeCompare(b.key));
+	return [...byKey.values()].filter((change) => !sameContent(change.base, change.theirs)).sort((a, b) => (a.ns === b.ns ? compare(a.key, b.key) : compare(a.ns, b.ns)));
+}
+
+function compare(a: string, b: string): number {
+	return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Whether two rows of a key hold the same thing (their versions aside); null: the key does not exist. */
