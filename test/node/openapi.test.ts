@@ -52,6 +52,7 @@ describe("OpenAPI document", () => {
 				"GET /v1/sessions/{id}/checkpoints/{name}",
 				"POST /v1/sessions/{id}/restore",
 				"POST /v1/sessions/{id}/fork",
+				"POST /v1/sessions/{id}/merge",
 				"POST /v1/sessions/{id}/events",
 				"GET /v1/sessions/{id}/events",
 				"GET /v1/sessions/{id}/blobs/{sha256}",
