@@ -22,6 +22,7 @@ import { auditRoutes } from "./routes/audit";
 import { erasureRoutes, PUBLIC_KEY_PATH } from "./routes/erasures";
 import { metricsRoutes } from "./routes/metrics";
 import { leaseRoutes } from "./routes/lease";
+import { mergeRoutes } from "./routes/merge";
 import { portabilityRoutes } from "./routes/portability";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
@@ -114,6 +115,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		stateRoutes,
 		contextRoutes,
 		checkpointRoutes,
+		mergeRoutes,
 		leaseRoutes,
 		blobRoutes,
 		workflowRoutes,

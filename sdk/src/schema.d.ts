@@ -410,7 +410,7 @@ export interface paths {
         };
         /**
          * The context window for a token budget, now or at an earlier version
-         * @description Built newest-first within the budget: pinned items, a digest of live state, the latest compaction summary, then the most recent events; content kept in R2 appears as a reference with a preview. Its cost follows the budget, not the session's length. With `at=V` it rebuilds the window served at version V, also after later compactions. 422 budget_too_small when the pinned items alone exceed the budget.
+         * @description Built newest-first within the budget: pinned items, a digest of live state, the latest compaction summary, then the most recent events; content kept in R2 appears as a reference with a preview. Its cost follows the budget, not the session's length. With `at=V` it rebuilds the window served at version V, also after later compactions. 422 budget_too_small when the pinned items alone exceed the budget. With `layers=user` (or `all`) the sessions linked as layers (PATCH `links`) each add their pinned items, state digest and summary, labelled with `source`, after the thread's pinned items, within `layerShare` of the budget together (default 0.25).
          */
         get: operations["getContext"];
         put?: never;
@@ -482,6 +482,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/handoffs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand the work to another agent: a bounded, structured package, not the transcript
+         * @description Builds `{from, task, summary, decisions, openItems, state, refs}` from this session within `include.maxTokens` (422 budget_too_small when the task and summary alone do not fit; other parts are cut, and `omitted` says how much). The target (`to.sessionId`, created when it does not exist, or a new session) gets a pinned `handoff_in` event holding the package; this session records `handoff_out`; both are linked (see lineage). With an Idempotency-Key a retry creates one target and one event on each side.
+         */
+        post: operations["handOff"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/lease": {
         parameters: {
             query?: never;
@@ -498,6 +518,46 @@ export interface paths {
         post: operations["acquireLease"];
         /** Release the writer lease */
         delete: operations["releaseLease"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The sessions linked to this one: fork parents and forks, handoffs, subagents
+         * @description Walks links in both directions from this session (up to 50 sessions) so a chain A→B→C is traceable from any of its members. Sessions the credential may not reach are left out. Forks are found through the index, so one created a moment ago may not be listed yet; every other link is read from the sessions themselves.
+         */
+        get: operations["getLineage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merge a fork of this session back into it: a three-way merge of state, and the fork's new events
+         * @description Keys the fork changed since the fork point (or since its last merge into this session) are merged against this session's: changed on one side, that side's value wins; changed on both to different values, a conflict (a deletion counts as a change). With strategy `report` (default) conflicts change nothing and answer 409 merge_conflict with `error.details.conflicts` = [{ns, key, base, ours, theirs}] (each side `{value}`, `{valueRef}` or null when the key does not exist there); merge again with `resolutions`, or strategy `ours` / `theirs`. The fork's new events are appended as one block with `metadata.mergedFrom` and `metadata.mergedSeq`. One write: all or nothing. Merging the same fork again merges only what is new since. Needs read on the fork and every namespace.
+         */
+        post: operations["mergeFork"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -537,6 +597,26 @@ export interface paths {
          * @description History stays in the log: events after the target are marked rewound and leave the window.
          */
         post: operations["restoreSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A subagent's answer: checked against its schema and size limit, recorded in the parent, and the child closed
+         * @description 422 result_invalid with the failing paths, or result_too_large; 409 session_closed once the child has answered or timed out. The parent gets one `subagent_result` event with the child's provenance (`metadata.subagent`). The submitter needs only the child: the parent records the outcome of its own child whatever the credential reaches.
+         */
+        post: operations["submitSubagentResult"];
         delete?: never;
         options?: never;
         head?: never;
@@ -613,6 +693,43 @@ export interface paths {
         get: operations["readStream"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/subagent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A child session's contract and outcome: task, status, deadline, result */
+        get: operations["getSubagent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/subagents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a subagent: a child session with its task, a bounded context slice, a result contract and a deadline
+         * @description The child is seeded with a pinned `subagent_task` event and this session's context window for `contextMaxTokens`, item by item, each naming where it came from. It answers with POST /v1/sessions/{childId}/result; when `timeoutSeconds` pass first it is closed as timed_out and this session gets a `subagent_timeout` event. 422 schema_invalid when resultSchema is not a usable JSON Schema.
+         */
+        post: operations["startSubagent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1044,16 +1161,24 @@ export interface components {
             /** @enum {string} */
             role?: "system" | "user" | "assistant" | "tool";
             seq?: number;
+            /** @description For an item from a linked layer: which layer and session it comes from */
+            source?: {
+                layer: string;
+                /** @example user:42 */
+                sessionId: string;
+            };
             /** @description For a summary: the last seq it covers */
             throughSeq?: number;
             tokens: number;
             toolCallId?: string;
             /** @enum {string} */
-            type?: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation";
+            type?: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout";
         };
         ContextWindow: {
             budget: number;
             items: components["schemas"]["ContextItem"][];
+            /** @description With ?layers=: what each layer contributed, or why it could not */
+            layers?: components["schemas"]["LayerUse"][];
             omitted: components["schemas"]["Omission"][];
             used: number;
             utilization: number;
@@ -1145,6 +1270,23 @@ export interface components {
             parentId?: string;
             policy?: components["schemas"]["SessionPolicy"];
             subject?: string;
+        };
+        CreateSubagent: {
+            agent?: string;
+            /** @description The slice of the parent's context the child is seeded with, in tokens (0: none) */
+            contextMaxTokens: number;
+            /**
+             * @description The child session's id; generated when absent
+             * @example user:42
+             */
+            id?: string;
+            maxResultTokens: number;
+            /** @description JSON Schema (2020-12) the result must satisfy */
+            resultSchema: {
+                [key: string]: unknown;
+            };
+            task: string;
+            timeoutSeconds: number;
         };
         CreateToken: {
             /** @description Stamped on every read and write the token makes (audit trail) */
@@ -1250,7 +1392,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "approval_decided" | "approval_exists" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
+                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "session_closed" | "not_a_subagent" | "result_invalid" | "result_too_large" | "schema_invalid" | "approval_decided" | "approval_exists" | "merge_conflict" | "not_a_fork" | "resolution_not_in_merge" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
                 details?: {
                     [key: string]: unknown;
                 };
@@ -1282,7 +1424,7 @@ export interface components {
             tokens: number;
             toolCallId?: string;
             /** @enum {string} */
-            type: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation";
+            type: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout";
             usage?: components["schemas"]["Usage"];
             version: number;
         };
@@ -1309,6 +1451,147 @@ export interface components {
             id?: string;
             version?: number;
         };
+        Handoff: {
+            /**
+             * @default {
+             *       "summary": true,
+             *       "eventTypes": [
+             *         "decision",
+             *         "error"
+             *       ],
+             *       "maxTokens": 4000
+             *     }
+             */
+            include: {
+                /**
+                 * @description Event types whose events become `decisions`
+                 * @default [
+                 *       "decision",
+                 *       "error"
+                 *     ]
+                 */
+                eventTypes: ("message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout")[];
+                /**
+                 * @description The package's size bound, in tokens
+                 * @default 4000
+                 */
+                maxTokens: number;
+                /** @description State namespaces to carry (default: none) */
+                stateNamespaces?: string[];
+                /**
+                 * @description Include the source's summary (required part: 422 budget_too_small when it does not fit)
+                 * @default true
+                 */
+                summary: boolean;
+            };
+            task: string;
+            to: {
+                agent: string;
+                /**
+                 * @description Append to this session (created when it does not exist); default: a new session
+                 * @example user:42
+                 */
+                sessionId?: string;
+            };
+        };
+        HandoffPackage: {
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            createdAt: string;
+            decisions: {
+                archived?: boolean;
+                content?: unknown;
+                contentRef?: components["schemas"]["ContentRef"];
+                /**
+                 * @description ISO 8601 time
+                 * @example 2026-11-22T10:00:00.000Z
+                 */
+                createdAt: string;
+                seq: number;
+                /** @enum {string} */
+                type: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout";
+            }[];
+            from: {
+                agent: string | null;
+                /** @example user:42 */
+                sessionId: string;
+                version: number;
+            };
+            handoffId: string;
+            omitted: {
+                count: number;
+                /** @enum {string} */
+                part: "decisions" | "openItems" | "state" | "refs";
+            }[];
+            openItems: string[];
+            refs: components["schemas"]["HandoffRef"][];
+            state: {
+                contentRef?: components["schemas"]["ContentRef"];
+                key: string;
+                ns: string;
+                value?: unknown;
+            }[];
+            summary: string | null;
+            task: string;
+            to: {
+                agent: string;
+                /** @example user:42 */
+                sessionId: string;
+            };
+            /** @description Tokens of the package as JSON, at most include.maxTokens */
+            tokens: number;
+        };
+        /** @description Large content by reference: a blob (GET …/blobs/{sha256}) or compacted events (GET …/events?includeArchived=true) */
+        HandoffRef: {
+            bytes?: number;
+            events?: number;
+            fromSeq?: number;
+            key?: string;
+            /** @enum {string} */
+            kind: "blob" | "archive";
+            ns?: string;
+            preview?: string;
+            seq?: number;
+            /**
+             * @description The session to read it from
+             * @example user:42
+             */
+            sessionId: string;
+            sha256?: string;
+            toSeq?: number;
+        };
+        HandoffResult: {
+            from: {
+                /** @example user:42 */
+                sessionId: string;
+                /** @description The source's version after recording handoff_out */
+                version: number;
+            };
+            handoffId: string;
+            package: components["schemas"]["HandoffPackage"];
+            to: {
+                agent: string;
+                created: boolean;
+                /** @example user:42 */
+                sessionId: string;
+                version: number;
+            };
+        };
+        LayerUse: {
+            budget: number;
+            layer: string;
+            /** @description Pinned items, digest lines or a summary left out for the budget */
+            omitted: number;
+            /** @example user:42 */
+            sessionId: string;
+            /** @description Why the layer contributed nothing: session_deleted, session_not_found */
+            unavailable?: string;
+            used: number;
+            /** @description The layer session's version its items reflect */
+            version: number | null;
+        };
         Lease: {
             /**
              * @description ISO 8601 time
@@ -1318,6 +1601,97 @@ export interface components {
             holder: string;
             /** @description Fencing token: send it as Lease-Token on every write */
             token: number;
+        };
+        Lineage: {
+            links: components["schemas"]["LineageLink"][];
+            /** @example user:42 */
+            root: string;
+            sessions: components["schemas"]["LineageNode"][];
+            /** @description More sessions are linked than one answer walks */
+            truncated: boolean;
+        };
+        LineageLink: {
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            at: string;
+            /** @example user:42 */
+            from: string;
+            /** @enum {string} */
+            kind: "fork" | "handoff" | "subagent";
+            /** @description The handoff id, or null */
+            ref: string | null;
+            /** @description A subagent's: running, completed or timed_out */
+            status: string | null;
+            /** @example user:42 */
+            to: string;
+        };
+        LineageNode: {
+            agent: string | null;
+            /** @description Why a subagent's session closed: completed or timed_out */
+            closed: string | null;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            createdAt: string;
+            /** @example user:42 */
+            id: string;
+            /** @enum {string} */
+            status: "active" | "deleted";
+        };
+        Merge: {
+            expectedVersion?: number;
+            /**
+             * @description The fork to merge: a session forked from this one
+             * @example user:42
+             */
+            from: string;
+            /** @description A judge's decision per key, applied whether or not the key is still in conflict. Only keys the fork changed since the fork point (or since its last merge) may be named; any other is 422 resolution_not_in_merge. */
+            resolutions?: components["schemas"]["MergeResolution"][];
+            /**
+             * @description What to do with keys both sides changed differently: `report` (default) changes nothing and answers 409 merge_conflict listing them; `ours` keeps this session's value; `theirs` takes the fork's. Explicit resolutions win over any strategy.
+             * @default report
+             * @enum {string}
+             */
+            strategy: "report" | "ours" | "theirs";
+        };
+        MergeResolution: {
+            /**
+             * @description Resolve by deleting the key (instead of a value)
+             * @enum {boolean}
+             */
+            deleted?: true;
+            key: string;
+            ns: string;
+            /** @description Default: as the key is pinned now, else as in the fork */
+            pinned?: boolean;
+            /** @description The value the key gets */
+            value?: unknown;
+        };
+        MergeResult: {
+            /** @description false when nothing here changed: the fork had nothing new (a repeated merge), or this session already held it */
+            changed: boolean;
+            /** @description The fork's new events, appended here as one block (metadata.mergedFrom, metadata.mergedSeq) */
+            events: {
+                count: number;
+                firstSeq: number | null;
+                lastSeq: number | null;
+            };
+            /** @description The fork's version merged through; the next merge starts from here */
+            forkVersion: number;
+            from: string;
+            /** @description Each key the fork changed: `theirs` taken, `ours` kept (a conflict under strategy ours), `resolution` applied, or `same` (this session already had it). `deleted`: the key does not exist after the merge. */
+            keys: {
+                deleted: boolean;
+                key: string;
+                ns: string;
+                /** @enum {string} */
+                outcome: "theirs" | "ours" | "resolution" | "same";
+            }[];
+            /** @description This session's version after the merge (unchanged when nothing here changed) */
+            version: number;
         };
         MessageEventInput: {
             /** @description Any JSON value */
@@ -1414,7 +1788,7 @@ export interface components {
             beforeSeq?: number;
             count?: number;
             /** @enum {string} */
-            kind: "event" | "state" | "summary" | "work_status";
+            kind: "event" | "state" | "summary" | "work_status" | "layer";
             /** @enum {string} */
             reason: "budget" | "compacted";
         };
@@ -1520,6 +1894,15 @@ export interface components {
         };
         Session: {
             agent: string | null;
+            /** @description Set once a subagent's session has answered or timed out: agent writes then get 409 session_closed */
+            closed: {
+                /**
+                 * @description ISO 8601 time
+                 * @example 2026-11-22T10:00:00.000Z
+                 */
+                at: string;
+                reason: string;
+            } | null;
             compactions: number;
             /**
              * @description ISO 8601 time
@@ -1555,6 +1938,10 @@ export interface components {
                 expiresAt: string;
                 holder: string;
             } | null;
+            /** @description Layer name → session id: sessions whose context a window may include (?layers=) */
+            links: {
+                [key: string]: string;
+            };
             metadata: {
                 [key: string]: unknown;
             };
@@ -1623,9 +2010,9 @@ export interface components {
             /** @description The newest events are never compacted; default 20 */
             keepRecentEvents?: number;
             /** @description Event types kept verbatim through compaction; default decision and error */
-            keepTypes?: ("message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation")[];
+            keepTypes?: ("message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout")[];
             /** @description Appending an event of one of these types triggers a compaction */
-            milestoneTypes?: ("message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation")[];
+            milestoneTypes?: ("message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout")[];
             /** @description The model's context window; default 128000 */
             modelWindowTokens?: number;
             retention?: components["schemas"]["RetentionPolicy"];
@@ -1720,6 +2107,35 @@ export interface components {
             /** @description Blobs and compaction archives */
             r2Objects: number;
         };
+        Subagent: {
+            agent: string | null;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            deadline: string;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            finishedAt: string | null;
+            /** @example user:42 */
+            id: string;
+            maxResultTokens: number;
+            /** @example user:42 */
+            parentId: string;
+            result?: unknown;
+            resultTokens: number | null;
+            /** @enum {string} */
+            status: "running" | "completed" | "timed_out";
+            task: string;
+            /** @description The child session's version */
+            version: number;
+        };
+        SubmitSubagentResult: {
+            /** @description Any JSON value */
+            result: unknown;
+        };
         TenantAuditPage: {
             nextCursor: string | null;
             records: components["schemas"]["AuditRecord"][];
@@ -1743,6 +2159,10 @@ export interface components {
         UpdateSession: {
             agent?: string | null;
             expectedVersion?: number;
+            /** @description Layer links to set (a session id) or remove (null); others keep their values */
+            links?: {
+                [key: string]: string | null;
+            };
             /**
              * @description Free-form JSON object, at most 8 KiB
              * @example {
@@ -4071,6 +4491,10 @@ export interface operations {
                 at?: number;
                 /** @description Token budget of the window */
                 budget: number;
+                /** @description Linked layers to include (PATCH the session's `links`), comma-separated, or `all`: each contributes its pinned items, state digest and summary, labelled with its source */
+                layers?: string;
+                /** @description The share of the budget the layers may take together, split evenly among them (default 0.25) */
+                layerShare?: number;
                 /** @description Only state of these namespaces (comma-separated) */
                 namespaces?: string;
                 /** @description Only events of these types (comma-separated) */
@@ -4602,6 +5026,142 @@ export interface operations {
             };
         };
     };
+    handOff: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Handoff"];
+            };
+        };
+        responses: {
+            /** @description Handed off */
+            201: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The target session: /v1/sessions/{to.sessionId} */
+                    Location?: string;
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HandoffResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     acquireLease: {
         parameters: {
             query?: never;
@@ -4811,6 +5371,222 @@ export interface operations {
             };
         };
     };
+    getLineage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The linked sessions and their links, oldest link first */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mergeFork: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Merge"];
+            };
+        };
+        responses: {
+            /** @description Merged (or nothing new to merge) */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MergeResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     pauseSession: {
         parameters: {
             query?: never;
@@ -4975,6 +5751,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RestoreResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    submitSubagentResult: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubmitSubagentResult"];
+            };
+        };
+        responses: {
+            /** @description Completed */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subagent"];
                 };
             };
             /** @description Invalid JSON or failed validation */
@@ -5695,6 +6609,211 @@ export interface operations {
             };
             /** @description The session was deleted */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSubagent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subagent */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subagent"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    startSubagent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSubagent"];
+            };
+        };
+        responses: {
+            /** @description The child, running */
+            201: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The child session: /v1/sessions/{childId} */
+                    Location?: string;
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subagent"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

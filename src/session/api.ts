@@ -34,16 +34,32 @@ import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, Sta
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
 import type { ForkSnapshot } from "./history/fork";
 import type { HandoffBody, HandoffPackage } from "../schemas/handoffs";
+import type { MergeBody, MergeResult } from "../schemas/merge";
 import type { Subagent, SubagentOutcome, SubmitResultBody } from "../schemas/subagents";
 import type { HandoffArrival, HandoffDeparture } from "./handoffs/operations";
 import type { HandoffIds } from "./handoffs/package";
 import type { LineageEntry } from "./lineage/operations";
 import type { LayerSlice } from "./context/layer";
+import type { MergePoint, MergeSource } from "./merge/source";
 import type { SubagentSeed } from "./subagents/child";
 import type { WriteOptions, WriteResult } from "./kernel/write-spec";
 import type { NewSession } from "./sessions/session-row";
 
-export type { Caller, ForkSnapshot, LayerSlice, HandoffArrival, HandoffDeparture, HandoffIds, LineageEntry, NewSession, SubagentSeed, WriteOptions, WriteResult };
+export type {
+	Caller,
+	ForkSnapshot,
+	HandoffArrival,
+	HandoffDeparture,
+	HandoffIds,
+	LayerSlice,
+	LineageEntry,
+	MergePoint,
+	MergeSource,
+	NewSession,
+	SubagentSeed,
+	WriteOptions,
+	WriteResult,
+};
 
 export interface SessionApi {
 	createSession(caller: Caller, input: NewSession, options: WriteOptions): Promise<WriteResult<Session>>;
@@ -75,6 +91,11 @@ export interface SessionApi {
 	restore(caller: Caller, body: RestoreBody, options: WriteOptions): Promise<WriteResult<RestoreResult>>;
 	exportFork(caller: Caller, point: Pick<ForkBody, "checkpoint" | "version">): Promise<Result<ForkSnapshot>>;
 	createFork(caller: Caller, input: NewSession, snapshot: ForkSnapshot, options: WriteOptions): Promise<WriteResult<Session>>;
+
+	/** Merging a fork (merge/operations.ts): the target's merge point, the fork's changes since, the target's write. */
+	mergePoint(caller: Caller, forkId: string): Promise<Result<MergePoint>>;
+	exportMergeSource(caller: Caller, into: string, since: MergePoint): Promise<Result<MergeSource>>;
+	mergeFork(caller: Caller, body: MergeBody, source: MergeSource, options: WriteOptions): Promise<WriteResult<MergeResult>>;
 
 	exportSession(caller: Caller): Promise<Result<ReadableStream<Uint8Array>>>;
 	importSession(caller: Caller, tenant: string, id: string, document: ImportDocument, options: WriteOptions): Promise<WriteResult<Session>>;

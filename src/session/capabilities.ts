@@ -13,6 +13,7 @@ import type { Capability } from "./kernel/capability";
 import { timerTable } from "./kernel/timers-capability";
 import { lease } from "./lease/capability";
 import { lineage } from "./lineage/capability";
+import { merge } from "./merge/capability";
 import { metrics } from "./metrics/capability";
 import { retention } from "./retention/capability";
 import { projection } from "./projection/capability";
@@ -36,6 +37,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	retention,
 	lineage,
 	subagents,
+	merge,
 	timerTable,
 ];
 

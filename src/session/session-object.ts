@@ -25,7 +25,7 @@ import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
 import type { Failure } from "../errors";
 import type { Json } from "../schemas/common";
-import type { ForkSnapshot, NewSession, SessionApi, WriteOptions } from "./api";
+import type { ForkSnapshot, MergePoint, MergeSource, NewSession, SessionApi, WriteOptions } from "./api";
 import { CAPABILITIES, isReferenced } from "./capabilities";
 import * as compaction from "./compaction/operations";
 import { configuredInlineLimit } from "./content/placement";
@@ -49,6 +49,8 @@ import type { SubagentSeed } from "./subagents/child";
 import * as subagentParent from "./subagents/parent";
 import type { HandoffBody } from "../schemas/handoffs";
 import type { SubagentOutcome, SubmitResultBody } from "../schemas/subagents";
+import * as merging from "./merge/operations";
+import type { MergeBody } from "../schemas/merge";
 import * as exporting from "./portability/export";
 import * as importing from "./portability/import";
 import * as lifecycle from "./sessions/lifecycle";
@@ -197,6 +199,21 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	createFork(caller: Caller, input: NewSession, snapshot: ForkSnapshot, options: WriteOptions) {
 		if (!admitsSession(caller.sessions, input.id, input.subject ?? null)) return Promise.resolve(outOfScope(input.id));
 		return history.createFork(this.#call(caller, "createFork", { id: input.id, parentId: input.parentId ?? null }), input, snapshot, options);
+	}
+
+	mergePoint(caller: Caller, forkId: string) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("merge"));
+		return merging.mergePoint(this.#call(caller, "mergePoint", { from: forkId }), forkId);
+	}
+
+	exportMergeSource(caller: Caller, into: string, since: MergePoint) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("merge"));
+		return merging.mergeSource(this.#call(caller, "exportMergeSource", { into, sinceVersion: since.forkVersion }), into, since);
+	}
+
+	mergeFork(caller: Caller, body: MergeBody, source: MergeSource, options: WriteOptions) {
+		if (caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("merge"));
+		return merging.mergeFork(this.#call(caller, "mergeFork", { from: body.from, strategy: body.strategy ?? "report" }), body, source, options);
 	}
 
 	exportSession(caller: Caller) {
