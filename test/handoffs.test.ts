@@ -14,7 +14,7 @@ async function eventsOf(id: string, types?: string) {
 }
 
 async function triage(): Promise<string> {
-	const id = await createSession({ body: { agent: "triage" } });
+	const id = await createSession({ body: { agent: "triage", subject: "customer-42" } });
 	await append(
 		id,
 		{ type: "message", role: "user", content: "Invoices from Acme are rejected since Monday" },
@@ -47,7 +47,8 @@ describe("handoffs", () => {
 
 		// The target starts with the package, pinned: it is the first item of its window.
 		const target = await callJson(`/v1/sessions/${b}`);
-		expect(target.body).toMatchObject({ agent: "research", version: 1, eventCount: 1 });
+		// A new target inherits the subject: an erasure by subject reaches the copy the package made.
+		expect(target.body).toMatchObject({ agent: "research", subject: "customer-42", version: 1, eventCount: 1 });
 		const window = (await callJson(`/v1/sessions/${b}/context?budget=4000`)).body;
 		expect(window.items[0]).toMatchObject({ kind: "pinned_event", seq: 1, type: "handoff_in" });
 		expect(window.items[0].content.task).toBe("Find what changed in Acme's invoice API");
@@ -133,7 +134,7 @@ describe("handoffs", () => {
 		const targetId = await newSessionId(`handoff-target\n${key}`);
 		const body = { to: { agent: "research" }, task: "half way" };
 		const built: any = await sessionObject(source).exportHandoff(SYSTEM_CALLER, { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } }, { handoffId, targetId });
-		await sessionObject(targetId).receiveHandoff(SYSTEM_CALLER, { package: built.value, request: { from: source, body: { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } } }, newSession: { id: targetId, tenant: env.ADMIN_TENANT, agent: "research" } }, { idempotencyKey: key });
+		await sessionObject(targetId).receiveHandoff(SYSTEM_CALLER, { package: built.value.package, request: { from: source, body: { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } } }, newSession: { id: targetId, tenant: env.ADMIN_TENANT, agent: "research" } }, { idempotencyKey: key });
 		expect(await eventsOf(source, "handoff_out")).toHaveLength(0);
 		const retried = await callJson(`/v1/sessions/${source}/handoffs`, { method: "POST", body, headers: { "idempotency-key": key } });
 		expect(retried.status).toBe(201);

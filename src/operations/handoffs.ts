@@ -24,13 +24,13 @@ export async function handOff(env: Env, principal: Principal, sourceId: string, 
 	const caller = callerOf(principal);
 	const source = sessionApi(env, principal, sourceId);
 
-	const built: Result<HandoffPackage> = await source.exportHandoff(caller, body, { handoffId, targetId });
+	const built: Result<{ package: HandoffPackage; subject: string | null }> = await source.exportHandoff(caller, body, { handoffId, targetId });
 	if (!built.ok) return built;
-	const handoff = built.value;
+	const handoff = built.value.package;
 	const request = { from: sourceId, body };
 	const received: WriteResult<Session> = await sessionApi(env, principal, targetId).receiveHandoff(
 		caller,
-		{ package: handoff, request, newSession: { id: targetId, tenant: principal.tenant, agent: body.to.agent } },
+		{ package: handoff, request, newSession: { id: targetId, tenant: principal.tenant, agent: body.to.agent, subject: built.value.subject ?? undefined } },
 		{ idempotencyKey: key },
 	);
 	if (!received.ok) return received;

@@ -120,7 +120,7 @@ export interface SessionApi {
 	eraseForSubject(caller: Caller, request: EraseRequest): Promise<Result<SessionErasure>>;
 	recordLookups(caller: Caller, samples: LookupSample[]): Promise<void>;
 
-	exportHandoff(caller: Caller, body: HandoffBody, ids: HandoffIds): Promise<Result<HandoffPackage>>;
+	exportHandoff(caller: Caller, body: HandoffBody, ids: HandoffIds): Promise<Result<{ package: HandoffPackage; subject: string | null }>>;
 	receiveHandoff(caller: Caller, arrival: HandoffArrival, options: WriteOptions): Promise<WriteResult<Session>>;
 	recordHandoffOut(caller: Caller, departure: HandoffDeparture, options: WriteOptions): Promise<WriteResult<{ version: number }>>;
 	describeLineage(caller: Caller): Promise<Result<LineageEntry>>;

@@ -303,6 +303,9 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	}
 
 	receiveHandoff(caller: Caller, arrival: HandoffArrival, options: WriteOptions) {
+		const target = arrival.newSession;
+		// A new target is created within the caller's reach, as any create is; an existing one is checked by the kernel.
+		if (!this.#session.kernel.session() && !admitsSession(caller.sessions, target.id, target.subject ?? null)) return Promise.resolve(outOfScope(target.id));
 		return handoffs.receiveHandoff(this.#call(caller, "receiveHandoff", { handoffId: arrival.package.handoffId, from: arrival.package.from.sessionId }), arrival, options);
 	}
 

@@ -20,12 +20,16 @@ import type { NewSession, SessionRow } from "../sessions/session-row";
 import { sessionView } from "../sessions/view";
 import { buildPackage, type HandoffIds } from "./package";
 
-/** The source's part, step one: the package, if the source could also record the handoff. */
-export function exportHandoff(session: SessionContext, body: HandoffBody, ids: HandoffIds): Promise<Result<HandoffPackage>> {
+/**
+ * The source's part, step one: the package, if the source could also record the handoff, and
+ * the source's subject, which a new target inherits (so an erasure by subject reaches the copy).
+ */
+export function exportHandoff(session: SessionContext, body: HandoffBody, ids: HandoffIds): Promise<Result<{ package: HandoffPackage; subject: string | null }>> {
 	return session.kernel.read(async (row) => {
 		const blocked = notRecordable(row);
 		if (blocked) return blocked;
-		return buildPackage(session.sql, row, body, ids, session.caller?.namespaces ?? null);
+		const built = await buildPackage(session.sql, row, body, ids, session.caller?.namespaces ?? null);
+		return built.ok ? ok({ package: built.value, subject: row.subject }) : built;
 	});
 }
 
