@@ -78,4 +78,36 @@ done
 expect '"receipt":{' "$out"
 expect '"crv":"Ed25519"' "$(curl -sS "$EC_URL/v1/erasures/public-key")"
 expect '"sessions":{"active":' "$(ec "$EC_URL/v1/metrics")"
+
+# 9. Many agents (README "Many agents, one memory"): triage reads the user's memory as a
+#    layer and hands off to research; research asks a subagent for a result of a declared
+#    shape, then hands off to resolution; lineage traces the chain from its end.
+RUN="$(date +%s)-$RANDOM"
+USER_MEMORY="user-42-$RUN" TRIAGE="triage-$RUN" RESEARCH="research-$RUN" DIFF="diff-$RUN" RESOLUTION="resolution-$RUN"
+ec -X POST "$EC_URL/v1/sessions" -d '{"id":"'"$USER_MEMORY"'","agent":"memory"}' >/dev/null
+ec -X PUT "$EC_URL/v1/sessions/$USER_MEMORY/state/profile/language" -d '{"value":"Prefers answers in German","pinned":true}' >/dev/null
+ec -X POST "$EC_URL/v1/sessions" -d '{"id":"'"$TRIAGE"'","agent":"triage","subject":"customer-42"}' >/dev/null
+ec -X POST "$EC_URL/v1/sessions/$TRIAGE/events" -d '{"events":[
+  {"type":"message","role":"user","content":"Acme invoices are rejected since Monday"},
+  {"type":"decision","content":"Route to research: a vendor schema change is likely"}]}' >/dev/null
+ec -X PUT "$EC_URL/v1/sessions/$TRIAGE/state/ticket/priority" -d '{"value":"high"}' >/dev/null
+expect '"links":{"user":"'"$USER_MEMORY"'"}' "$(ec -X PATCH "$EC_URL/v1/sessions/$TRIAGE" -d '{"links":{"user":"'"$USER_MEMORY"'"}}')"
+expect '"source":{"layer":"user"' "$(ec "$EC_URL/v1/sessions/$TRIAGE/context?budget=2000&layers=user")"
+out=$(ec -X POST "$EC_URL/v1/sessions/$TRIAGE/handoffs" -H "Idempotency-Key: handoff-$RUN" -d '{"to":{"agent":"research","sessionId":"'"$RESEARCH"'"},
+  "task":"Find what changed in the Acme invoice API","include":{"stateNamespaces":["ticket"],"maxTokens":1500}}')
+expect '"created":true' "$out"
+expect '"kind":"pinned_event","seq":1,"type":"handoff_in"' "$(ec "$EC_URL/v1/sessions/$RESEARCH/context?budget=2000")"
+out=$(ec -X POST "$EC_URL/v1/sessions/$RESEARCH/subagents" -d '{"id":"'"$DIFF"'","agent":"schema-differ","task":"Diff the Acme invoice schema",
+  "contextMaxTokens":500,"maxResultTokens":200,"timeoutSeconds":600,
+  "resultSchema":{"type":"object","required":["changed"],"properties":{"changed":{"type":"array","items":{"type":"string"}}}}}')
+expect '"status":"running"' "$out"
+expect '"result_invalid"' "$(ec -X POST "$EC_URL/v1/sessions/$DIFF/result" -d '{"result":{"changed":"vat_id"}}')"
+expect '"status":"completed"' "$(ec -X POST "$EC_URL/v1/sessions/$DIFF/result" -d '{"result":{"changed":["vat_id renamed to tax_id"]}}')"
+expect '"type":"subagent_result"' "$(ec "$EC_URL/v1/sessions/$RESEARCH/events?types=subagent_result")"
+ec -X POST "$EC_URL/v1/sessions/$RESEARCH/events" -d '{"events":[{"type":"decision","content":"Map tax_id back to vat_id in the importer"}]}' >/dev/null
+expect '"created":true' "$(ec -X POST "$EC_URL/v1/sessions/$RESEARCH/handoffs" -d '{"to":{"agent":"resolution","sessionId":"'"$RESOLUTION"'"},"task":"Patch the importer and reply to the customer"}')"
+lineage=$(ec "$EC_URL/v1/sessions/$RESOLUTION/lineage")
+expect '"kind":"handoff","from":"'"$TRIAGE"'","to":"'"$RESEARCH"'"' "$lineage"
+expect '"kind":"handoff","from":"'"$RESEARCH"'","to":"'"$RESOLUTION"'"' "$lineage"
+expect '"kind":"subagent","from":"'"$RESEARCH"'","to":"'"$DIFF"'"' "$lineage"
 echo "walkthrough: ok ($SESSION)"
