@@ -57,7 +57,7 @@ describe("handoffs", () => {
 		expect(out[0].content).toMatchObject({ handoffId: handoff.handoffId, to: { agent: "research", sessionId: b } });
 
 		// B hands on to an existing session C: appended there, not created.
-		const c = await createSession({ body: { agent: "resolution" } });
+		const c = await createSession({ body: { agent: "resolution", subject: "customer-42" } });
 		await append(c, { type: "note", content: "resolution queue ready" });
 		await append(b, { type: "decision", content: "Acme renamed field vat_id to tax_id" });
 		const second = await callJson(`/v1/sessions/${b}/handoffs`, { method: "POST", body: { to: { agent: "resolution", sessionId: c }, task: "Patch the invoice mapper" } });
@@ -90,15 +90,38 @@ describe("handoffs", () => {
 		expect((await callJson(`/v1/sessions/${a}`)).body.version).toBe(before);
 	});
 
-	it("cuts optional parts to the budget and says what it left out", async () => {
+	it("cuts optional parts to the budget at every size and counts what it left out, beyond what it read", async () => {
 		const a = await createSession();
-		await append(a, ...Array.from({ length: 60 }, (_, index) => ({ type: "decision", content: `decision ${index}: ${"because of a detail ".repeat(5)}` })));
-		const { body } = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "next" }, task: "go on", include: { summary: false, maxTokens: 400 } } });
-		expect(body.package.tokens).toBeLessThanOrEqual(400);
-		expect(body.package.decisions.length).toBeGreaterThan(0);
-		expect(body.package.decisions[0].content).toMatch(/^decision 59/);
-		const omitted = body.package.omitted.find((entry: { part: string }) => entry.part === "decisions");
-		expect(omitted.count + body.package.decisions.length).toBe(60);
+		for (let batch = 0; batch < 3; batch++) {
+			await append(a, ...Array.from({ length: 100 }, (_, index) => ({ type: "decision", content: `decision ${batch * 100 + index}: ${"because of a detail ".repeat(5)}` })));
+		}
+		for (let batch = 0; batch < 2; batch++) {
+			await callJson(`/v1/sessions/${a}/state/facts/k${batch}`, { method: "PUT", body: { value: "a fact ".repeat(30) } });
+		}
+		for (let maxTokens = 200; maxTokens <= 1500; maxTokens += 59) {
+			const { status, body } = await callJson(`/v1/sessions/${a}/handoffs`, {
+				method: "POST",
+				body: { to: { agent: "next" }, task: "go on", include: { summary: false, stateNamespaces: ["facts"], maxTokens } },
+			});
+			expect(status).toBe(201);
+			const encoded = JSON.stringify(body.package);
+			expect(body.package.tokens).toBeLessThanOrEqual(maxTokens);
+			// A token is at least one character of JSON: the package cannot hide a larger size behind its own count.
+			expect(encoded.length).toBeLessThanOrEqual(maxTokens * 8);
+			const omitted = body.package.omitted.find((entry: { part: string }) => entry.part === "decisions");
+			expect(omitted.count + body.package.decisions.length).toBe(300);
+			if (body.package.decisions.length > 0) expect(body.package.decisions[0].content).toMatch(/^decision 299/);
+		}
+	});
+
+	it("refuses to copy one subject's context into an existing session of another (an erasure would miss it)", async () => {
+		const a = await triage();
+		const other = await createSession({ body: { subject: "customer-7" } });
+		const refused = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "x", sessionId: other }, task: "t" } });
+		expect(refused.status).toBe(409);
+		expect(refused.body.error.code).toBe("subject_mismatch");
+		expect(await eventsOf(other, "handoff_in")).toHaveLength(0);
+		expect(await eventsOf(a, "handoff_out")).toHaveLength(0);
 	});
 
 	it("carries large content as references to the source, not inline", async () => {
@@ -130,8 +153,8 @@ describe("handoffs", () => {
 		// The target received the package but the source never recorded it (a crash between the steps): the retry completes it.
 		const source = await triage();
 		const key = "handoff-half-way";
-		const handoffId = `hof_${(await newSessionId(`handoff\n${key}`)).slice(4)}`;
-		const targetId = await newSessionId(`handoff-target\n${key}`);
+		const handoffId = `hof_${(await newSessionId(`handoff\n${source}\n${key}`)).slice(4)}`;
+		const targetId = await newSessionId(`handoff-target\n${source}\n${key}`);
 		const body = { to: { agent: "research" }, task: "half way" };
 		const built: any = await sessionObject(source).exportHandoff(SYSTEM_CALLER, { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } }, { handoffId, targetId });
 		await sessionObject(targetId).receiveHandoff(SYSTEM_CALLER, { package: built.value.package, request: { from: source, body: { ...body, include: { summary: true, eventTypes: ["decision", "error"], maxTokens: 4000 } } }, newSession: { id: targetId, tenant: env.ADMIN_TENANT, agent: "research" } }, { idempotencyKey: key });

@@ -114,4 +114,16 @@ describe("layered context", () => {
 		const removed = await link(id, { org: null });
 		expect(removed.body.links).toEqual({ user });
 	});
+
+	it("lets a credential link only sessions it could read itself, with every namespace", async () => {
+		const id = await thread();
+		const victim = await userMemory();
+		const narrow = (await callJson("/v1/tokens", { method: "POST", body: { scopes: { operations: ["read", "write"], sessions: [id] } } })).body.token;
+		const refused = await callJson(`/v1/sessions/${id}`, { method: "PATCH", key: narrow, body: { links: { user: victim } } });
+		expect(refused.status).toBe(403);
+		expect(refused.body.error.code).toBe("session_out_of_scope");
+		const namespaced = (await callJson("/v1/tokens", { method: "POST", body: { scopes: { operations: ["read", "write"], namespaces: ["task"] } } })).body.token;
+		expect((await callJson(`/v1/sessions/${id}`, { method: "PATCH", key: namespaced, body: { links: { user: victim } } })).status).toBe(403);
+		expect((await callJson(`/v1/sessions/${id}`)).body.links).toEqual({});
+	});
 });

@@ -1,4 +1,5 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import type { SessionObject } from "../src/session/session-object";
 import { describe, expect, it } from "vitest";
 import { SYSTEM_CALLER } from "../src/auth/scopes";
 import { callJson, createSession, newId, sessionObject, waitFor } from "./helpers";
@@ -121,6 +122,33 @@ describe("subagents", () => {
 		await waitFor("the parent's result event", async () => (await eventsOf(parent, "subagent_result")).length === 1);
 	});
 
+	it("keeps reporting to a parent that fails for longer than timers retry, and never parks the report", async () => {
+		const parent = await parentWithContext();
+		const child = (await start(parent, { contextMaxTokens: 0 })).body.id as string;
+		let failing = true;
+		await runInDurableObject(sessionObject(child), (instance: SessionObject) => {
+			const reach = instance.dependencies.peer;
+			// A fault-injecting wrapper of the real binding: the parent's object is unreachable while `failing`.
+			instance.dependencies.peer = (tenant, id) => {
+				const real = reach(tenant, id);
+				return new Proxy(real, {
+					get: (target, property) =>
+						property === "recordSubagentOutcome" && failing ? () => Promise.reject(new Error("parent unreachable")) : Reflect.get(target, property),
+				});
+			};
+		});
+		const submitted: any = await sessionObject(child).submitResult(SYSTEM_CALLER, { result: { vendor: "acme", changed: [] } }, {});
+		expect(submitted.ok).toBe(true);
+		for (let attempt = 0; attempt < 12; attempt++) await runDurableObjectAlarm(sessionObject(child));
+		expect(await eventsOf(parent, "subagent_result")).toHaveLength(0);
+		expect((await callJson(`/v1/sessions/${child}`)).body.deadLetters).toEqual([]);
+		failing = false;
+		await waitFor("the parent's result event", async () => {
+			await runDurableObjectAlarm(sessionObject(child));
+			return (await eventsOf(parent, "subagent_result")).length === 1;
+		});
+	});
+
 	it("lets a token scoped to the child alone answer, and the parent still records it", async () => {
 		const parent = await parentWithContext();
 		const child = (await start(parent, { contextMaxTokens: 0 })).body.id as string;
@@ -134,7 +162,17 @@ describe("subagents", () => {
 	it("refuses bad input with 4xx and creates nothing: a schema that is not one, a session not started as a subagent, retries with a key make one child", async () => {
 		const parent = await parentWithContext();
 		const childId = newId();
-		for (const schema of [{ type: "strnig" }, { properties: { a: 5 } }, { required: "a" }, { $ref: "https://example.com/schema.json" }]) {
+		const unusable = [
+			{ type: "strnig" },
+			{ properties: { a: 5 } },
+			{ required: "a" },
+			{ $ref: "https://example.com/schema.json" },
+			// These two pass a validate(null) and would only throw on a result: they must fail at the start.
+			{ type: "string", pattern: "(" },
+			{ type: "object", properties: { a: { $ref: "#/$defs/missing" } } },
+			{ patternProperties: { "[": { type: "string" } } },
+		];
+		for (const schema of unusable) {
 			const refused = await start(parent, { id: childId, resultSchema: schema });
 			expect(refused.status).toBe(422);
 			expect(refused.body.error.code).toBe("schema_invalid");
@@ -153,5 +191,27 @@ describe("subagents", () => {
 		expect(again.body.id).toBe(first.body.id);
 		expect(again.headers.get("idempotent-replayed")).toBe("true");
 		expect((await callJson(`/v1/sessions/${parent}/lineage`)).body.links.filter((link: { kind: string }) => link.kind === "subagent")).toHaveLength(1);
+		// The same key from another parent starts that parent's own child.
+		const otherParent = await parentWithContext();
+		const other = await callJson(`/v1/sessions/${otherParent}/subagents`, keyed);
+		expect(other.status).toBe(201);
+		expect(other.body).toMatchObject({ parentId: otherParent });
+		expect(other.body.id).not.toBe(first.body.id);
+	});
+
+	it("refuses to start a child of a paused parent before the child exists, and slices a parent whose pinned items exceed the slice", async () => {
+		const parent = await parentWithContext();
+		expect((await callJson(`/v1/sessions/${parent}/pause`, { method: "POST", body: { reason: "review" } })).status).toBe(200);
+		const childId = newId();
+		const refused = await start(parent, { id: childId });
+		expect(refused.status).toBe(423);
+		expect((await callJson(`/v1/sessions/${childId}`)).status).toBe(404);
+		await callJson(`/v1/sessions/${parent}/resume`, { method: "POST", body: {} });
+
+		await callJson(`/v1/sessions/${parent}/state/brief/handoff`, { method: "PUT", body: { value: "a long pinned brief ".repeat(100), pinned: true } });
+		const sliced = await start(parent, { contextMaxTokens: 100 });
+		expect(sliced.status).toBe(201);
+		const seeded = (await callJson(`/v1/sessions/${sliced.body.id}/events`)).body.events;
+		expect(seeded.slice(1).reduce((sum: number, event: { tokens: number }) => sum + event.tokens, 0)).toBeLessThanOrEqual(100);
 	});
 });

@@ -230,7 +230,7 @@ export interface paths {
         delete: operations["deleteSession"];
         options?: never;
         head?: never;
-        /** Change agent, subject, metadata or policy fields */
+        /** Change agent, subject, metadata or policy fields, or layer links */
         patch: operations["updateSession"];
         trace?: never;
     };
@@ -1392,7 +1392,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "session_closed" | "not_a_subagent" | "result_invalid" | "result_too_large" | "schema_invalid" | "approval_decided" | "approval_exists" | "merge_conflict" | "not_a_fork" | "resolution_not_in_merge" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
+                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "session_closed" | "subject_mismatch" | "not_a_subagent" | "result_invalid" | "result_too_large" | "schema_invalid" | "approval_decided" | "approval_exists" | "merge_conflict" | "not_a_fork" | "resolution_not_in_merge" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
                 details?: {
                     [key: string]: unknown;
                 };

@@ -15,12 +15,13 @@ import { newSessionId } from "./session-ids";
 
 export async function handOff(env: Env, principal: Principal, sourceId: string, body: HandoffBody, options: WriteOptions): Promise<WriteResult<HandoffResult>> {
 	const key = options.idempotencyKey;
-	const targetId = body.to.sessionId ?? (await newSessionId(key && `handoff-target\n${key}`));
+	// Keys are per source: the same key used by two sources makes two handoffs.
+	const targetId = body.to.sessionId ?? (await newSessionId(key && `handoff-target\n${sourceId}\n${key}`));
 	if (targetId === sourceId) return fail("validation_failed", "A session cannot hand off to itself", { issues: [{ path: "to.sessionId", message: "same as the source" }] });
 	const outOfScope = sessionScopeFailure(principal, targetId);
 	if (outOfScope) return outOfScope;
 	if (!principal.scopes.operations.includes("read")) return fail("operation_out_of_scope", "A handoff reads its source: this credential may not read", { needs: "read" });
-	const handoffId = key ? `hof_${(await newSessionId(`handoff\n${key}`)).slice(4)}` : `hof_${crypto.randomUUID().replaceAll("-", "")}`;
+	const handoffId = key ? `hof_${(await newSessionId(`handoff\n${sourceId}\n${key}`)).slice(4)}` : `hof_${crypto.randomUUID().replaceAll("-", "")}`;
 	const caller = callerOf(principal);
 	const source = sessionApi(env, principal, sourceId);
 

@@ -8,7 +8,6 @@ import type { Principal } from "../app-env";
 import { callerOf, sessionScopeFailure } from "../auth/authorize";
 import { fail, type Result } from "../errors";
 import { type ContextItem, type ContextQuery, type ContextWindow, DEFAULT_LAYER_SHARE, type LayerUse } from "../schemas/context";
-import type { Session } from "../schemas/sessions";
 import type { LayerSlice } from "../session/api";
 import { sessionApi } from "./session-api";
 
@@ -18,9 +17,9 @@ export async function layeredContext(env: Env, principal: Principal, id: string,
 	}
 	const caller = callerOf(principal);
 	const thread = sessionApi(env, principal, id);
-	const described: Result<Session> = await thread.describe(caller);
-	if (!described.ok) return described;
-	const links = described.value.links;
+	const linked: Result<Record<string, string>> = await thread.layerLinks(caller);
+	if (!linked.ok) return linked;
+	const links = linked.value;
 	const names = query.layers === "all" ? Object.keys(links) : [...new Set(query.layers.split(","))];
 	const unknown = names.filter((name) => links[name] === undefined);
 	if (unknown.length > 0) {
@@ -32,7 +31,14 @@ export async function layeredContext(env: Env, principal: Principal, id: string,
 	}
 
 	const share = Math.floor((query.budget * (query.layerShare ?? DEFAULT_LAYER_SHARE)) / Math.max(1, names.length));
-	const slices: Result<LayerSlice>[] = await Promise.all(names.map((name) => sessionApi(env, principal, links[name]).getLayerSlice(caller, name, share)));
+	const slices: Result<LayerSlice>[] = await Promise.all(
+		names.map((name) =>
+			sessionApi(env, principal, links[name])
+				.getLayerSlice(caller, name, share)
+				// A layer whose storage fails (an archive in R2 unreadable) leaves the thread's window whole.
+				.catch(() => fail("dependency_unavailable", `Layer ${name} could not be read`)),
+		),
+	);
 	const items: ContextItem[] = [];
 	const uses: LayerUse[] = [];
 	for (const [index, name] of names.entries()) {
@@ -43,7 +49,7 @@ export async function layeredContext(env: Env, principal: Principal, id: string,
 			continue;
 		}
 		// A layer that is gone leaves the thread's window whole; one the caller may not read refuses it.
-		if (slice.code !== "session_deleted" && slice.code !== "session_not_found") return slice;
+		if (slice.code !== "session_deleted" && slice.code !== "session_not_found" && slice.code !== "dependency_unavailable") return slice;
 		uses.push({ layer: name, sessionId: links[name], version: null, budget: share, used: 0, omitted: 0, unavailable: slice.code });
 	}
 	const window: Result<ContextWindow> = await thread.getContext(caller, { ...query, layers: undefined, layerShare: undefined }, items);

@@ -40,7 +40,8 @@ contextRoutes.openapi(
 				? await timedLookup(c, id, "context", () => sessionApi(c.env, c.var.principal, id).getContext(caller(c), query))
 				: await layeredContext(c.env, c.var.principal, id, { ...query, layers }),
 		);
-		c.header("ETag", `"${window.version}"`);
+		// A layered window also reflects other sessions' versions: the thread's alone would be a false ETag.
+		if (layers === undefined) c.header("ETag", `"${window.version}"`);
 		return c.json(window, 200);
 	},
 );

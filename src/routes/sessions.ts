@@ -1,7 +1,9 @@
-import { requires } from "../auth/authorize";
+import { callerOf, checkSession, requires } from "../auth/authorize";
+import { admitsId } from "../auth/scopes";
+import type { Principal } from "../app-env";
 import { createRoute } from "@hono/zod-openapi";
 import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from "../db/sessions";
-import { ApiError, unwrap } from "../errors";
+import { ApiError, type Result, unwrap } from "../errors";
 import { SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
 import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson, caller } from "./router";
@@ -130,7 +132,7 @@ sessionRoutes.openapi(
 		path: "/v1/sessions/{id}",
 		operationId: "updateSession",
 		tags: ["sessions"],
-		summary: "Change agent, subject, metadata or policy fields",
+		summary: "Change agent, subject, metadata or policy fields, or layer links",
 		security: bearerSecurity,
 		request: {
 			params: SessionParams,
@@ -141,7 +143,21 @@ sessionRoutes.openapi(
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
+		if (body.links) await checkLayerTargets(c.env, c.var.principal, body.links);
 		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).updateSession(caller(c), body, writeOptions(c.req.valid("header"), body.expectedVersion));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );
+
+/**
+ * A layer is read into the windows of whoever reads the thread, so a credential may link only
+ * sessions it could read itself: by id, or (for `subject=` scopes) as the linked object decides.
+ */
+async function checkLayerTargets(env: Env, principal: Principal, links: Record<string, string | null>): Promise<void> {
+	for (const target of Object.values(links)) {
+		if (target === null || admitsId(principal.scopes.sessions, target)) continue;
+		checkSession(principal, target);
+		const reached: Result<unknown> = await sessionApi(env, principal, target).describeLineage(callerOf(principal));
+		if (!reached.ok) throw ApiError.from(reached);
+	}
+}

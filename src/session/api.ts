@@ -82,6 +82,7 @@ export interface SessionApi {
 
 	getContext(caller: Caller, query: ContextQuery, layers?: ContextItem[]): Promise<Result<ContextWindow>>;
 	getLayerSlice(caller: Caller, layer: string, budget: number): Promise<Result<LayerSlice>>;
+	layerLinks(caller: Caller): Promise<Result<Record<string, string>>>;
 	compact(caller: Caller, body: CompactBody, options: WriteOptions): Promise<WriteResult<CompactResult>>;
 	listCompactions(caller: Caller, query: ListCompactionsQuery): Promise<Result<CompactionPage>>;
 

@@ -54,6 +54,7 @@ import type { MergeBody } from "../schemas/merge";
 import * as exporting from "./portability/export";
 import * as importing from "./portability/import";
 import * as lifecycle from "./sessions/lifecycle";
+import { linksOf } from "./sessions/session-row";
 import * as pause from "./sessions/pause";
 import * as state from "./state/operations";
 import * as workflows from "./workflows/operations";
@@ -112,6 +113,8 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		// A new subject must stay within the caller's reach (else a write could move a session into another's).
 		if (id !== undefined && body.subject !== undefined && !admitsSession(caller.sessions, id, body.subject)) return Promise.resolve(outOfScope(id));
 		if (body.policy?.retention !== undefined && caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("retention policy"));
+		// A layer brings all of its namespaces into the thread's windows.
+		if (body.links !== undefined && caller.namespaces !== null) return Promise.resolve(wholeSessionNeeded("layer links"));
 		return lifecycle.updateSession(this.#call(caller, "updateSession", { fields: Object.keys(body) }), body, options);
 	}
 
@@ -159,6 +162,11 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	getContext(caller: Caller, query: ContextQuery, layers: ContextItem[] = []) {
 		const layered = layers.length > 0 ? { layerItems: layers.length, layerTokens: layers.reduce((sum, item) => sum + item.tokens, 0) } : {};
 		return getContext(this.#call(caller, "getContext", { ...query, ...layered, scopeNamespaces: caller.namespaces }), query, layers);
+	}
+
+	/** The sessions this one links as layers, for a layered window (operations/layers.ts). */
+	layerLinks(caller: Caller) {
+		return this.#call(caller, "layerLinks", null).kernel.read((row) => ({ ok: true as const, value: linksOf(row) }));
 	}
 
 	/** This session as a layer of another's window (context/layer.ts). */

@@ -56,6 +56,7 @@ function compactWith(
 		// A lease fences writers, not the session's own upkeep.
 		fenced: job.timer === undefined,
 		whilePaused: job.timer !== undefined,
+		whileClosed: job.timer !== undefined,
 		timer: job.timer,
 		basis: () => compactionBasis(session.sql),
 		prepare: ({ row, uploads }) => prepareCompaction(session.sql, session.dependencies.blobs, uploads, row as SessionRow, { upToSeq: job.upToSeq, agentSummary: job.agentSummary }),

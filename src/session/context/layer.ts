@@ -7,7 +7,7 @@
 import { ok, type Result } from "../../errors";
 import type { ContextItem } from "../../schemas/context";
 import { latestVisibleCompaction } from "../compaction/store";
-import { isStub, pinnedEvents, toEvent, windowTokens } from "../events/log";
+import { type EventRow, isStub, pinnedEvents, toEvent, windowTokens } from "../events/log";
 import { visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
 import { digestLine, pinnedState, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
@@ -43,10 +43,16 @@ export function layerSlice(session: SessionContext, layer: string, budget: numbe
 		};
 
 		for (const state of pinnedState(session.sql, undefined, scope)) take(stateItem(state));
-		const pinned = pinnedEvents(session.sql, intervals);
-		// Retention may have moved an old pinned event's content to R2: read back only those chosen.
-		const archived = await loadArchived(session.sql, session.dependencies.blobs, pinned.filter(isStub));
-		for (const event of pinned) take(eventItem("pinned_event", archived.get(event.seq) ?? toEvent(event), windowTokens(event)));
+		// Chosen by their stored token counts; retention may have moved an old one's content to R2, read back once chosen.
+		const chosen = new Map<ContextItem, EventRow>();
+		for (const event of pinnedEvents(session.sql, intervals)) {
+			if (remaining <= 0) {
+				omitted++;
+				continue;
+			}
+			const item = eventItem("pinned_event", toEvent(event), windowTokens(event));
+			if (take(item)) chosen.set(items[items.length - 1], event);
+		}
 
 		const lines: string[] = [];
 		let digestTokens = 0;
@@ -64,6 +70,16 @@ export function layerSlice(session: SessionContext, layer: string, budget: numbe
 
 		const summary = latestVisibleCompaction(session.sql, intervals);
 		if (summary) take({ kind: "summary", content: summary.summary, tokens: summary.summary_tokens, throughSeq: summary.to_seq });
+
+		const stubs = [...chosen.values()].filter(isStub);
+		if (stubs.length > 0) {
+			const archived = await loadArchived(session.sql, session.dependencies.blobs, stubs);
+			for (const [index, item] of items.entries()) {
+				const event = chosen.get(item);
+				const view = event && archived.get(event.seq);
+				if (view) items[index] = { ...eventItem("pinned_event", view, item.tokens), source };
+			}
+		}
 		return ok({ sessionId: row.id, version: row.version, items, used: budget - remaining, omitted });
 	});
 }

@@ -129,6 +129,7 @@ export const escalateWhenDue: TimerHandler = async (session, run) => {
 		timer: run,
 		fenced: false,
 		whilePaused: true,
+		whileClosed: true,
 		basis: () => [escalated(), subjectVersion(session.sql, subjectOf)],
 		prepare: async ({ row, uploads }) => {
 			if (escalated()) return null;

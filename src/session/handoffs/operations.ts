@@ -74,6 +74,11 @@ export async function receiveHandoff(session: SessionContext, arrival: HandoffAr
 		apply: ({ plan, row, now }) => {
 			const current = row as SessionRow;
 			if (findLink(session.sql, "handoff_in", arrival.package.handoffId)) return ok(sessionView(session, current, now));
+			// The package is the source subject's data: in a session of another subject an erasure of it would miss the copy.
+			const subject = arrival.newSession.subject ?? null;
+			if (subject !== null && current.subject !== subject) {
+				return fail("subject_mismatch", `Session ${current.id} belongs to another data subject than the handoff's source`, { target: current.id });
+			}
 			const { updated } = commitEvents(session.sql, current, plan, now);
 			recordLink(session.sql, { kind: "handoff_in", ref: arrival.package.handoffId, peer: arrival.package.from.sessionId }, now);
 			return ok(sessionView(session, updated, now));

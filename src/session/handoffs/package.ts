@@ -15,7 +15,7 @@ import { workStatusLines } from "../context/work-status";
 import { hotEventsNewestFirst, isStub, type EventRow, toEvent } from "../events/log";
 import { type Intervals, visibilitySql, visibleIntervals } from "../history/visibility";
 import { encodingOf, type SessionRow } from "../sessions/session-row";
-import { pinnedState, type StateRow, unpinnedStateNewestFirst } from "../state/state";
+import { pinnedState, type StateRow, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
 
 /** Candidates read per part, at most: a package is small, so its reads stay small too. */
 const MAX_CANDIDATES = 200;
@@ -25,6 +25,8 @@ const SUMMARY_EVENTS = 500;
 type Decision = HandoffPackage["decisions"][number];
 type StateEntry = HandoffPackage["state"][number];
 type OptionalPart = "decisions" | "openItems" | "state" | "refs";
+/** The optional parts, most important first. */
+const PARTS: readonly OptionalPart[] = ["decisions", "openItems", "state", "refs"];
 
 export interface HandoffIds {
 	handoffId: string;
@@ -51,7 +53,26 @@ export async function buildPackage(sql: SqlStorage, row: SessionRow, body: Hando
 		tokens: include.maxTokens,
 		createdAt: new Date().toISOString(),
 	};
+	// Everything is read before the first await, so the package is one consistent version.
+	const decisionRows = decisionsOf(sql, intervals, include.eventTypes);
+	const state = include.stateNamespaces?.length ? stateOf(sql, include.stateNamespaces, scope) : { rows: [], total: 0 };
+	const candidates: Record<OptionalPart, unknown[]> = {
+		decisions: decisionRows.map(toDecision),
+		openItems: openItemsOf(sql, intervals),
+		state: state.rows.map(toStateEntry),
+		refs: refsOf(sql, row.id, intervals, decisionRows, state.rows),
+	};
+	// Candidates are read up to MAX_CANDIDATES per part; `omitted` counts against the true totals.
+	const totals: Record<OptionalPart, number> = {
+		decisions: decisionCount(sql, intervals, include.eventTypes),
+		openItems: candidates.openItems.length,
+		state: state.total,
+		refs: candidates.refs.length,
+	};
+	// The required parts, with room for `omitted` at its largest (every part left out).
+	handoff.omitted = PARTS.filter((part) => totals[part] > 0).map((part) => ({ part, count: totals[part] }));
 	const required = await tokensOf(handoff, encoding);
+	handoff.omitted = [];
 	if (required > include.maxTokens) {
 		return fail("budget_too_small", `The handoff's required parts (task${include.summary ? ", summary" : ""}) need ${required} tokens; maxTokens is ${include.maxTokens}`, {
 			maxTokens: include.maxTokens,
@@ -59,16 +80,8 @@ export async function buildPackage(sql: SqlStorage, row: SessionRow, body: Hando
 		});
 	}
 
-	const decisionRows = decisionsOf(sql, intervals, include.eventTypes);
-	const stateRows = include.stateNamespaces?.length ? stateOf(sql, include.stateNamespaces, scope) : [];
-	const candidates: Record<OptionalPart, unknown[]> = {
-		decisions: decisionRows.map(toDecision),
-		openItems: openItemsOf(sql, intervals),
-		state: stateRows.map(toStateEntry),
-		refs: refsOf(sql, row.id, intervals, decisionRows, stateRows),
-	};
 	let remaining = include.maxTokens - required;
-	for (const part of ["decisions", "openItems", "state", "refs"] as const) {
+	for (const part of PARTS) {
 		const taken = handoff[part] as unknown[];
 		for (const candidate of candidates[part]) {
 			// One token for the comma that joins it to the previous item.
@@ -78,19 +91,21 @@ export async function buildPackage(sql: SqlStorage, row: SessionRow, body: Hando
 			remaining -= cost;
 		}
 	}
-	// Item by item counts can differ from the whole by a token here and there: trim until the whole fits.
-	let total = await tokensOf(handoff, encoding);
+	// Item by item counts can differ from the whole by a token here and there, and `omitted`
+	// takes room too: count the whole, and drop the least important items until it fits.
+	const settle = () => {
+		handoff.omitted = PARTS.filter((part) => totals[part] > handoff[part].length).map((part) => ({ part, count: totals[part] - handoff[part].length }));
+		return tokensOf(handoff, encoding);
+	};
+	let total = await settle();
 	while (total > include.maxTokens) {
-		const part = (["refs", "state", "openItems", "decisions"] as const).find((name) => handoff[name].length > 0);
+		const part = [...PARTS].reverse().find((name) => handoff[name].length > 0);
 		if (!part) break;
 		handoff[part].pop();
-		total = await tokensOf(handoff, encoding);
+		total = await settle();
 	}
-	for (const part of ["decisions", "openItems", "state", "refs"] as const) {
-		const left = candidates[part].length - handoff[part].length;
-		if (left > 0) handoff.omitted.push({ part, count: left });
-	}
-	handoff.tokens = await tokensOf(handoff, encoding);
+	// Counted with the widest value the field can take: the package is at most this.
+	handoff.tokens = total;
 	return ok(handoff);
 }
 
@@ -124,6 +139,13 @@ function decisionsOf(sql: SqlStorage, intervals: Intervals, types: EventType[]):
 		.toArray();
 }
 
+function decisionCount(sql: SqlStorage, intervals: Intervals, types: EventType[]): number {
+	const visible = visibilitySql(intervals);
+	return sql
+		.exec<{ n: number }>(`SELECT count(*) AS n FROM events WHERE type IN (${types.map(() => "?").join(",")}) AND ${visible.clause}`, ...types, ...visible.params)
+		.one().n;
+}
+
 function toDecision(row: EventRow): Decision {
 	const event = toEvent(row);
 	const decision: Decision = { seq: event.seq, type: event.type, createdAt: event.createdAt };
@@ -138,13 +160,14 @@ function openItemsOf(sql: SqlStorage, intervals: Intervals): string[] {
 	return (workStatusLines(sql, intervals, true) ?? []).slice(1);
 }
 
-function stateOf(sql: SqlStorage, namespaces: string[], scope: readonly string[] | null): StateRow[] {
-	const rows = [...pinnedState(sql, namespaces, scope)];
+function stateOf(sql: SqlStorage, namespaces: string[], scope: readonly string[] | null): { rows: StateRow[]; total: number } {
+	const pinned = pinnedState(sql, namespaces, scope);
+	const rows = [...pinned];
 	for (const row of unpinnedStateNewestFirst(sql, namespaces, scope)) {
 		if (rows.length >= MAX_CANDIDATES) break;
 		rows.push(row);
 	}
-	return rows;
+	return { rows, total: pinned.length + unpinnedStateCount(sql, namespaces, scope) };
 }
 
 function toStateEntry(row: StateRow): StateEntry {

@@ -30,7 +30,7 @@ import { UploadLedger, WriteUploads } from "./uploads";
 import type { Call, Commit, WriteOptions, WriteResult, WriteSpec } from "./write-spec";
 
 /** What the guard reads of a write's spec. */
-type GuardSpec = Pick<WriteSpec<unknown, unknown>, "options" | "precondition" | "fenced" | "whilePaused">;
+type GuardSpec = Pick<WriteSpec<unknown, unknown>, "options" | "precondition" | "fenced" | "whilePaused" | "whileClosed">;
 
 
 /** How many times a write re-plans on a changed basis before answering 409. */
@@ -309,7 +309,7 @@ export class WriteKernel {
 				until: row.pause_until === null ? null : new Date(row.pause_until).toISOString(),
 			});
 		}
-		if (precondition === "update" && row.closed_at !== null && !spec.whilePaused) {
+		if (precondition === "update" && row.closed_at !== null && !spec.whileClosed) {
 			return fail("session_closed", `Session is closed: ${row.close_reason ?? ""}`, { closedAt: new Date(row.closed_at).toISOString(), reason: row.close_reason });
 		}
 		if (options.expectedVersion !== undefined && options.expectedVersion !== row.version) {

@@ -57,6 +57,8 @@ export interface WriteSpec<Plan, T> {
 	fenced?: boolean;
 	/** Whether the write may run while the session is paused (resume, decisions, upkeep). */
 	whilePaused?: boolean;
+	/** Whether the write may run on a closed session (a subagent's, after its outcome): the service's own upkeep only. */
+	whileClosed?: boolean;
 	/** Where uploads go: the session's own prefix (needed before a create has a row). */
 	owner?: { tenant: string; sessionId: string };
 	/** The facts the plan rests on, read synchronously; a change by commit time re-plans. */

@@ -20,6 +20,9 @@ import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { RESUME_TIMER } from "../sessions/pause";
 import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
+import { z } from "@hono/zod-openapi";
+import { SessionId } from "../../schemas/common";
+import { LayerName, MAX_LAYERS } from "../../schemas/sessions";
 import { sessionView } from "../sessions/view";
 import { EXPORTED_TABLES } from "./export";
 
@@ -47,6 +50,8 @@ function missingBlob(document: ImportDocument): string | null {
 	return null;
 }
 
+const LinksColumn = z.record(LayerName, SessionId).refine((links) => Object.keys(links).length <= MAX_LAYERS);
+
 /** The session columns an import must get as integers (null where the column allows it). */
 const INTEGER_COLUMNS = ["version", "last_seq", "event_count", "state_key_count", "tokens_total", "created_at", "updated_at", "context_tokens", "summary_tokens"];
 const NULLABLE_INTEGER_COLUMNS = ["reported_input_tokens", "reported_at_context", "last_compaction_at", "paused_at", "pause_until"];
@@ -56,6 +61,13 @@ function sessionRowProblem(row: ExportedRow): string | null {
 	for (const column of INTEGER_COLUMNS) if (!Number.isSafeInteger(row[column])) return `session ${column} must be an integer`;
 	for (const column of NULLABLE_INTEGER_COLUMNS) {
 		if (row[column] !== undefined && row[column] !== null && !Number.isSafeInteger(row[column])) return `session ${column} must be an integer or null`;
+	}
+	if (row.links !== undefined && row.links !== null) {
+		try {
+			if (!LinksColumn.safeParse(JSON.parse(String(row.links))).success) return "session links must map layer names to session ids";
+		} catch {
+			return "session links must map layer names to session ids";
+		}
 	}
 	for (const column of ["metadata", "policy"]) {
 		try {
@@ -124,7 +136,8 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 			const { sql } = session;
 			try {
 				// An import creates a live session, whatever the document says of the one it came from.
-				insertChecked(sql, "session", { ...document.session, singleton: 1, tenant, id, status: "active", deleted_at: null }, columnsOf(sql, "session"));
+				// A copy is never closed: the subagent contract that closed the original is not exported with it.
+				insertChecked(sql, "session", { ...document.session, singleton: 1, tenant, id, status: "active", deleted_at: null, closed_at: null, close_reason: null }, columnsOf(sql, "session"));
 				for (const { table, kind } of EXPORTED_TABLES) {
 					const columns = columnsOf(sql, table);
 					for (const line of document.rows) {

@@ -82,6 +82,7 @@ export const archiveEvents: TimerHandler = async (session, run) => {
 		timer: run,
 		fenced: false,
 		whilePaused: true,
+		whileClosed: true,
 		// Rows compacted, restored or archived meanwhile make the plan stale: it re-plans.
 		basis: () => candidates(session.sql, cutoff).map((event) => event.seq),
 		prepare: async ({ uploads }) => {

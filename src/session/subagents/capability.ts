@@ -26,7 +26,8 @@ export const subagents: Capability = {
 				result TEXT,
 				result_tokens INTEGER,
 				finished_at INTEGER,
-				reported_at INTEGER
+				reported_at INTEGER,
+				report_attempts INTEGER NOT NULL DEFAULT 0
 			)`,
 		],
 	],

@@ -14,6 +14,7 @@ export interface ContractRow {
 	result_tokens: number | null;
 	finished_at: number | null;
 	reported_at: number | null;
+	report_attempts: number;
 }
 
 export interface NewContract {

@@ -44,6 +44,7 @@ export function recordSubagentOutcome(session: SessionContext, outcome: Subagent
 		// The outcome is a fact about the child: it is recorded while the parent is paused or closed, and whoever holds its lease.
 		fenced: false,
 		whilePaused: true,
+		whileClosed: true,
 		basis: recorded,
 		prepare: ({ row, uploads }) => prepareEvents(session, row as SessionRow, [event], uploads),
 		apply: ({ plan, row, now }) => {

@@ -3,7 +3,7 @@
  * the capability list): the capability list imports these handlers.
  */
 import type { Caller } from "../../auth/scopes";
-import { ok, type Result } from "../../errors";
+import { fail, ok, type Result } from "../../errors";
 import type { RecordedEvent } from "../../schemas/events";
 import { commitEvents, prepareEvents } from "../events/operations";
 import type { TimerHandler } from "../kernel/capability";
@@ -13,6 +13,8 @@ import { finishContract, outcomeOf, readContract } from "./contract";
 
 export const DEADLINE_TIMER = "subagent_deadline";
 export const REPORT_TIMER = "report_to_parent";
+/** The longest wait between two reports of an outcome to a parent that does not answer. */
+const REPORT_RETRY_MAX_MS = 15 * 60_000;
 
 /** The deadline timer: a child still running when it passes is timed out and closed. */
 export const timeOutWhenDue: TimerHandler = async (session, run) => {
@@ -22,6 +24,7 @@ export const timeOutWhenDue: TimerHandler = async (session, run) => {
 		timer: run,
 		fenced: false,
 		whilePaused: true,
+		whileClosed: true,
 		basis: () => readContract(session.sql)?.status,
 		prepare: ({ row, uploads }) => prepareEvents(session, row as SessionRow, [event], uploads),
 		apply: ({ plan, row, now }) => {
@@ -53,8 +56,21 @@ export const reportToParent: TimerHandler = async (session, run) => {
 	const outcome = outcomeOf(contract, row);
 	if (!outcome) return;
 	const parent = session.dependencies.peer(row.tenant, contract.parent_id);
-	const answer: Result<{ version: number; recorded: boolean }> = await parent.recordSubagentOutcome(childCaller(row.id, row.agent, contract.parent_id, null), outcome);
-	if (!answer.ok && answer.code !== "session_deleted" && answer.code !== "session_not_found") throw new Error(`the parent answered ${answer.code}: ${answer.message}`);
+	const answer: Result<{ version: number; recorded: boolean }> = await parent
+		.recordSubagentOutcome(childCaller(row.id, row.agent, contract.parent_id, null), outcome)
+		.catch((error: unknown) => fail("dependency_unavailable", error instanceof Error ? error.message : String(error)));
+	if (!answer.ok && answer.code !== "session_deleted" && answer.code !== "session_not_found") {
+		// Not the timer's own retries, which park after a few: the outcome must reach the parent however long it is down.
+		const attempts = contract.report_attempts + 1;
+		const retryAt = Date.now() + Math.min(REPORT_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempts, 20)) * (0.5 + Math.random() / 2);
+		console.warn(JSON.stringify({ level: "warn", msg: "subagent report failed, will retry", parent: contract.parent_id, attempts, code: answer.code, retryAt }));
+		session.kernel.transaction(() => {
+			session.sql.exec("UPDATE subagent SET report_attempts = ?", attempts);
+			timers.schedule(session.sql, REPORT_TIMER, "", retryAt);
+			timers.complete(session.sql, run);
+		});
+		return;
+	}
 	session.kernel.transaction(() => {
 		session.sql.exec("UPDATE subagent SET reported_at = ?", Date.now());
 		timers.complete(session.sql, run);
