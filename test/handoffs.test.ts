@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newSessionId } from "../src/operations/session-ids";
 import { SYSTEM_CALLER } from "../src/auth/scopes";
-import { call, callJson, createSession, newId, sessionObject } from "./helpers";
+import { call, callJson, createSession, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
 async function append(id: string, ...events: Array<Record<string, unknown>>) {
 	const result = await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events } });
@@ -73,6 +73,18 @@ describe("handoffs", () => {
 			expect(lineage.sessions.map((node: { id: string }) => node.id).sort()).toEqual([a, b, c].sort());
 			expect(lineage.links.map((link: { kind: string; from: string; to: string }) => `${link.kind} ${link.from}>${link.to}`)).toEqual([`handoff ${a}>${b}`, `handoff ${b}>${c}`]);
 		}
+	});
+
+	it("traces forks in lineage too: the fork names its parent, and the parent finds its forks through the index", async () => {
+		const a = await triage();
+		const fork = await callJson(`/v1/sessions/${a}/fork`, { method: "POST", body: { id: newId("fork") } });
+		expect(fork.status).toBe(201);
+		const fromFork = (await callJson(`/v1/sessions/${fork.body.id}/lineage`)).body;
+		expect(fromFork.links).toEqual([expect.objectContaining({ kind: "fork", from: a, to: fork.body.id })]);
+		await runJobsUntilIdle(fork.body.id);
+		const fromParent = (await callJson(`/v1/sessions/${a}/lineage`)).body;
+		expect(fromParent.sessions.map((node: { id: string }) => node.id).sort()).toEqual([a, fork.body.id].sort());
+		expect(fromParent.links).toEqual([expect.objectContaining({ kind: "fork", from: a, to: fork.body.id })]);
 	});
 
 	it("refuses a package whose task does not fit maxTokens with 422, and touches neither side", async () => {
