@@ -23,6 +23,7 @@ import { erasureRoutes, PUBLIC_KEY_PATH } from "./routes/erasures";
 import { metricsRoutes } from "./routes/metrics";
 import { leaseRoutes } from "./routes/lease";
 import { portabilityRoutes } from "./routes/portability";
+import { searchRoutes } from "./routes/search";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
 import { workflowRoutes } from "./routes/workflows";
@@ -122,6 +123,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		auditRoutes,
 		erasureRoutes,
 		metricsRoutes,
+		searchRoutes,
 	]) {
 		app.route("/", routes);
 	}

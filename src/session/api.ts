@@ -31,6 +31,7 @@ import type { ImportDocument } from "../schemas/portability";
 import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody } from "../schemas/sessions";
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
+import type { SessionSearchQuery, SessionSearchResult } from "../schemas/search";
 import type { ForkSnapshot } from "./history/fork";
 import type { WriteOptions, WriteResult } from "./kernel/write-spec";
 import type { NewSession } from "./sessions/session-row";
@@ -89,4 +90,6 @@ export interface SessionApi {
 	listAudit(caller: Caller, query: SessionAuditQuery): Promise<Result<SessionAuditPage>>;
 	eraseForSubject(caller: Caller, request: EraseRequest): Promise<Result<SessionErasure>>;
 	recordLookups(caller: Caller, samples: LookupSample[]): Promise<void>;
+
+	search(caller: Caller, query: SessionSearchQuery): Promise<Result<SessionSearchResult>>;
 }

@@ -15,6 +15,7 @@ import { lease } from "./lease/capability";
 import { metrics } from "./metrics/capability";
 import { retention } from "./retention/capability";
 import { projection } from "./projection/capability";
+import { search } from "./search/capability";
 import { sessions } from "./sessions/capability";
 import { state } from "./state/capability";
 
@@ -32,6 +33,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	erasure,
 	metrics,
 	retention,
+	search,
 	timerTable,
 ];
 

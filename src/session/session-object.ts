@@ -22,6 +22,8 @@ import type { LookupSample } from "./metrics/metrics";
 import type { EraseRequest } from "./erasure/operations";
 import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
+import type { SessionSearchQuery } from "../schemas/search";
+import { searchSession } from "./search/search";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
 import type { Failure } from "../errors";
 import type { Json } from "../schemas/common";
@@ -257,6 +259,10 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		if (kernel.session()?.status !== "active") return;
 		kernel.transaction(() => metrics.recordLookups(this.#session.sql, samples, Date.now()));
 		await kernel.armAlarm();
+	}
+
+	search(caller: Caller, query: SessionSearchQuery) {
+		return searchSession(this.#call(caller, "search", { types: query.types ?? null, limit: query.limit }), query);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

@@ -1,0 +1,169 @@
+import { describe, expect, it } from "vitest";
+import { callJson, createSession, mintKey, newId, runJobsUntilIdle } from "./helpers";
+
+type Hit = { kind: string; seq?: number; type?: string; ns?: string; key?: string; score: number; snippet: string; archived?: boolean };
+
+async function append(id: string, events: Array<Record<string, unknown>>): Promise<void> {
+	const { status, body } = await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: { events } });
+	if (status !== 201) throw new Error(`append failed: ${status} ${JSON.stringify(body)}`);
+}
+
+async function search(id: string, query: string, key?: string) {
+	return callJson<{ hits: Hit[] }>(`/v1/sessions/${id}/search?${query}`, { key });
+}
+
+async function mintToken(scopes: Record<string, unknown>): Promise<string> {
+	const minted = await callJson("/v1/tokens", { method: "POST", body: { scopes } });
+	if (minted.status !== 201) throw new Error(`mint failed: ${minted.status} ${JSON.stringify(minted.body)}`);
+	return minted.body.token as string;
+}
+
+describe("search within a session", () => {
+	it("finds event text and state values, best first, with snippets", async () => {
+		const id = await createSession();
+		await append(id, [
+			{ type: "message", role: "user", content: "The deployment failed because the database migrations timed out" },
+			{ type: "note", content: "Lunch was good" },
+			{ type: "tool_result", name: "lookup", content: { rows: 3, note: "database is healthy" } },
+		]);
+		await callJson(`/v1/sessions/${id}/state/facts/db`, { method: "PUT", body: { value: "the primary database lives in Frankfurt" } });
+
+		const found = await search(id, "q=database%20migrations");
+		expect(found.status).toBe(200);
+		// The event holding both words outranks those holding one.
+		expect(found.body.hits[0]).toMatchObject({ kind: "event", seq: 1, type: "message" });
+		expect(found.body.hits[0].snippet).toContain("**migrations**");
+		expect(found.body.hits.map((hit) => hit.seq ?? `${hit.ns}/${hit.key}`).sort()).toEqual([1, 3, "facts/db"].sort());
+		expect(found.body.hits[0].score).toBeGreaterThan(found.body.hits[1].score);
+
+		// Porter stemming: "failing" finds "failed".
+		expect((await search(id, "q=failing")).body.hits.map((hit) => hit.seq)).toEqual([1]);
+		const state = await search(id, "q=frankfurt");
+		expect(state.body.hits).toEqual([expect.objectContaining({ kind: "state", ns: "facts", key: "db" })]);
+		expect(state.body.hits[0].snippet).toContain("**Frankfurt**");
+	});
+
+	it("filters by types, and `state` for state values", async () => {
+		const id = await createSession();
+		await append(id, [
+			{ type: "message", role: "user", content: "kiwi please" },
+			{ type: "note", content: "kiwi noted" },
+		]);
+		await callJson(`/v1/sessions/${id}/state/fruit/best`, { method: "PUT", body: { value: "kiwi" } });
+		expect((await search(id, "q=kiwi&types=note")).body.hits.map((hit) => hit.seq)).toEqual([2]);
+		expect((await search(id, "q=kiwi&types=state")).body.hits.map((hit) => hit.kind)).toEqual(["state"]);
+		expect((await search(id, "q=kiwi&types=message,state")).body.hits).toHaveLength(2);
+		expect((await search(id, "q=kiwi&types=bogus")).status).toBe(400);
+		expect((await search(id, "q=kiwi&limit=1")).body.hits).toHaveLength(1);
+	});
+
+	it("follows state: a changed value is found by its new words only, a deleted key not at all", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/state/plan/step`, { method: "PUT", body: { value: "draft the outline" } });
+		await callJson(`/v1/sessions/${id}/state/plan/step`, { method: "PUT", body: { value: "review the chapter" } });
+		expect((await search(id, "q=outline")).body.hits).toEqual([]);
+		expect((await search(id, "q=chapter")).body.hits).toHaveLength(1);
+		await callJson(`/v1/sessions/${id}/state/plan/step`, { method: "DELETE" });
+		expect((await search(id, "q=chapter")).body.hits).toEqual([]);
+	});
+
+	it("keeps compacted events searchable, marked archived, readable through the events route", async () => {
+		const id = await createSession({ body: { policy: { keepRecentEvents: 2 } } });
+		await append(id, [
+			{ type: "note", content: "the walrus ate the herring" },
+			...Array.from({ length: 6 }, (_, index) => ({ type: "note", content: `filler ${index}` })),
+		]);
+		const compacted = await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} });
+		expect(compacted.body.compacted).toBe(true);
+		const hits = (await search(id, "q=walrus")).body.hits;
+		expect(hits).toEqual([expect.objectContaining({ kind: "event", seq: 1, archived: true })]);
+		expect(hits[0].snippet).toContain("**walrus**");
+		const event = await callJson(`/v1/sessions/${id}/events?after=${(hits[0].seq ?? 1) - 1}&limit=1&includeArchived=true`);
+		expect(event.body.events[0]).toMatchObject({ seq: 1, content: "the walrus ate the herring", archived: true });
+		expect((await search(id, "q=filler")).body.hits.some((hit) => hit.archived !== true)).toBe(true);
+	});
+
+	it("answers FTS5-looking input with a sane result or a 400, never a 500", async () => {
+		const id = await createSession();
+		await append(id, [{ type: "note", content: "alpha beta gamma NEAR the end" }]);
+		for (const q of ['"', "AND (", "*", "NEAR(", "alpha AND (beta", 'body:alpha"', "-beta", "^gamma", "alpha OR", "NOT", "{body}: x", "'; DROP TABLE events; --"]) {
+			const { status, body } = await search(id, `q=${encodeURIComponent(q)}`);
+			expect([200, 400], `${q} → ${status} ${JSON.stringify(body)}`).toContain(status);
+			if (status === 400) expect(body).toMatchObject({ error: { code: "validation_failed" } });
+		}
+		expect((await search(id, `q=${encodeURIComponent("alpha AND (beta")}`)).body.hits).toHaveLength(1);
+		const empty = await search(id, `q=${encodeURIComponent('"*"')}`);
+		expect(empty.status).toBe(400);
+		expect((empty.body as unknown as { error: { message: string } }).error.message).toContain("no word");
+		expect((await search(id, "q=")).status).toBe(400);
+	});
+
+	it("shows a namespace-scoped credential only the state values of its namespaces", async () => {
+		const id = await createSession();
+		await append(id, [{ type: "note", content: "zebra crossing" }]);
+		await callJson(`/v1/sessions/${id}/state/task/animal`, { method: "PUT", body: { value: "zebra" } });
+		await callJson(`/v1/sessions/${id}/state/private/animal`, { method: "PUT", body: { value: "zebra" } });
+		const token = await mintToken({ operations: ["read"], namespaces: ["task"] });
+		const hits = (await search(id, "q=zebra", token)).body.hits;
+		expect(hits.map((hit) => hit.ns ?? hit.kind).sort()).toEqual(["event", "task"]);
+	});
+
+	it("never finds reserved namespaces (workflow documents)", async () => {
+		const id = await createSession();
+		const put = await callJson(`/v1/sessions/${id}/workflows/flow`, { method: "PUT", body: { steps: [{ id: "one", action: "feed the unicornstep" }] } });
+		expect(put.status).toBeLessThan(300);
+		expect((await search(id, "q=unicornstep")).body.hits).toEqual([]);
+	});
+});
+
+describe("search across sessions", () => {
+	it("finds events of the tenant's sessions, filtered by agent and subject, nothing of another tenant", async () => {
+		const tenant = newId("t").slice(0, 30).toLowerCase();
+		const key = await mintKey("writer", tenant);
+		const other = await mintKey("writer", newId("o").slice(0, 30).toLowerCase());
+		const word = `quokka${crypto.randomUUID().slice(0, 8)}`;
+		const first = await createSession({ key, body: { agent: "planner", subject: "user-1" } });
+		const second = await createSession({ key, body: { agent: "coder", subject: "user-2" } });
+		const foreign = await createSession({ key: other });
+		for (const [id, owner] of [[first, key], [second, key], [foreign, other]] as const) {
+			await callJson(`/v1/sessions/${id}/events`, { method: "POST", key: owner, body: { events: [{ type: "note", content: `a ${word} was seen` }] } });
+		}
+		await runJobsUntilIdle(first, tenant);
+		await runJobsUntilIdle(second, tenant);
+
+		const all = await callJson(`/v1/search?q=${word}`, { key });
+		expect(all.status).toBe(200);
+		expect(all.body.hits.map((hit: { sessionId: string }) => hit.sessionId).sort()).toEqual([first, second].sort());
+		expect(all.body.hits[0]).toMatchObject({ seq: 1, type: "note" });
+		expect(all.body.hits[0].snippet).toContain(`**${word}**`);
+		expect((await callJson(`/v1/search?q=${word}&agent=coder`, { key })).body.hits).toEqual([expect.objectContaining({ sessionId: second, agent: "coder" })]);
+		expect((await callJson(`/v1/search?q=${word}&subject=user-1`, { key })).body.hits).toEqual([expect.objectContaining({ sessionId: first, subject: "user-1" })]);
+		expect((await callJson(`/v1/search?q=${encodeURIComponent('( * "')}`, { key })).status).toBe(400);
+		expect((await callJson(`/v1/search?q=${encodeURIComponent(`NEAR(${word} *`)}`, { key })).body.hits).toHaveLength(2);
+	});
+
+	it("leaves nothing of a deleted session", async () => {
+		const word = `wombat${crypto.randomUUID().slice(0, 8)}`;
+		const id = await createSession();
+		await append(id, [{ type: "note", content: `the ${word} burrows` }]);
+		await runJobsUntilIdle(id);
+		expect((await callJson(`/v1/search?q=${word}`)).body.hits).toHaveLength(1);
+		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).status).toBe(200);
+		await runJobsUntilIdle(id);
+		expect((await callJson(`/v1/search?q=${word}`)).body.hits).toEqual([]);
+		expect((await search(id, `q=${word}`)).status).toBe(410);
+	});
+
+	it("shows a session-scoped credential only the sessions it may read", async () => {
+		const word = `okapi${crypto.randomUUID().slice(0, 8)}`;
+		const mine = await createSession({ id: newId("team-a") });
+		const theirs = await createSession({ id: newId("team-b") });
+		for (const id of [mine, theirs]) {
+			await append(id, [{ type: "note", content: `an ${word} appears` }]);
+			await runJobsUntilIdle(id);
+		}
+		const token = await mintToken({ operations: ["read"], sessions: ["team-a*"] });
+		const hits = (await callJson(`/v1/search?q=${word}`, { key: token })).body.hits;
+		expect(hits.map((hit: { sessionId: string }) => hit.sessionId)).toEqual([mine]);
+	});
+});
