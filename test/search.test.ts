@@ -1,5 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, mintKey, newId, runJobsUntilIdle } from "./helpers";
+import { callJson, createSession, mintKey, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
 type Hit = { kind: string; seq?: number; type?: string; ns?: string; key?: string; score: number; snippet: string; archived?: boolean };
 
@@ -165,5 +167,33 @@ describe("search across sessions", () => {
 		const token = await mintToken({ operations: ["read"], sessions: ["team-a*"] });
 		const hits = (await callJson(`/v1/search?q=${word}`, { key: token })).body.hits;
 		expect(hits.map((hit: { sessionId: string }) => hit.sessionId)).toEqual([mine]);
+	});
+});
+
+describe("what deletion leaves in the indexes", () => {
+	/** Whether any FTS5 segment block holds the word (a term with no prefix shared with its neighbours is stored whole). */
+	const blocksHold = (blocks: Array<{ block: ArrayBuffer | number[] | null }>, word: string) =>
+		blocks.some((row) => row.block !== null && new TextDecoder().decode(new Uint8Array(row.block)).includes(word));
+
+	it("keeps no words of a deleted value or a deleted session in the FTS5 segments", async () => {
+		const eventWord = `narwhal${crypto.randomUUID().slice(0, 8)}`;
+		const stateWord = `okra${crypto.randomUUID().slice(0, 8)}`;
+		const id = await createSession();
+		await append(id, [{ type: "note", content: `the ${eventWord} sings` }]);
+		await callJson(`/v1/sessions/${id}/state/facts/plant`, { method: "PUT", body: { value: `an ${stateWord}` } });
+		await runJobsUntilIdle(id);
+		const objectHolds = (word: string) =>
+			runInDurableObject(sessionObject(id), (_instance, state) => blocksHold(state.storage.sql.exec<{ block: ArrayBuffer | null }>("SELECT block FROM search_index_data").toArray(), word));
+		const d1Holds = async (word: string) => blocksHold((await env.DB.prepare("SELECT block FROM event_search_data").all<{ block: number[] | null }>()).results, word);
+		expect(await objectHolds(stateWord)).toBe(true);
+		expect(await objectHolds(eventWord)).toBe(true);
+		expect(await d1Holds(eventWord)).toBe(true);
+
+		await callJson(`/v1/sessions/${id}/state/facts/plant`, { method: "DELETE" });
+		expect(await objectHolds(stateWord)).toBe(false);
+		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).status).toBe(200);
+		await runJobsUntilIdle(id);
+		expect(await objectHolds(eventWord)).toBe(false);
+		expect(await d1Holds(eventWord)).toBe(false);
 	});
 });

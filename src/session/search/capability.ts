@@ -49,6 +49,9 @@ export const search: Capability = {
 				body, kind UNINDEXED, type UNINDEXED, ns UNINDEXED, key UNINDEXED,
 				tokenize = 'porter unicode61 remove_diacritics 2'
 			)`,
+			// Deleted text leaves the index at once, not as delete markers until a merge: a changed or
+			// deleted value, and a deleted session, must leave no words behind.
+			"INSERT INTO search_index (search_index, rank) VALUES ('secure-delete', 1)",
 			"CREATE TABLE search_state_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (ns, key))",
 			`CREATE TRIGGER search_event_inserted AFTER INSERT ON events
 			 WHEN NEW.content IS NOT NULL OR NEW.preview IS NOT NULL BEGIN ${indexEvent} END`,
