@@ -45,6 +45,21 @@ describe("search within a session", () => {
 		expect(state.body.hits[0].snippet).toContain("**Frankfurt**");
 	});
 
+	it("ranks an event higher when the events around it match too", async () => {
+		const id = await createSession();
+		await append(id, [
+			{ type: "message", role: "user", content: "we planned the lisbon trip" },
+			{ type: "message", role: "user", content: "maria will come along" },
+			{ type: "message", role: "user", content: "some unrelated words here" },
+			{ type: "message", role: "user", content: "other unrelated words again" },
+			{ type: "message", role: "user", content: "maria will have some tea" },
+		]);
+		const seqs = (await search(id, "q=maria%20lisbon")).body.hits.map((hit) => hit.seq);
+		expect(seqs).toHaveLength(3);
+		// Both mention maria alike; the one next to the lisbon turn comes first.
+		expect(seqs.indexOf(2)).toBeLessThan(seqs.indexOf(5));
+	});
+
 	it("filters by types, and `state` for state values", async () => {
 		const id = await createSession();
 		await append(id, [
