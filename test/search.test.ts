@@ -201,8 +201,11 @@ describe("what deletion leaves in the indexes", () => {
 		await callJson(`/v1/sessions/${id}/state/facts/plant`, { method: "PUT", body: { value: `an okra${stateWord}` } });
 		await runJobsUntilIdle(id);
 		const objectHolds = (word: string) =>
-			runInDurableObject(sessionObject(id), (_instance, state) => blocksHold(state.storage.sql.exec<{ block: ArrayBuffer | null }>("SELECT block FROM search_index_data").toArray(), word));
-		const d1Holds = async (word: string) => blocksHold((await env.DB.prepare("SELECT block FROM event_search_data").all<{ block: number[] | null }>()).results, word);
+			runInDurableObject(sessionObject(id), (_instance, state) =>
+				blocksHold(state.storage.sql.exec<{ block: ArrayBuffer | null }>("SELECT block FROM search_index_data UNION ALL SELECT term FROM search_index_idx").toArray(), word),
+			);
+		const d1Holds = async (word: string) =>
+			blocksHold((await env.DB.prepare("SELECT block FROM event_search_data UNION ALL SELECT term FROM event_search_idx").all<{ block: number[] | null }>()).results, word);
 		expect(await objectHolds(stateWord)).toBe(true);
 		expect(await objectHolds(eventWord)).toBe(true);
 		expect(await d1Holds(eventWord)).toBe(true);

@@ -40,6 +40,12 @@ export const CAPABILITIES: readonly Capability[] = [
 /** Every table a deletion must empty. */
 export const CONTENT_TABLES = CAPABILITIES.flatMap((capability) => capability.contentTables ?? []);
 
+/** What a deletion does to the session's content: every content table emptied, and what indexes keep of them. */
+export function emptyContent(sql: SqlStorage): void {
+	for (const table of CONTENT_TABLES) sql.exec(`DELETE FROM ${table}`);
+	for (const capability of CAPABILITIES) capability.contentEmptied?.(sql);
+}
+
 /** Whether any committed row still references the R2 key. */
 export function isReferenced(sql: SqlStorage, key: string): boolean {
 	return CAPABILITIES.some((capability) => capability.references?.(sql, key) ?? false);

@@ -73,4 +73,7 @@ export const search: Capability = {
 		],
 	],
 	contentTables: ["search_index", "search_state_keys"],
+	// Emptied rows leave index pages whose first terms the page index (search_index_idx) still
+	// names: rebuilt from the now empty table, the index holds no word.
+	contentEmptied: (sql) => sql.exec("INSERT INTO search_index (search_index) VALUES ('rebuild')"),
 };
