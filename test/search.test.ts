@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, mintKey, newId, runJobsUntilIdle, sessionObject } from "./helpers";
+import { call, callJson, createSession, mintKey, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
 type Hit = { kind: string; seq?: number; type?: string; ns?: string; key?: string; score: number; snippet: string; archived?: boolean };
 
@@ -130,6 +130,33 @@ describe("search within a session", () => {
 		const put = await callJson(`/v1/sessions/${id}/workflows/flow`, { method: "PUT", body: { steps: [{ id: "one", action: "feed the unicornstep" }] } });
 		expect(put.status).toBeLessThan(300);
 		expect((await search(id, "q=unicornstep")).body.hits).toEqual([]);
+	});
+});
+
+describe("search in copies of a session", () => {
+	it("finds a compacted event in an import (archived), and the copies' events across sessions", async () => {
+		const compactedWord = `pangolin${crypto.randomUUID().slice(0, 8)}`;
+		const hotWord = `tapir${crypto.randomUUID().slice(0, 8)}`;
+		const id = await createSession({ body: { policy: { keepRecentEvents: 2 } } });
+		await append(id, [
+			{ type: "note", content: `the ${compactedWord} rolls up` },
+			...Array.from({ length: 3 }, (_, index) => ({ type: "note", content: `filler ${index}` })),
+			{ type: "note", content: `the ${hotWord} stays` },
+		]);
+		expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+
+		const exported = await (await call(`/v1/sessions/${id}/export`)).text();
+		const imported = await callJson("/v1/sessions/import", { method: "POST", rawBody: exported, headers: { "content-type": "application/x-ndjson" } });
+		expect(imported.status).toBe(201);
+		expect((await search(imported.body.id, `q=${compactedWord}`)).body.hits).toEqual([expect.objectContaining({ seq: 1, archived: true })]);
+
+		// A fork starts from the window: compacted events come as the summary, not as events.
+		const forked = await callJson(`/v1/sessions/${id}/fork`, { method: "POST", body: {} });
+		expect(forked.status).toBe(201);
+		for (const copy of [id, imported.body.id, forked.body.id]) await runJobsUntilIdle(copy);
+		const across = async (word: string) => (await callJson(`/v1/search?q=${word}`)).body.hits.map((hit: { sessionId: string }) => hit.sessionId).sort();
+		expect(await across(hotWord)).toEqual([id, imported.body.id, forked.body.id].sort());
+		expect(await across(compactedWord)).toEqual([id, imported.body.id].sort());
 	});
 });
 
