@@ -100,6 +100,20 @@ describe("search within a session", () => {
 		expect((await search(id, "q=filler")).body.hits.some((hit) => hit.archived !== true)).toBe(true);
 	});
 
+	it("keeps events archived by age searchable, marked archived", async () => {
+		const id = await createSession({ body: { policy: { retention: { archiveAfterDays: 30 } } } });
+		await append(id, [{ type: "note", content: "the axolotl regrows" }, { type: "note", content: "later words" }]);
+		await runJobsUntilIdle(id);
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE events SET created_at = created_at - ?", 31 * 86_400_000);
+			state.storage.sql.exec("UPDATE timers SET due_at = 1 WHERE kind = 'archive_events'");
+		});
+		await runJobsUntilIdle(id);
+		const hot = await runInDurableObject(sessionObject(id), (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events WHERE content IS NOT NULL").one().n);
+		expect(hot).toBe(0);
+		expect((await search(id, "q=axolotl")).body.hits).toEqual([expect.objectContaining({ seq: 1, archived: true })]);
+	});
+
 	it("answers FTS5-looking input with a sane result or a 400, never a 500", async () => {
 		const id = await createSession();
 		await append(id, [{ type: "note", content: "alpha beta gamma NEAR the end" }]);
