@@ -44,6 +44,9 @@ export const search: Capability = {
 		[],
 		[],
 		[],
+		// Round 5 is main's (lineage, merge, subagents, session links), merged in parallel: search
+		// comes after it, so an object main migrated to round 5 still runs this one.
+		[],
 		[
 			`CREATE VIRTUAL TABLE search_index USING fts5(
 				body, kind UNINDEXED, type UNINDEXED, ns UNINDEXED, key UNINDEXED,
