@@ -34,7 +34,8 @@ const indexState = `INSERT INTO search_state_keys (ns, key) SELECT NEW.ns, NEW.k
  * writes, restore, fork, import, rehydration) indexes in the same transaction. An event row's
  * content leaving for R2 (compaction, archiving by age: a DELETE and an INSERT of the row with
  * NULL content) changes nothing here: its text stays searchable. Reserved namespaces are never
- * indexed. A deletion empties both tables; an erasure wipes the whole database.
+ * indexed. A deletion empties both tables and rebuilds the index empty; an erasure wipes the
+ * whole database.
  */
 export const search: Capability = {
 	name: "search",
