@@ -24,6 +24,7 @@ import { metricsRoutes } from "./routes/metrics";
 import { leaseRoutes } from "./routes/lease";
 import { mergeRoutes } from "./routes/merge";
 import { portabilityRoutes } from "./routes/portability";
+import { searchRoutes } from "./routes/search";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
 import { workflowRoutes } from "./routes/workflows";
@@ -128,6 +129,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		metricsRoutes,
 		handoffRoutes,
 		subagentRoutes,
+		searchRoutes,
 	]) {
 		app.route("/", routes);
 	}

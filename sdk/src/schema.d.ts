@@ -191,6 +191,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Full-text search across the tenant's sessions
+         * @description BM25-ranked hits over the first 2 KB of each event's text, from the D1 index (updated from each session's outbox shortly after every write: eventually consistent). Only sessions the credential may read; deleted sessions leave nothing.
+         */
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -634,6 +654,26 @@ export interface paths {
         put?: never;
         /** Resume a paused session */
         post: operations["resumeSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Full-text search over a session's events and state values
+         * @description BM25-ranked hits with snippets, over event text (compacted and archived events included: their hits say `archived`) and current state values (of the namespaces the credential may read).
+         */
+        get: operations["searchSession"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1892,6 +1932,26 @@ export interface components {
              */
             sessions: string[];
         };
+        SearchHit: {
+            agent: string | null;
+            /**
+             * @description ISO 8601 time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            createdAt: string;
+            /** @description BM25 relevance: higher is better; comparable within one response only */
+            score: number;
+            seq: number;
+            sessionId: string;
+            /** @description The matching passage of the event's first 2,000 characters, matched terms in **double asterisks** */
+            snippet: string;
+            subject: string | null;
+            /** @enum {string} */
+            type: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout";
+        };
+        SearchResult: {
+            hits: components["schemas"]["SearchHit"][];
+        };
         Session: {
             agent: string | null;
             /** @description Set once a subagent's session has answered or timed out: agent writes then get 409 session_closed */
@@ -2021,6 +2081,29 @@ export interface components {
              * @enum {string}
              */
             tokenizer?: "o200k_base" | "cl100k_base";
+        };
+        SessionSearchHit: {
+            /** @description The event's content is in R2 (compacted or archived by age): read it with GET …/events?after=<seq - 1>&limit=1&includeArchived=true */
+            archived?: boolean;
+            /** @description For a state value: its key */
+            key?: string;
+            /** @enum {string} */
+            kind: "event" | "state";
+            /** @description For a state value: its namespace */
+            ns?: string;
+            /** @description Left out of the context by a restore to an earlier checkpoint */
+            rewound?: boolean;
+            /** @description BM25 relevance: higher is better; comparable within one response only */
+            score: number;
+            /** @description For an event: its seq */
+            seq?: number;
+            /** @description The matching passage, matched terms in **double asterisks** */
+            snippet: string;
+            /** @enum {string} */
+            type?: "message" | "tool_call" | "tool_result" | "error" | "decision" | "note" | "escalation" | "handoff_in" | "handoff_out" | "subagent_task" | "subagent_result" | "subagent_timeout";
+        };
+        SessionSearchResult: {
+            hits: components["schemas"]["SessionSearchHit"][];
         };
         SessionSummary: {
             agent: string | null;
@@ -2956,6 +3039,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Metrics"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search: {
+        parameters: {
+            query: {
+                /** @description Only sessions of this agent */
+                agent?: string;
+                limit?: number;
+                /** @description Words to look for. Each word is searched as a term (stemmed, case- and accent-insensitive); hits need any of them, ranked by BM25. Operators and punctuation are ignored, never interpreted. */
+                q: string;
+                /** @description Only sessions about this subject */
+                subject?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Hits, best first */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResult"];
                 };
             };
             /** @description Invalid JSON or failed validation */
@@ -6112,6 +6261,90 @@ export interface operations {
             };
             /** @description Session is leased by another writer, or paused */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    searchSession: {
+        parameters: {
+            query: {
+                limit?: number;
+                /** @description Words to look for. Each word is searched as a term (stemmed, case- and accent-insensitive); hits need any of them, ranked by BM25. Operators and punctuation are ignored, never interpreted. */
+                q: string;
+                /** @description Comma-separated event types, and `state` for state values (default: everything) */
+                types?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Hits, best first */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionSearchResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,7 +9,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle } from "drizzle-orm/d1";
 import type { AuditRow } from "../session/audit/audit";
 import type { EventIndexRow } from "../session/events/log";
-import { approvals, audit, checkpoints, compactions, events, sessionMetrics, sessions } from "./schema";
+import { approvals, audit, checkpoints, compactions, events, eventText, sessionMetrics, sessions } from "./schema";
 
 export interface SessionIndexRow {
 	tenant: string;
@@ -32,12 +32,15 @@ export interface SessionIndexRow {
 export type CompactionIndexRow = Omit<typeof compactions.$inferInsert, "tenant" | "sessionId">;
 export type CheckpointIndexRow = Omit<typeof checkpoints.$inferInsert, "tenant" | "sessionId">;
 export type ApprovalIndexRow = Omit<typeof approvals.$inferInsert, "tenant" | "sessionId">;
+/** The searchable start of an event's text (session/search/feed.ts bounds it). */
+export type EventTextRow = Omit<typeof eventText.$inferInsert, "tenant" | "sessionId" | "id">;
 
 export type ProjectionChange =
 	| {
 			kind: "write";
 			session: SessionIndexRow;
 			events?: EventIndexRow[];
+			texts?: EventTextRow[];
 			compaction?: CompactionIndexRow;
 			checkpoint?: CheckpointIndexRow;
 			approval?: ApprovalIndexRow;
@@ -48,11 +51,13 @@ export type ProjectionChange =
 
 /** D1 allows 100 bound parameters per statement; an event row binds 8. */
 const EVENT_ROWS_PER_STATEMENT = 12;
+/** An event's text binds 6; its 2,000 characters keep the statement small too. */
+const TEXT_ROWS_PER_STATEMENT = 12;
 
 /** How many D1 statements a change becomes (see apply), to bound the size of one batch. */
 export function statementsFor(change: ProjectionChange): number {
-	if (change.kind === "purge") return 6;
-	const eventStatements = Math.ceil((change.events?.length ?? 0) / EVENT_ROWS_PER_STATEMENT);
+	if (change.kind === "purge") return 7;
+	const eventStatements = Math.ceil((change.events?.length ?? 0) / EVENT_ROWS_PER_STATEMENT) + Math.ceil((change.texts?.length ?? 0) / TEXT_ROWS_PER_STATEMENT);
 	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0) + (change.approval ? 1 : 0) + (change.removedApprovals?.length ?? 0);
 }
 
@@ -80,11 +85,12 @@ export class D1Projection {
 		if (first) await db.batch([first, ...rest]);
 	}
 
-	/** The session's rows in the index (events, compactions, checkpoints, approvals, the session itself). */
+	/** The session's rows in the index (events and their text, compactions, checkpoints, approvals, the session itself). */
 	async countSessionRows(owner: { tenant: string; sessionId: string }): Promise<number> {
 		const counts = await this.database.batch(
 			[
 				["events", "session_id"],
+				["event_text", "session_id"],
 				["compactions", "session_id"],
 				["checkpoints", "session_id"],
 				["approvals", "session_id"],
@@ -114,7 +120,8 @@ export class D1Projection {
 		for (const change of changes) {
 			const owner = { tenant: change.session.tenant, sessionId: change.session.id };
 			if (change.kind === "purge") {
-				for (const table of [events, compactions, checkpoints, approvals]) {
+				// Deleting event_text also empties its rows from the search index (a trigger).
+				for (const table of [events, eventText, compactions, checkpoints, approvals]) {
 					statements.push(db.delete(table).where(and(eq(table.tenant, owner.tenant), eq(table.sessionId, owner.sessionId))));
 				}
 				statements.push(db.update(audit).set({ what: null }).where(and(eq(audit.tenant, owner.tenant), eq(audit.sessionId, owner.sessionId))));
@@ -139,6 +146,12 @@ export class D1Projection {
 				const rows = change.events.map((event) => ({ ...owner, ...event }));
 				for (let start = 0; start < rows.length; start += EVENT_ROWS_PER_STATEMENT) {
 					statements.push(db.insert(events).values(rows.slice(start, start + EVENT_ROWS_PER_STATEMENT)).onConflictDoNothing());
+				}
+			}
+			if (change.texts?.length) {
+				const rows = change.texts.map((text) => ({ ...owner, ...text }));
+				for (let start = 0; start < rows.length; start += TEXT_ROWS_PER_STATEMENT) {
+					statements.push(db.insert(eventText).values(rows.slice(start, start + TEXT_ROWS_PER_STATEMENT)).onConflictDoNothing());
 				}
 			}
 			latest = newer(latest, change.session);

@@ -1,9 +1,10 @@
 /**
  * D1 holds only what must be queried across sessions: the session index, an event index
- * (no content), the audit trail, API keys and revoked tokens. Every row carries its tenant and every query filters by it.
+ * (no content), the first characters of each event's text for search, the audit trail, API
+ * keys and revoked tokens. Every row carries its tenant and every query filters by it.
  * The Durable Objects are the source of truth; these tables are a projection of them.
  */
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const sessions = sqliteTable(
 	"sessions",
@@ -50,6 +51,26 @@ export const events = sqliteTable(
 		primaryKey({ columns: [table.tenant, table.sessionId, table.seq] }),
 		index("events_by_type").on(table.tenant, table.type, table.createdAt),
 	],
+);
+
+/**
+ * The first 2,000 characters of each event's text, for cross-session search: FTS5 indexes it
+ * (`event_search`, an external-content table kept by triggers; raw SQL in migrations/0004_search.sql).
+ * Rows arrive through each session's outbox; a session's purge deletes them.
+ */
+export const eventText = sqliteTable(
+	"event_text",
+	{
+		/** The FTS5 rowid: explicit, so a VACUUM never renumbers it under the index. */
+		id: integer("id").primaryKey(),
+		tenant: text("tenant").notNull(),
+		sessionId: text("session_id").notNull(),
+		seq: integer("seq").notNull(),
+		type: text("type").notNull(),
+		text: text("text").notNull(),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [uniqueIndex("event_text_by_event").on(table.tenant, table.sessionId, table.seq)],
 );
 
 /** One row per compaction: how much it saved, for cross-session reporting. */

@@ -32,6 +32,7 @@ import type { ImportDocument } from "../schemas/portability";
 import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody } from "../schemas/sessions";
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
+import type { SessionSearchQuery, SessionSearchResult } from "../schemas/search";
 import type { ForkSnapshot } from "./history/fork";
 import type { HandoffBody, HandoffPackage } from "../schemas/handoffs";
 import type { MergeBody, MergeResult } from "../schemas/merge";
@@ -131,4 +132,6 @@ export interface SessionApi {
 	submitResult(caller: Caller, body: SubmitResultBody, options: WriteOptions): Promise<WriteResult<Subagent>>;
 	describeSubagent(caller: Caller): Promise<Result<Subagent>>;
 	recordSubagentOutcome(caller: Caller, outcome: SubagentOutcome): Promise<WriteResult<{ version: number; recorded: boolean }>>;
+
+	search(caller: Caller, query: SessionSearchQuery): Promise<Result<SessionSearchResult>>;
 }

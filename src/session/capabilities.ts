@@ -17,6 +17,7 @@ import { merge } from "./merge/capability";
 import { metrics } from "./metrics/capability";
 import { retention } from "./retention/capability";
 import { projection } from "./projection/capability";
+import { search } from "./search/capability";
 import { sessions } from "./sessions/capability";
 import { state } from "./state/capability";
 import { subagents } from "./subagents/capability";
@@ -38,11 +39,18 @@ export const CAPABILITIES: readonly Capability[] = [
 	lineage,
 	subagents,
 	merge,
+	search,
 	timerTable,
 ];
 
 /** Every table a deletion must empty. */
 export const CONTENT_TABLES = CAPABILITIES.flatMap((capability) => capability.contentTables ?? []);
+
+/** What a deletion does to the session's content: every content table emptied, and what indexes keep of them. */
+export function emptyContent(sql: SqlStorage): void {
+	for (const table of CONTENT_TABLES) sql.exec(`DELETE FROM ${table}`);
+	for (const capability of CAPABILITIES) capability.contentEmptied?.(sql);
+}
 
 /** Whether any committed row still references the R2 key. */
 export function isReferenced(sql: SqlStorage, key: string): boolean {

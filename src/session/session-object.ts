@@ -22,6 +22,8 @@ import type { LookupSample } from "./metrics/metrics";
 import type { EraseRequest } from "./erasure/operations";
 import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
+import type { SessionSearchQuery } from "../schemas/search";
+import { searchSession } from "./search/search";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
 import type { Failure } from "../errors";
 import type { Json } from "../schemas/common";
@@ -344,6 +346,10 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	recordSubagentOutcome(caller: Caller, outcome: SubagentOutcome) {
 		return subagentParent.recordSubagentOutcome(this.#call(caller, "recordSubagentOutcome", { childId: outcome.childId, status: outcome.status }), outcome);
+	}
+
+	search(caller: Caller, query: SessionSearchQuery) {
+		return searchSession(this.#call(caller, "search", { types: query.types ?? null, limit: query.limit }), query);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

@@ -100,6 +100,8 @@ describe("OpenAPI document", () => {
 				"GET /metrics",
 				"GET /v1/admin/retention",
 				"PUT /v1/admin/retention",
+				"GET /v1/sessions/{id}/search",
+				"GET /v1/search",
 			].sort(),
 		);
 		for (const [path, methods] of Object.entries(document.paths)) {

@@ -11,6 +11,7 @@ import type { SessionContext } from "../kernel/session-context";
 import type { WriteUploads } from "../kernel/uploads";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
+import { eventTexts } from "../search/feed";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
 import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
 
@@ -77,7 +78,7 @@ export function commitEvents(sql: SqlStorage, current: SessionRow, prepared: Pre
 	}
 	scheduleCompaction(sql, updated, prepared.map((event) => event.input.type), now);
 	scheduleArchiving(sql, updated, now);
-	project(sql, { kind: "write", session: indexRow(updated), events: indexed }, now);
+	project(sql, { kind: "write", session: indexRow(updated), events: indexed, texts: eventTexts(sql, firstSeq, updated.last_seq) }, now);
 	return { updated, firstSeq };
 }
 

@@ -15,6 +15,7 @@ import { indexRow, readSession } from "../sessions/session-row";
 import { approvalIds, rederiveApprovals } from "../approvals/operations";
 import { stateAt, toItem } from "../state/state";
 import { isSystemNamespace } from "../state/namespaces";
+import { projectSeededTexts } from "../search/feed";
 import { exportSnapshot, type ForkSnapshot, seedSnapshot, snapshotBlobs } from "./fork";
 import { applyRestore, prepareRestore } from "./restore";
 import { type CheckpointRow, insertCheckpoint, listCheckpoints as checkpointRows, readCheckpoint, visibilitySql, visibleIntervals } from "./visibility";
@@ -102,6 +103,7 @@ export function createFork(session: SessionContext, input: NewSession, snapshot:
 		},
 		seed: (now) => {
 			seedSnapshot(session.sql, snapshot, now);
+			projectSeededTexts(session.sql, now);
 			rederiveApprovals(session.sql, readSession(session.sql) as SessionRow, now);
 		},
 	});

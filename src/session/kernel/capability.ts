@@ -19,6 +19,8 @@ export interface Capability {
 	migrations: string[][];
 	/** Tables holding any of the session's content: a deletion empties every one. */
 	contentTables?: string[];
+	/** After a deletion emptied the content tables: clear what an index still keeps of them. */
+	contentEmptied?: (sql: SqlStorage) => void;
 	/** Handlers of this capability's timer kinds. */
 	timers?: Record<string, TimerHandler>;
 	/** Whether a committed row still references this R2 key (a swept upload must not break it). */

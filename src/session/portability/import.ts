@@ -10,7 +10,7 @@ import { insertRow } from "../kernel/rows";
 import { hashed, sessionPrefix } from "../../blobs/blob-store";
 import { fail, ok } from "../../errors";
 import type { ExportedRow, ImportDocument } from "../../schemas/portability";
-import type { EventType } from "../../schemas/events";
+import type { Event, EventType } from "../../schemas/events";
 import type { Session } from "../../schemas/sessions";
 import { rederiveApprovals } from "../approvals/operations";
 import { scheduleCompaction } from "../compaction/compactor";
@@ -18,6 +18,7 @@ import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
+import { eventTexts, indexArchivedView } from "../search/feed";
 import { RESUME_TIMER } from "../sessions/pause";
 import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
 import { z } from "@hono/zod-openapi";
@@ -144,6 +145,8 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 						if (line.kind !== kind) continue;
 						const row = kind === "compaction" && typeof line.row.archive_key === "string" ? { ...line.row, archive_key: `${sessionPrefix(tenant, id)}${line.row.archive_key}` } : line.row;
 						insertChecked(sql, table, row, columns);
+						// A compacted event comes as a stub with its archived view: its text stays searchable.
+						if (kind === "event" && line.archived) indexArchivedView(sql, line.archived as unknown as Event);
 					}
 				}
 			} catch (error) {
@@ -186,7 +189,7 @@ function rederive(session: SessionContext, row: SessionRow, now: number): void {
 	const events = sql.exec<{ seq: number; type: string; role: string | null; name: string | null; tokens: number; created_at: number }>("SELECT seq, type, role, name, tokens, created_at FROM events ORDER BY seq").toArray();
 	for (let start = 0; start < events.length; start += INDEX_CHUNK) {
 		const chunk = events.slice(start, start + INDEX_CHUNK).map((event) => ({ seq: event.seq, type: event.type as EventType, role: event.role, name: event.name, tokens: event.tokens, createdAt: event.created_at }));
-		project(sql, { kind: "write", session: indexRow(row), events: chunk }, now);
+		project(sql, { kind: "write", session: indexRow(row), events: chunk, texts: eventTexts(sql, chunk[0].seq, chunk[chunk.length - 1].seq) }, now);
 	}
 	project(sql, { kind: "write", session: indexRow(row) }, now);
 }

@@ -6,7 +6,7 @@
 import type { Json } from "../../schemas/common";
 import { type Failure, fail, ok, type Result } from "../../errors";
 import { type DeletedSession, MAX_LAYERS, type Session, type UpdateSessionBody } from "../../schemas/sessions";
-import { CONTENT_TABLES } from "../capabilities";
+import { emptyContent } from "../capabilities";
 import * as audit from "../audit/audit";
 import { scheduleCompaction } from "../compaction/compactor";
 import { rescheduleArchiving } from "../retention/archive";
@@ -126,7 +126,7 @@ export async function deleteSession(session: SessionContext, options: WriteOptio
 				const current = row as SessionRow;
 				const refused = hook?.beforeDelete(current, now);
 				if (refused) return refused;
-				for (const table of CONTENT_TABLES) session.sql.exec(`DELETE FROM ${table}`);
+				emptyContent(session.sql);
 				// The audit trail keeps who touched the session and when, not what (key names, window parameters).
 				audit.dropContent(session.sql);
 				outbox.clear(session.sql);

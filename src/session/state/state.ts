@@ -137,7 +137,7 @@ export function unpinnedStateCount(sql: SqlStorage, namespaces: string[] | undef
  * of those only what the caller's scope admits (names, or prefixes ending in `*`, which are
  * GLOB patterns as they stand: the namespace alphabet has no other GLOB character).
  */
-function namespaceFilter(namespaces: string[] | undefined, scope: readonly string[] | null): { clause: string; params: string[] } {
+export function namespaceFilter(namespaces: string[] | undefined, scope: readonly string[] | null): { clause: string; params: string[] } {
 	const asked = namespaces?.length
 		? { clause: `AND ns IN (${namespaces.map(() => "?").join(",")})`, params: namespaces }
 		: { clause: `AND ${PUBLIC_NAMESPACES}`, params: [] };

@@ -1,0 +1,65 @@
+/**
+ * What of the session's search index goes to D1 for cross-session search: the first 2 KB of
+ * each event's indexed text, read back from the index the triggers just wrote (one definition
+ * of an event's text), and carried by the outbox change of the write that added the event.
+ */
+import type { EventTextRow } from "../../db/projection";
+import type { Event, EventType } from "../../schemas/events";
+import { project } from "../projection/outbox";
+import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
+import { EVENT_TEXT } from "./capability";
+
+/** Bytes of an event's text the cross-session index keeps: enough to find it, bounded for D1. */
+export const CROSS_SESSION_TEXT_BYTES = 2048;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The indexed events with seqs in [fromSeq, toSeq], their text cut to CROSS_SESSION_TEXT_BYTES. */
+export function eventTexts(sql: SqlStorage, fromSeq: number, toSeq: number): EventTextRow[] {
+	return sql
+		.exec<{ seq: number; type: string; created_at: number; body: string }>(
+			`SELECT events.seq AS seq, events.type AS type, events.created_at AS created_at, search_index.body AS body
+			 FROM events JOIN search_index ON search_index.rowid = events.seq WHERE events.seq BETWEEN ? AND ? ORDER BY events.seq`,
+			fromSeq,
+			toSeq,
+		)
+		.toArray()
+		.map((row) => ({ seq: row.seq, type: row.type as EventType, text: cut(row.body), createdAt: row.created_at }));
+}
+
+/**
+ * Indexes an event whose content is in R2 from its archived view (an import brings compacted
+ * events as stubs, with their view beside them), with the text the triggers would have made.
+ */
+export function indexArchivedView(sql: SqlStorage, view: Event): void {
+	sql.exec(
+		`INSERT INTO search_index (rowid, body, kind, type)
+		 SELECT view.seq, ${EVENT_TEXT("view")}, 'event', view.type FROM (SELECT ? AS seq, ? AS type, ? AS name, ? AS content, ? AS preview) AS view
+		 WHERE view.content IS NOT NULL OR view.preview IS NOT NULL`,
+		view.seq,
+		view.type,
+		view.name ?? null,
+		view.content === undefined ? null : JSON.stringify(view.content),
+		view.contentRef?.preview ?? null,
+	);
+}
+
+/** Events a forked session's index change carries at most (one outbox row each). */
+const FORK_CHUNK = 500;
+
+/** Feeds the cross-session index with every event a fork was seeded with; call in its transaction. */
+export function projectSeededTexts(sql: SqlStorage, now: number): void {
+	const row = readSession(sql) as SessionRow;
+	for (let from = 1; from <= row.last_seq; from += FORK_CHUNK) {
+		const texts = eventTexts(sql, from, from + FORK_CHUNK - 1);
+		if (texts.length > 0) project(sql, { kind: "write", session: indexRow(row), texts }, now);
+	}
+}
+
+/** The longest start of the text that fits the bytes, never splitting a character. */
+function cut(text: string): string {
+	const bytes = encoder.encode(text);
+	if (bytes.length <= CROSS_SESSION_TEXT_BYTES) return text;
+	return decoder.decode(bytes.subarray(0, CROSS_SESSION_TEXT_BYTES)).replace(/\uFFFD+$/, "");
+}
