@@ -25,6 +25,7 @@ import { leaseRoutes } from "./routes/lease";
 import { mergeRoutes } from "./routes/merge";
 import { portabilityRoutes } from "./routes/portability";
 import { searchRoutes } from "./routes/search";
+import { retractRoutes } from "./routes/retract";
 import { sessionRoutes } from "./routes/sessions";
 import { stateRoutes } from "./routes/state";
 import { workflowRoutes } from "./routes/workflows";
@@ -113,6 +114,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 	for (const routes of [
 		sessionRoutes,
 		eventRoutes,
+		retractRoutes,
 		stateRoutes,
 		contextRoutes,
 		checkpointRoutes,

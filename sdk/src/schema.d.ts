@@ -462,6 +462,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/events/retract": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hide the tail of the log (pop, clear, replace a suffix), atomically, keeping it in the history
+         * @description Hides every event in effect from `fromSeq` on from the event list and the context window, as one new version, and appends `events` (if any) in the same write. With `expectSeqs` it happens only if the events from `fromSeq` on are still exactly those (409 tail_changed otherwise): replace a suffix if it still equals what was read. The rows stay in the log (`GET …/events?includeRetracted=true`, the audit trail, `at=V` before the retraction), and a restore to a version before it brings them back.
+         */
+        post: operations["retractEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/export": {
         parameters: {
             query?: never;
@@ -1432,7 +1452,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "session_closed" | "subject_mismatch" | "not_a_subagent" | "result_invalid" | "result_too_large" | "schema_invalid" | "approval_decided" | "approval_exists" | "merge_conflict" | "not_a_fork" | "resolution_not_in_merge" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
+                code: "invalid_json" | "validation_failed" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "forbidden" | "operation_out_of_scope" | "session_out_of_scope" | "namespace_out_of_scope" | "scope_widening" | "not_found" | "method_not_allowed" | "upgrade_required" | "session_not_found" | "session_exists" | "session_deleted" | "version_conflict" | "lease_held" | "lease_token_stale" | "lease_expired" | "idempotency_key_reused" | "budget_too_small" | "fork_too_large" | "restore_too_large" | "export_too_large" | "checkpoint_exists" | "workflow_exists" | "step_conflict" | "retry_limit_reached" | "session_paused" | "session_closed" | "subject_mismatch" | "tail_changed" | "not_a_subagent" | "result_invalid" | "result_too_large" | "schema_invalid" | "approval_decided" | "approval_exists" | "merge_conflict" | "not_a_fork" | "resolution_not_in_merge" | "payload_too_large" | "unsupported_media_type" | "dependency_unavailable" | "internal_error";
                 details?: {
                     [key: string]: unknown;
                 };
@@ -1456,6 +1476,8 @@ export interface components {
             };
             name?: string;
             pinned?: boolean;
+            /** @description Hidden by POST …/events/retract (listed only with includeRetracted=true) */
+            retracted?: boolean;
             /** @description Left out of the context by a restore to an earlier checkpoint */
             rewound?: boolean;
             /** @enum {string} */
@@ -1902,6 +1924,21 @@ export interface components {
             deleteAfterDays?: number;
             /** @description Delete the session after this many days without a write */
             idleDays?: number;
+        };
+        RetractEvents: {
+            /** @description Replacements appended in the same write */
+            events?: components["schemas"]["EventInput"][];
+            expectedVersion?: number;
+            /** @description Compare-and-set: the seqs in effect from fromSeq on must be exactly these (409 tail_changed otherwise) */
+            expectSeqs?: number[];
+            /** @description Hide every event in effect from this seq on */
+            fromSeq: number;
+        };
+        RetractResult: {
+            appended: components["schemas"]["AppendResult"] & (Record<string, never> | null);
+            /** @description How many events this hid */
+            retracted: number;
+            version: number;
         };
         RevokedToken: {
             effectiveWithinSeconds: number;
@@ -4742,6 +4779,8 @@ export interface operations {
                 includeArchived?: "true" | "false";
                 /** @description Inline the full content of events stored in R2. A page then ends early, with nextAfter set, once the inlined content passes 8 MiB (at least one event is always returned). */
                 includeContent?: "true" | "false";
+                /** @description Include events a retraction hid (marked `retracted`): the log keeps them */
+                includeRetracted?: "true" | "false";
                 limit?: number;
                 /** @description Follow the session: `sse` streams the events after `offset` then each committed event (SSE ids are seqs; reconnect with Last-Event-ID), `long-poll` answers at once if there are events after `offset`, else at the next commit (or empty after ~25 s) */
                 live?: "sse" | "long-poll";
@@ -4860,6 +4899,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppendResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retractEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetractEvents"];
+            };
+        };
+        responses: {
+            /** @description Retracted (and appended) */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetractResult"];
                 };
             };
             /** @description Invalid JSON or failed validation */

@@ -177,7 +177,7 @@ eventRoutes.get("/v1/sessions/:id/stream", guard("read"), async (c) => {
 	const live = c.req.query("live");
 	if (live !== undefined && live !== "long-poll") throw new ApiError("validation_failed", "live must be long-poll here (SSE: GET …/events?live=sse)", { issues: [{ path: "live", message: "long-poll" }] });
 	const api = sessionApi(c.env, c.var.principal, params.data.id);
-	const page = unwrap(live ? await api.nextEvents(caller(c), after, STREAM_BATCH, LONG_POLL_MS) : await api.listEvents(caller(c), { after, limit: CATCH_UP_BATCH, includeArchived: true, includeContent: false }));
+	const page = unwrap(live ? await api.nextEvents(caller(c), after, STREAM_BATCH, LONG_POLL_MS) : await api.listEvents(caller(c), { after, limit: CATCH_UP_BATCH, includeArchived: true, includeContent: false, includeRetracted: true }));
 	const nextOffset = String(page.events.at(-1)?.seq ?? after);
 	c.header("Stream-Next-Offset", nextOffset);
 	c.header("Stream-Cursor", nextOffset);

@@ -93,6 +93,7 @@ export const Event = z
 		tokens: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		archived: z.boolean().optional().openapi({ description: "Compacted out of hot storage; read from its R2 archive" }),
 		rewound: z.boolean().optional().openapi({ description: "Left out of the context by a restore to an earlier checkpoint" }),
+		retracted: z.boolean().optional().openapi({ description: "Hidden by POST …/events/retract (listed only with includeRetracted=true)" }),
 		createdAt: Timestamp,
 	})
 	.openapi("Event");
@@ -122,6 +123,11 @@ export const ListEventsQuery = z.object({
 		.default("false")
 		.transform((value) => value === "true")
 		.openapi({ description: "Include compacted events, read back from their R2 archives" }),
+	includeRetracted: z
+		.enum(["true", "false"])
+		.default("false")
+		.transform((value) => value === "true")
+		.openapi({ description: "Include events a retraction hid (marked `retracted`): the log keeps them" }),
 });
 export type ListEventsQuery = z.infer<typeof ListEventsQuery>;
 
@@ -132,3 +138,29 @@ export const EventPage = z
 	})
 	.openapi("EventPage");
 export type EventPage = z.infer<typeof EventPage>;
+
+export const MAX_EXPECTED_TAIL = 1000;
+
+export const RetractEventsBody = z
+	.object({
+		fromSeq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ description: "Hide every event in effect from this seq on" }),
+		expectSeqs: z
+			.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER))
+			.max(MAX_EXPECTED_TAIL)
+			.optional()
+			.openapi({ description: "Compare-and-set: the seqs in effect from fromSeq on must be exactly these (409 tail_changed otherwise)" }),
+		events: z.array(EventInput).min(1).max(MAX_EVENTS_PER_APPEND).optional().openapi({ description: "Replacements appended in the same write" }),
+		expectedVersion: Version.optional(),
+	})
+	.strict()
+	.openapi("RetractEvents");
+export type RetractEventsBody = z.infer<typeof RetractEventsBody>;
+
+export const RetractResult = z
+	.object({
+		version: Version,
+		retracted: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "How many events this hid" }),
+		appended: AppendResult.nullable(),
+	})
+	.openapi("RetractResult");
+export type RetractResult = z.infer<typeof RetractResult>;

@@ -25,7 +25,7 @@ import type {
 	RestoreBody,
 	RestoreResult,
 } from "../schemas/context";
-import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery } from "../schemas/events";
+import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery, RetractEventsBody, RetractResult } from "../schemas/events";
 import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
 import type { AcquireLeaseBody, Lease } from "../schemas/lease";
 import type { ImportDocument } from "../schemas/portability";
@@ -70,6 +70,7 @@ export interface SessionApi {
 
 	appendEvents(caller: Caller, body: AppendEventsBody, options: WriteOptions): Promise<WriteResult<AppendResult>>;
 	listEvents(caller: Caller, query: ListEventsQuery): Promise<Result<EventPage>>;
+	retractEvents(caller: Caller, body: RetractEventsBody, options: WriteOptions): Promise<WriteResult<RetractResult>>;
 
 	nextEvents(caller: Caller, after: number, limit: number, timeoutMs: number): Promise<Result<EventPage & { timedOut: boolean }>>;
 

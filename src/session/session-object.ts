@@ -8,7 +8,7 @@ import { DurableObject } from "cloudflare:workers";
 import { BlobStore } from "../blobs/blob-store";
 import { D1Projection } from "../db/projection";
 import type { CompactBody, ContextItem, ContextQuery, ForkBody, ListCheckpointsQuery, ListCompactionsQuery, RestoreBody } from "../schemas/context";
-import type { AppendEventsBody, ListEventsQuery } from "../schemas/events";
+import type { AppendEventsBody, ListEventsQuery, RetractEventsBody } from "../schemas/events";
 import type { AcquireLeaseBody } from "../schemas/lease";
 import type { Approval, CreateApprovalBody, DecisionBody } from "../schemas/approvals";
 import type { ImportDocument } from "../schemas/portability";
@@ -34,6 +34,7 @@ import { configuredInlineLimit } from "./content/placement";
 import { getContext } from "./context/operations";
 import { layerSlice } from "./context/layer";
 import * as events from "./events/operations";
+import { retractEvents } from "./events/retract";
 import * as history from "./history/operations";
 import type { TimerHandler } from "./kernel/capability";
 import { migrate } from "./kernel/migrations";
@@ -127,6 +128,10 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	appendEvents(caller: Caller, body: AppendEventsBody, options: WriteOptions) {
 		return events.appendEvents(this.#call(caller, "appendEvents", { events: body.events.length }), body, options);
+	}
+
+	retractEvents(caller: Caller, body: RetractEventsBody, options: WriteOptions) {
+		return retractEvents(this.#call(caller, "retractEvents", { fromSeq: body.fromSeq, events: body.events?.length ?? 0 }), body, options);
 	}
 
 	listEvents(caller: Caller, query: ListEventsQuery) {

@@ -60,6 +60,7 @@ describe("OpenAPI document", () => {
 				"GET /v1/sessions/{id}/subagent",
 				"POST /v1/sessions/{id}/events",
 				"GET /v1/sessions/{id}/events",
+				"POST /v1/sessions/{id}/events/retract",
 				"GET /v1/sessions/{id}/blobs/{sha256}",
 				"GET /v1/sessions/{id}/state/{ns}",
 				"GET /v1/sessions/{id}/state/{ns}/{key}",

@@ -18,7 +18,7 @@ import { type CompactionRow, insertCompaction, latestCompactionId, latestVisible
 import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "../history/visibility";
 import * as timers from "../kernel/timers";
 import type { WriteUploads } from "../kernel/uploads";
-import { type EventRow, markArchived, toEvent, windowTokens } from "../events/log";
+import { type EventRow, isRetracted, markArchived, notRetractedSql, toEvent, windowTokens } from "../events/log";
 import { bumpVersion, contextSize, readSession, type SessionRow, sessionPolicy } from "../sessions/session-row";
 import { countTokens, DEFAULT_ENCODING } from "../content/tokens";
 
@@ -60,7 +60,8 @@ function hotEventsOldestFirst(sql: SqlStorage, intervals: Intervals, throughSeq:
 			MAX_EVENTS_PER_COMPACTION + 1,
 		)
 		.toArray()
-		.filter((row) => isVisible(intervals, row.version));
+		// A retracted event is out of the context: it is neither summarized nor archived.
+		.filter((row) => isVisible(intervals, row.version) && !isRetracted(intervals, row));
 }
 
 /**
@@ -227,15 +228,17 @@ export function scheduleCompaction(sql: SqlStorage, row: SessionRow, appended: E
 
 /**
  * Recomputes the context size from the rows after a change of what is visible (restore,
- * fork): window tokens of hot visible events, and the summary in effect.
+ * fork, retraction): window tokens of hot visible events, and the summary in effect.
  */
 export function refreshContextSize(sql: SqlStorage, intervals: Intervals): void {
 	const visible = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
 	const hot = sql
 		.exec<{ n: number }>(
 			`SELECT coalesce(sum(CASE WHEN blob_sha256 IS NOT NULL THEN coalesce(preview_tokens, 0) ELSE tokens END), 0) AS n
-			 FROM events WHERE archived_by IS NULL AND ${visible.clause}`,
+			 FROM events WHERE archived_by IS NULL AND ${visible.clause} AND ${notRetracted.clause}`,
 			...visible.params,
+			...notRetracted.params,
 		)
 		.one().n;
 	const summaryTokens = latestVisibleCompaction(sql, intervals)?.summary_tokens ?? 0;

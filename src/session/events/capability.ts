@@ -36,6 +36,10 @@ export const events: Capability = {
 		[],
 		// Events whose content retention moved to an R2 segment (retention/archive.ts).
 		["ALTER TABLE events ADD COLUMN segment_id INTEGER"],
+		[],
+		[],
+		// Retraction (retract.ts): the version that hid the event from the list and the window.
+		["ALTER TABLE events ADD COLUMN retracted_version INTEGER"],
 	],
 	contentTables: ["events"],
 	references: (sql, key) => {

@@ -30,13 +30,15 @@ export interface EventRow {
 	archived_by: number | null;
 	/** The retention segment holding its content (content is then NULL here); see retention/archive.ts. */
 	segment_id: number | null;
+	/** The version whose retraction hid it (retract.ts), in effect only where that version is visible. */
+	retracted_version: number | null;
 	created_at: number;
 }
 
 type Row = EventRow & Record<string, SqlStorageValue>;
 
 const COLUMNS = `seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview, metadata,
-	pinned, usage, tokens, preview_tokens, archived_by, segment_id, created_at`;
+	pinned, usage, tokens, preview_tokens, archived_by, segment_id, retracted_version, created_at`;
 
 export interface PreparedEvent {
 	input: RecordedEvent;
@@ -58,7 +60,7 @@ export interface EventIndexRow {
 }
 
 /** The one INSERT of the log: new events and events copied into a fork both come through it. */
-function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by" | "segment_id">, tokensCumulative: number): void {
+function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by" | "segment_id" | "retracted_version">, tokensCumulative: number): void {
 	sql.exec(
 		`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
 			metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
@@ -123,14 +125,18 @@ export function insertEvents(
 export function readEventRows(
 	sql: SqlStorage,
 	query: { after: number; limit: number; types?: EventType[]; includeArchived: boolean },
+	/** Leave out what a retraction hides at these intervals; null keeps retracted events (marked by the caller). */
+	hideRetracted: Intervals | null,
 ): { rows: EventRow[]; nextAfter: number | null } {
 	const typeFilter = query.types?.length ? `AND type IN (${query.types.map(() => "?").join(",")})` : "";
 	const hotFilter = query.includeArchived ? "" : "AND archived_by IS NULL";
+	const retracted = hideRetracted ? notRetractedSql(hideRetracted) : { clause: "1", params: [] };
 	const rows = sql
 		.exec<Row>(
-			`SELECT ${COLUMNS} FROM events WHERE seq > ? ${hotFilter} ${typeFilter} ORDER BY seq LIMIT ?`,
+			`SELECT ${COLUMNS} FROM events WHERE seq > ? ${hotFilter} ${typeFilter} AND ${retracted.clause} ORDER BY seq LIMIT ?`,
 			query.after,
 			...(query.types ?? []),
+			...retracted.params,
 			query.limit + 1,
 		)
 		.toArray();
@@ -149,7 +155,18 @@ export function* hotEventsNewestFirst(sql: SqlStorage, intervals: Intervals, typ
 		`SELECT ${COLUMNS} FROM events WHERE archived_by IS NULL AND pinned = 0 ${typeFilter} ORDER BY seq DESC`,
 		...(types ?? []),
 	);
-	for (const row of cursor) if (isVisible(intervals, row.version)) yield row;
+	for (const row of cursor) if (isVisible(intervals, row.version) && !isRetracted(intervals, row)) yield row;
+}
+
+/** Whether a retraction in effect at these intervals hides the event. */
+export function isRetracted(intervals: Intervals, row: Pick<EventRow, "retracted_version">): boolean {
+	return row.retracted_version !== null && isVisible(intervals, row.retracted_version);
+}
+
+/** The same as SQL: true for the events no retraction in effect at these intervals hides. */
+export function notRetractedSql(intervals: Intervals, column = "retracted_version"): { clause: string; params: number[] } {
+	const retraction = visibilitySql(intervals, column);
+	return { clause: `(${column} IS NULL OR NOT ${retraction.clause})`, params: retraction.params };
 }
 
 /**
@@ -162,15 +179,17 @@ export function* eventsNewestFirstAt(sql: SqlStorage, intervals: Intervals, type
 	// how much was written since.
 	const throughSeq = lastSeqAt(sql, intervals[0]?.[1] ?? 0);
 	const visibleEvents = visibilitySql(intervals, "events.version");
+	const notRetracted = notRetractedSql(intervals, "events.retracted_version");
 	const visibleCompactions = visibilitySql(intervals, "compactions.version");
 	const cursor = sql.exec<Row>(
-		`SELECT ${COLUMNS} FROM events WHERE seq <= ? AND pinned = 0 AND ${visibleEvents.clause} ${typeFilter}
+		`SELECT ${COLUMNS} FROM events WHERE seq <= ? AND pinned = 0 AND ${visibleEvents.clause} AND ${notRetracted.clause} ${typeFilter}
 		   AND NOT EXISTS (
 			SELECT 1 FROM archived_events WHERE archived_events.seq = events.seq
 			  AND archived_events.compaction_id IN (SELECT id FROM compactions WHERE ${visibleCompactions.clause}))
 		 ORDER BY seq DESC`,
 		throughSeq,
 		...visibleEvents.params,
+		...notRetracted.params,
 		...(types ?? []),
 		...visibleCompactions.params,
 	);
@@ -199,10 +218,12 @@ export function lastSeqAt(sql: SqlStorage, version: number): number {
 export function pinnedEvents(sql: SqlStorage, intervals: Intervals, types?: EventType[]): EventRow[] {
 	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
 	const visible = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
 	return sql
 		.exec<Row>(
-			`SELECT ${COLUMNS} FROM events WHERE pinned = 1 AND ${visible.clause} ${typeFilter} ORDER BY seq`,
+			`SELECT ${COLUMNS} FROM events WHERE pinned = 1 AND ${visible.clause} AND ${notRetracted.clause} ${typeFilter} ORDER BY seq`,
 			...visible.params,
+			...notRetracted.params,
 			...(types ?? []),
 		)
 		.toArray();

@@ -1,7 +1,7 @@
 /** Appending to and paging through the event log. */
 import { scheduleArchiving } from "../retention/archive";
 import { ok, type Result } from "../../errors";
-import type { AppendEventsBody, AppendResult, EventPage, ListEventsQuery, RecordedEvent } from "../../schemas/events";
+import type { AppendEventsBody, AppendResult, Event, EventPage, ListEventsQuery, RecordedEvent } from "../../schemas/events";
 import { scheduleCompaction } from "../compaction/compactor";
 import { mapBounded, type PlacedValue, placeValue } from "../content/placement";
 import { countTokens, type Encoding } from "../content/tokens";
@@ -13,7 +13,7 @@ import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { eventTexts } from "../search/feed";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
-import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
+import { insertEvents, isRetracted, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
 
 /** Large contents of one append uploaded at once, at most. */
 const PARALLEL_UPLOADS = 4;
@@ -99,16 +99,18 @@ export function seedEvents(sql: SqlStorage, prepared: PreparedEvent[], now: numb
 
 /**
  * A page of the log in seq order. Compacted events come back from their R2 archives, in
- * place, when asked for; events a restore rewound are marked.
+ * place, when asked for; events a restore rewound are marked; retracted ones are left out
+ * unless asked for (then marked).
  */
 export function listEvents(session: SessionContext, query: ListEventsQuery): Promise<Result<EventPage>> {
 	return session.kernel.read(async (row) => {
-		const page = readEventRows(session.sql, query);
 		const intervals = visibleIntervals(session.sql, row.version);
+		const page = readEventRows(session.sql, query, query.includeRetracted ? null : intervals);
 		const archived = await loadArchived(session.sql, session.dependencies.blobs, page.rows.filter(isStub));
 		const events = page.rows.map((eventRow) => {
-			const event = isStub(eventRow) ? { ...(archived.get(eventRow.seq) ?? toEvent(eventRow)), archived: true } : toEvent(eventRow);
-			return isVisible(intervals, eventRow.version) ? event : { ...event, rewound: true };
+			let event: Event = isStub(eventRow) ? { ...(archived.get(eventRow.seq) ?? toEvent(eventRow)), archived: true } : toEvent(eventRow);
+			if (!isVisible(intervals, eventRow.version)) event = { ...event, rewound: true };
+			return isRetracted(intervals, eventRow) ? { ...event, retracted: true } : event;
 		});
 		return ok({ events, nextAfter: page.nextAfter });
 	});

@@ -12,7 +12,7 @@ import { summarySections } from "../compaction/plan";
 import { latestVisibleCompaction, summaryDataOf } from "../compaction/store";
 import { countTokens, type Encoding } from "../content/tokens";
 import { workStatusLines } from "../context/work-status";
-import { hotEventsNewestFirst, isStub, type EventRow, toEvent } from "../events/log";
+import { hotEventsNewestFirst, isStub, type EventRow, notRetractedSql, toEvent } from "../events/log";
 import { type Intervals, visibilitySql, visibleIntervals } from "../history/visibility";
 import { encodingOf, type SessionRow } from "../sessions/session-row";
 import { pinnedState, type StateRow, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
@@ -126,9 +126,16 @@ function summaryOf(sql: SqlStorage, intervals: Intervals): string {
 	return `${through}${sections}`.trim();
 }
 
+/** Events in effect at these intervals: written in them, and not hidden by a retraction in them. */
+function visibleEventsSql(intervals: Intervals): { clause: string; params: number[] } {
+	const written = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
+	return { clause: `${written.clause} AND ${notRetracted.clause}`, params: [...written.params, ...notRetracted.params] };
+}
+
 /** Events of the asked-for types, newest first, compacted ones included (as references). */
 function decisionsOf(sql: SqlStorage, intervals: Intervals, types: EventType[]): EventRow[] {
-	const visible = visibilitySql(intervals);
+	const visible = visibleEventsSql(intervals);
 	return sql
 		.exec<EventRow & Record<string, SqlStorageValue>>(
 			`SELECT * FROM events WHERE type IN (${types.map(() => "?").join(",")}) AND ${visible.clause} ORDER BY seq DESC LIMIT ?`,
@@ -140,7 +147,7 @@ function decisionsOf(sql: SqlStorage, intervals: Intervals, types: EventType[]):
 }
 
 function decisionCount(sql: SqlStorage, intervals: Intervals, types: EventType[]): number {
-	const visible = visibilitySql(intervals);
+	const visible = visibleEventsSql(intervals);
 	return sql
 		.exec<{ n: number }>(`SELECT count(*) AS n FROM events WHERE type IN (${types.map(() => "?").join(",")}) AND ${visible.clause}`, ...types, ...visible.params)
 		.one().n;

@@ -57,7 +57,7 @@ export class LiveFeed {
 		});
 		this.#waiters.add(wake);
 		try {
-			const query = { after, limit, includeArchived: true, includeContent: false };
+			const query = { after, limit, includeArchived: true, includeContent: false, includeRetracted: true };
 			const now = await listEvents(call, query);
 			if (!now.ok || now.value.events.length > 0) return now.ok ? ok({ ...now.value, timedOut: false }) : now;
 			const arrived = await committed;
@@ -94,7 +94,7 @@ export class LiveFeed {
 		this.#moveTo(socket, null);
 		let position = after;
 		for (;;) {
-			const page = await listEvents(this.session, { after: position, limit: BATCH, includeArchived: true, includeContent: false });
+			const page = await listEvents(this.session, { after: position, limit: BATCH, includeArchived: true, includeContent: false, includeRetracted: true });
 			if (!page.ok) {
 				socket.close(1011, page.message.slice(0, 120));
 				return;
@@ -172,7 +172,8 @@ export class LiveFeed {
 		const messages: string[] = [];
 		let position = after;
 		for (;;) {
-			const page = readEventRows(this.session.sql, { after: position, limit: BATCH, includeArchived: true });
+			// A live stream is the log as it was appended: a later retraction does not unsend an event.
+			const page = readEventRows(this.session.sql, { after: position, limit: BATCH, includeArchived: true }, null);
 			if (page.rows.length === 0) return { messages, last: position };
 			if (page.rows.some(isStub)) return null;
 			const events: Event[] = page.rows.map(toEvent);

@@ -8,7 +8,7 @@
 import type { BlobStore } from "../../blobs/blob-store";
 import { fail, ok, type Result } from "../../errors";
 import { loadArchived } from "../context/window";
-import { type CopiedEvent, type EventRow, isStub, toCopiedEvent } from "../events/log";
+import { type CopiedEvent, type EventRow, isStub, notRetractedSql, toCopiedEvent } from "../events/log";
 import { MAX_FORK_EVENTS } from "../history/fork";
 import { visibilitySql, visibleIntervals } from "../history/visibility";
 import type { SessionRow } from "../sessions/session-row";
@@ -53,9 +53,16 @@ export async function exportMergeSource(sql: SqlStorage, blobs: BlobStore, row: 
 	if (forkedFrom !== into) return fail("not_a_fork", `Session ${row.id} is not a fork of ${into}`, { from: row.id, into, forkedFrom });
 	const now = visibleIntervals(sql, row.version);
 	const visible = visibilitySql(now);
-	// Events the fork has rewound since are left out: they are not part of what it now holds.
+	// Events the fork has rewound or retracted since are left out: they are not part of what it now holds.
+	const notRetracted = notRetractedSql(now);
 	const rows = sql
-		.exec<Row>(`SELECT * FROM events WHERE version > ? AND ${visible.clause} ORDER BY seq LIMIT ?`, since.forkVersion, ...visible.params, MAX_FORK_EVENTS + 1)
+		.exec<Row>(
+			`SELECT * FROM events WHERE version > ? AND ${visible.clause} AND ${notRetracted.clause} ORDER BY seq LIMIT ?`,
+			since.forkVersion,
+			...visible.params,
+			...notRetracted.params,
+			MAX_FORK_EVENTS + 1,
+		)
 		.toArray();
 	const changes = changedKeys(stateAt(sql, visibilitySql(visibleIntervals(sql, since.forkVersion))), liveState(sql));
 	const bytes =

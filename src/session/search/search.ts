@@ -11,6 +11,7 @@ import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
 import { namespaceFilter } from "../state/state";
 import { matchExpression } from "./query";
+import { isRetracted } from "../events/log";
 
 /** Words of context a snippet shows around its match. */
 const SNIPPET_TOKENS = 16;
@@ -23,6 +24,7 @@ interface HitRow {
 	key: string | null;
 	snippet: string;
 	version: number | null;
+	retracted_version: number | null;
 	stub: number | null;
 	[column: string]: SqlStorageValue;
 }
@@ -60,7 +62,8 @@ export function searchSession(session: SessionContext, query: SessionSearchQuery
 			.exec<HitRow>(
 				`SELECT search_index.rowid AS rowid, kind, search_index.type AS type, ns, key,
 					snippet(search_index, 0, '**', '**', '…', ${SNIPPET_TOKENS}) AS snippet,
-					events.version AS version, (events.archived_by IS NOT NULL OR events.segment_id IS NOT NULL) AS stub
+					events.version AS version, events.retracted_version AS retracted_version,
+					(events.archived_by IS NOT NULL OR events.segment_id IS NOT NULL) AS stub
 				 FROM search_index LEFT JOIN events ON search_index.rowid > 0 AND events.seq = search_index.rowid
 				 WHERE ${filter} AND search_index.rowid IN (SELECT value FROM json_each(?))`,
 				...params,
@@ -73,7 +76,8 @@ export function searchSession(session: SessionContext, query: SessionSearchQuery
 		return ok({
 			hits: scores.flatMap((scored) => {
 				const hit = byRowid.get(scored.rowid);
-				return hit ? [toHit(hit, scored.score, intervals)] : [];
+				// A retracted event is out of the session's history as it is listed: not a hit either.
+				return hit && !isRetracted(intervals, hit) ? [toHit(hit, scored.score, intervals)] : [];
 			}),
 		});
 	});
