@@ -113,6 +113,9 @@ export function edgeContext(options: EdgeContextOptions) {
 				append: (events: EventInput[], write: { expectedVersion?: number } = {}) =>
 					call((key) => api.POST("/v1/sessions/{id}/events", { params: { path, header: { "idempotency-key": key } }, body: { events, ...write } })),
 				list: (query: operations["listEvents"]["parameters"]["query"] = {}) => call(() => api.GET("/v1/sessions/{id}/events", { params: { path, query } })),
+				/** Hides the events from `fromSeq` on (if they are still `expectSeqs`), appending `events` in the same write. */
+				retract: (body: Schemas["RetractEvents"]) =>
+					call((key) => api.POST("/v1/sessions/{id}/events/retract", { params: { path, header: { "idempotency-key": key } }, body })),
 			},
 			state: {
 				get: (ns: string, key: string) => call(() => api.GET("/v1/sessions/{id}/state/{ns}/{key}", { params: { path: { ...path, ns, key } } })),
