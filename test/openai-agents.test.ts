@@ -158,6 +158,21 @@ describe("OpenAI Agents SDK session", () => {
 		expect((await eventsOf(ours, "&includeRetracted=true")).filter((event) => event.retracted).length).toBe(7);
 	});
 
+	it("pops only the item it returns when appends race it", async () => {
+		const ours = edgeSession();
+		const note = (text: string) => ({ type: "message", role: "user", content: text }) as AgentInputItem;
+		await ours.addItems([note("base 1"), note("base 2")]);
+		for (let round = 0; round < 6; round++) {
+			const before = await ours.getItems();
+			const added = note(`raced ${round}`);
+			const [popped] = await Promise.all([ours.popItem(), ours.addItems([added])]);
+			// Either the pop came first and the append landed after it, or it popped the append.
+			const expected = JSON.stringify(popped) === JSON.stringify(added) ? before : [...before.slice(0, -1), added];
+			expect([before.at(-1), added]).toContainEqual(popped);
+			expect(await ours.getItems()).toEqual(expected);
+		}
+	});
+
 	it("applies history transactions as MemorySession does: once per operation id, refusing a stale suffix or a reused id", async () => {
 		const memory = new MemorySession();
 		const ours = edgeSession();
