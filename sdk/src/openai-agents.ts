@@ -13,7 +13,9 @@
  *
  * Pop, clear and suffix replacement are one retraction each (`POST …/events/retract`): the
  * items leave the list and the window atomically, guarded by the seqs that were read, and stay
- * in the log's history. A history transaction's operation id is its Idempotency-Key, and its
+ * in the log's history. A retraction hides every event from its seq on, so events others wrote
+ * after the last item go with a pop: give the adapter a session of its own. A history
+ * transaction's operation id is its Idempotency-Key (remembered 24 hours), and its
  * events carry the operation and a fingerprint of the transaction, so a retry after success
  * is recognised even once the suffix it replaced is gone.
  */
