@@ -18,6 +18,8 @@ type Schemas = components["schemas"];
 export type Session = Schemas["Session"];
 export type Event = Schemas["Event"];
 export type EventInput = Schemas["EventInput"];
+export type CreateSession = Schemas["CreateSession"];
+export type RetractEvents = Schemas["RetractEvents"];
 export type AppendResult = Schemas["AppendResult"];
 export type StateItem = Schemas["StateItem"];
 export type ContextWindow = Schemas["ContextWindow"];
@@ -74,10 +76,10 @@ export function edgeContext(options: EdgeContextOptions) {
 
 	/**
 	 * Runs one logical call: `attempt` gets the same Idempotency-Key every time it is retried,
-	 * so the server writes at most once however many times the call goes out.
+	 * so the server writes at most once however many times the call goes out. A caller with its
+	 * own operation id passes it as the key, so a retry of the whole operation writes once too.
 	 */
-	async function call<T>(attempt: (idempotencyKey: string) => Promise<Answer<T>>): Promise<T> {
-		const idempotencyKey = crypto.randomUUID();
+	async function call<T>(attempt: (idempotencyKey: string) => Promise<Answer<T>>, idempotencyKey: string = crypto.randomUUID()): Promise<T> {
 		for (let retry = 0; ; retry++) {
 			let answer: Answer<T>;
 			try {
@@ -110,12 +112,12 @@ export function edgeContext(options: EdgeContextOptions) {
 			describe: () => call(() => api.GET("/v1/sessions/{id}", { params: { path } })),
 			context: (query: operations["getContext"]["parameters"]["query"]) => call(() => api.GET("/v1/sessions/{id}/context", { params: { path, query } })),
 			events: {
-				append: (events: EventInput[], write: { expectedVersion?: number } = {}) =>
-					call((key) => api.POST("/v1/sessions/{id}/events", { params: { path, header: { "idempotency-key": key } }, body: { events, ...write } })),
+				append: (events: EventInput[], { idempotencyKey, ...write }: { expectedVersion?: number; idempotencyKey?: string } = {}) =>
+					call((key) => api.POST("/v1/sessions/{id}/events", { params: { path, header: { "idempotency-key": key } }, body: { events, ...write } }), idempotencyKey),
+				/** Hides the events from `fromSeq` on (if still `expectSeqs`), appending `events` in the same write. */
+				retract: (body: RetractEvents, { idempotencyKey }: { idempotencyKey?: string } = {}) =>
+					call((key) => api.POST("/v1/sessions/{id}/events/retract", { params: { path, header: { "idempotency-key": key } }, body }), idempotencyKey),
 				list: (query: operations["listEvents"]["parameters"]["query"] = {}) => call(() => api.GET("/v1/sessions/{id}/events", { params: { path, query } })),
-				/** Hides the events from `fromSeq` on (if they are still `expectSeqs`), appending `events` in the same write. */
-				retract: (body: Schemas["RetractEvents"]) =>
-					call((key) => api.POST("/v1/sessions/{id}/events/retract", { params: { path, header: { "idempotency-key": key } }, body })),
 			},
 			state: {
 				get: (ns: string, key: string) => call(() => api.GET("/v1/sessions/{id}/state/{ns}/{key}", { params: { path: { ...path, ns, key } } })),
