@@ -29,7 +29,8 @@ test("checkpoints stay out of the session's events, state, tokens and window, an
 	const session = await api(key, "GET", "/v1/sessions/thread-a");
 	// Version 1 is the session's creation by the first put; the put is 2, the writes 3.
 	expect(session.body).toMatchObject({ version: 3, eventCount: 0, stateKeyCount: 0, tokens: { total: 0, context: 0 }, agent: "langgraph" });
-	const window = await api(key, "GET", "/v1/sessions/thread-a/context");
+	const window = await api(key, "GET", "/v1/sessions/thread-a/context?budget=100000");
+	expect(window.status).toBe(200);
 	expect(window.body.items).toEqual([]);
 
 	// Both values were over the inline limit: they went to R2 and come back whole.
