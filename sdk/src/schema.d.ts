@@ -590,7 +590,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Store a task's pending writes against a checkpoint
+         * Store a task's pending writes against a checkpoint (the thread's session is created if it does not exist yet)
          * @description One transaction. Keyed by (namespace, checkpoint, task, idx): a regular write (idx >= 0) keeps the first value stored, so a retried task cannot change what a resumed graph replays; a special write (idx < 0: error, interrupt, resume) is replaced.
          */
         post: operations["putGraphWrites"];

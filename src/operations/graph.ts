@@ -7,7 +7,7 @@ import { callerOf } from "../auth/authorize";
 import { mayReach } from "../auth/scopes";
 import { listSessions } from "../db/sessions";
 import { ok, type Result } from "../errors";
-import { type GraphPage, type GraphPutBody, type GraphSearchQuery, type GraphWriteResult, MAX_GRAPH_THREADS } from "../schemas/graph";
+import { type GraphPage, type GraphPutBody, type GraphSearchQuery, type GraphWriteResult, type GraphWritesBody, MAX_GRAPH_THREADS } from "../schemas/graph";
 import type { WriteOptions, WriteResult } from "../session/api";
 import { sessionApi } from "./session-api";
 import { createSession } from "./sessions";
@@ -16,8 +16,19 @@ import { createSession } from "./sessions";
 export const GRAPH_AGENT = "langgraph";
 
 /** Stores a checkpoint, creating the thread's session on its first one. */
-export async function putCheckpoint(env: Env, principal: Principal, threadId: string, body: GraphPutBody, options: WriteOptions): Promise<WriteResult<GraphWriteResult>> {
-	const put = () => sessionApi(env, principal, threadId).putGraphCheckpoint(callerOf(principal), body, options);
+export function putCheckpoint(env: Env, principal: Principal, threadId: string, body: GraphPutBody, options: WriteOptions): Promise<WriteResult<GraphWriteResult>> {
+	return inThread(env, principal, threadId, () => sessionApi(env, principal, threadId).putGraphCheckpoint(callerOf(principal), body, options));
+}
+
+/**
+ * Stores a task's writes, creating the thread's session too: with LangGraph's default (async)
+ * durability, a run's first writes can arrive while its first checkpoint is still in flight.
+ */
+export function putWrites(env: Env, principal: Principal, threadId: string, body: GraphWritesBody, options: WriteOptions): Promise<WriteResult<GraphWriteResult>> {
+	return inThread(env, principal, threadId, () => sessionApi(env, principal, threadId).putGraphWrites(callerOf(principal), body, options));
+}
+
+async function inThread(env: Env, principal: Principal, threadId: string, put: () => Promise<WriteResult<GraphWriteResult>>): Promise<WriteResult<GraphWriteResult>> {
 	const first = await put();
 	if (first.ok || first.code !== "session_not_found") return first;
 	const created = await createSession(env, principal, { id: threadId, agent: GRAPH_AGENT }, {});

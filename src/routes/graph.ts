@@ -6,7 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requires } from "../auth/authorize";
 import { unwrap } from "../errors";
-import { putCheckpoint, searchCheckpoints } from "../operations/graph";
+import { putCheckpoint, putWrites, searchCheckpoints } from "../operations/graph";
 import { sessionApi } from "../operations/session-api";
 import { SessionParams, Version, WriteHeaders } from "../schemas/common";
 import { GraphListQuery, GraphPage, GraphPutBody, GraphSearchQuery, GraphTupleQuery, GraphTupleResult, GraphWriteResult, GraphWritesBody } from "../schemas/graph";
@@ -45,7 +45,7 @@ graphRoutes.openapi(
 		path: "/v1/sessions/{id}/graph/writes",
 		operationId: "putGraphWrites",
 		tags: ["langgraph"],
-		summary: "Store a task's pending writes against a checkpoint",
+		summary: "Store a task's pending writes against a checkpoint (the thread's session is created if it does not exist yet)",
 		description:
 			"One transaction. Keyed by (namespace, checkpoint, task, idx): a regular write (idx >= 0) keeps the first value stored, " +
 			"so a retried task cannot change what a resumed graph replays; a special write (idx < 0: error, interrupt, resume) is replaced.",
@@ -54,7 +54,7 @@ graphRoutes.openapi(
 		responses: { 200: writeJson(GraphWriteResult, "Stored"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
 	}),
 	async (c) => {
-		const result = await sessionApi(c.env, c.var.principal, c.req.valid("param").id).putGraphWrites(caller(c), c.req.valid("json"), writeOptions(c.req.valid("header")));
+		const result = await putWrites(c.env, c.var.principal, c.req.valid("param").id, c.req.valid("json"), writeOptions(c.req.valid("header")));
 		return writeResponse(c, result, 200, (value) => value.version);
 	},
 );

@@ -38,5 +38,6 @@ const graph = new StateGraph(State)
 // overlaps them, so a kill can lose the step before the one it interrupts).
 const config = { configurable: { thread_id: threadId }, durability: "sync" as const };
 const input = action === "start" ? { steps: [] } : action === "continue" ? null : new Command({ resume: action.slice("resume:".length) });
-const result = await graph.invoke(input, config);
-console.log(JSON.stringify({ steps: result.steps, interrupted: (result.__interrupt__ ?? []).map((entry: { value: unknown }) => entry.value) }));
+// Input, nothing (continue from the last checkpoint) or a resume: invoke takes each.
+const result = (await graph.invoke(input as never, config)) as { steps: string[]; __interrupt__?: Array<{ value: unknown }> };
+console.log(JSON.stringify({ steps: result.steps, interrupted: (result.__interrupt__ ?? []).map((entry) => entry.value) }));
