@@ -41,6 +41,17 @@ export default defineConfig(async () => {
 				{
 					test: { name: "node", include: ["test/node/*.test.ts"], environment: "node" },
 				},
+				{
+					// The LangGraph conformance suite expects vitest globals; the Worker is bundled and served once by the setup.
+					test: {
+						name: "langgraph",
+						include: ["test/langgraph/*.test.ts"],
+						environment: "node",
+						globals: true,
+						globalSetup: ["./test/langgraph/worker-host.ts"],
+						hookTimeout: 120_000,
+					},
+				},
 			],
 		},
 	};

@@ -16,6 +16,7 @@ import { checkpointRoutes } from "./routes/checkpoints";
 import { docsRoutes } from "./routes/docs";
 import { contextRoutes } from "./routes/context";
 import { eventRoutes } from "./routes/events";
+import { graphRoutes } from "./routes/graph";
 import { keyRoutes } from "./routes/keys";
 import { tokenRoutes } from "./routes/tokens";
 import { auditRoutes } from "./routes/audit";
@@ -132,6 +133,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 		handoffRoutes,
 		subagentRoutes,
 		searchRoutes,
+		graphRoutes,
 	]) {
 		app.route("/", routes);
 	}

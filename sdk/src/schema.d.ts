@@ -171,6 +171,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/graph/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checkpoints across threads, newest id first
+         * @description Reads the threads the index knows as checkpointer-created (it lags writes by about a second) and those named in `threads`, at most 100, most recently updated first, and merges their pages.
+         */
+        get: operations["searchGraphCheckpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/metrics": {
         parameters: {
             query?: never;
@@ -516,6 +536,84 @@ export interface paths {
          * @description The fork gets the state, the summary in effect and the uncompacted events (same seqs) of that version, a parent link, and its own copies of large content. From then on the two are independent.
          */
         post: operations["forkSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/graph": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Clear the thread's graph data so its id can be used again
+         * @description Empties the checkpoints, channel values and pending writes; the session, its events and state stay. A thread that does not exist is already clear.
+         */
+        delete: operations["deleteGraphThread"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/graph/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The thread's checkpoints, newest id first, filtered by namespace, `before` and metadata */
+        get: operations["listGraphCheckpoints"];
+        put?: never;
+        /**
+         * Store a LangGraph checkpoint and the channel values it changed (the thread's session is created on its first one)
+         * @description One transaction: the checkpoint (without its channel values), and each new channel value keyed by (namespace, channel, version); a value already stored at that version is kept. Values larger than the inline limit go to R2. Nothing is appended to the events, the state or the context window, and no tokens are counted; the session version moves by one.
+         */
+        post: operations["putGraphCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/graph/tuple": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A checkpoint (the namespace's latest by default) with its channel values and pending writes */
+        get: operations["getGraphTuple"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/graph/writes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Store a task's pending writes against a checkpoint (the thread's session is created if it does not exist yet)
+         * @description One transaction. Keyed by (namespace, checkpoint, task, idx): a regular write (idx >= 0) keeps the first value stored, so a retried task cannot change what a resumed graph replays; a special write (idx < 0: error, interrupt, resume) is replaced.
+         */
+        post: operations["putGraphWrites"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1512,6 +1610,111 @@ export interface components {
              */
             id?: string;
             version?: number;
+        };
+        GraphPage: {
+            /** @description Newest checkpoint id first */
+            checkpoints: components["schemas"]["GraphTuple"][];
+        };
+        GraphPut: {
+            /**
+             * @description The values of the channels this checkpoint changed (new versions only)
+             * @default []
+             */
+            blobs: {
+                /** @description Channel */
+                channel: string;
+                /** @description Bytes, base64 encoded */
+                data?: string;
+                /** @description `empty` for a channel with no value at this version */
+                type: string;
+                version: string;
+            }[];
+            /** @description The checkpoint's channel versions: its values are the blobs at these versions */
+            channelVersions: {
+                [key: string]: string | number;
+            };
+            checkpoint: components["schemas"]["GraphValue"];
+            /** @description The checkpoint's id (ids sort in creation order) */
+            checkpointId: string;
+            /**
+             * @description The checkpoint namespace ('' for the root graph)
+             * @default
+             */
+            checkpointNs: string;
+            /** @description The checkpoint format version (`checkpoint.v`) */
+            format: number;
+            /** @description The checkpoint's metadata: a JSON object, as text */
+            metadata: string;
+            /**
+             * @description The checkpoint this one follows
+             * @default null
+             */
+            parentCheckpointId: string | null;
+        };
+        GraphTuple: {
+            /** @description The channel values at the checkpoint's versions (empty ones left out) */
+            blobs: {
+                channel: string;
+                data: string;
+                type: string;
+                version: string;
+            }[];
+            checkpoint: components["schemas"]["GraphValue"];
+            checkpointId: string;
+            checkpointNs: string;
+            format: number;
+            /** @description JSON text */
+            metadata: string;
+            parentCheckpointId: string | null;
+            /** @description For a checkpoint in a format before 4: the sends pending on its parent */
+            parentSends?: components["schemas"]["GraphValue"][];
+            /** @example user:42 */
+            threadId: string;
+            writes: {
+                channel: string;
+                data: string;
+                idx: number;
+                taskId: string;
+                taskPath: string;
+                type: string;
+            }[];
+        };
+        GraphTupleResult: {
+            /** @description null when the namespace has no such checkpoint */
+            tuple: components["schemas"]["GraphTuple"] | null;
+        };
+        /** @description The checkpoint without its channel values */
+        GraphValue: {
+            /** @description Bytes, base64 encoded */
+            data: string;
+            /** @description The serializer's type tag (json, bytes, ...) */
+            type: string;
+        };
+        GraphWriteResult: {
+            version: number;
+        };
+        GraphWrites: {
+            /** @description The checkpoint the writes are pending on */
+            checkpointId: string;
+            /**
+             * @description The checkpoint namespace
+             * @default
+             */
+            checkpointNs: string;
+            /** @description The task that wrote them */
+            taskId: string;
+            /** @default  */
+            taskPath: string;
+            /** @description Regular writes (idx >= 0) keep the first value stored; special ones (idx < 0: error, interrupt, resume, ...) are replaced */
+            writes: {
+                /** @description Channel */
+                channel: string;
+                /** @description Bytes, base64 encoded */
+                data: string;
+                idx: number;
+                /** @description The serializer's type tag (json, bytes, ...) */
+                type: string;
+            }[];
         };
         Handoff: {
             /**
@@ -3045,6 +3248,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErasurePublicKeys"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    searchGraphCheckpoints: {
+        parameters: {
+            query?: {
+                /** @description Only checkpoints with an id below this one */
+                before?: string;
+                /** @description Default: every namespace */
+                checkpointNs?: string;
+                /** @description Metadata filter as a JSON object: every top-level key must equal its value, e.g. {"source":"loop"} */
+                filter?: string;
+                limit?: number;
+                /** @description Comma-separated thread ids to read besides those the index knows (a saver's own recent threads); at most 100 threads are read in all */
+                threads?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of checkpoints */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphPage"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description A dependency (R2, D1) is unavailable; retry */
@@ -5334,6 +5605,552 @@ export interface operations {
             };
             /** @description Idempotency-Key reused for a different request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteGraphThread: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cleared */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Checkpoints removed */
+                        deleted: number;
+                        version: number;
+                    };
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listGraphCheckpoints: {
+        parameters: {
+            query?: {
+                /** @description Only checkpoints with an id below this one */
+                before?: string;
+                /** @description Default: every namespace */
+                checkpointNs?: string;
+                /** @description Metadata filter as a JSON object: every top-level key must equal its value, e.g. {"source":"loop"} */
+                filter?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of checkpoints; ask again with `before` the last id for more */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphPage"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putGraphCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GraphPut"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphWriteResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getGraphTuple: {
+        parameters: {
+            query?: {
+                /** @description Default: the namespace's latest checkpoint */
+                checkpointId?: string;
+                checkpointNs?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkpoint, or null */
+            200: {
+                headers: {
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphTupleResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency (R2, D1) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putGraphWrites: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retry with the same key returns the first response and writes nothing */
+                "idempotency-key"?: string;
+                /** @description Expected session version; a stale one gets 409 version_conflict */
+                "if-match"?: string;
+                /** @description Fencing token of the writer lease, required while a lease is held */
+                "lease-token"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GraphWrites"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    /** @description The session version after this write, e.g. "7": send it as If-Match to write only on top of it */
+                    ETag?: string;
+                    /** @description true when this is the remembered response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (the one sent, or a generated one); it is in every log line and error */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphWriteResult"];
+                };
+            };
+            /** @description Invalid JSON or failed validation */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Version conflict, existing session or stale lease token */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session was deleted */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency-Key reused for a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session is leased by another writer, or paused */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -33,6 +33,7 @@ import type { DeletedSession, PauseBody, ResumeBody, Session, UpdateSessionBody 
 import type { CompleteStepBody, FailStepBody, PutWorkflowBody, SkipStepBody, StartStepBody, Workflow } from "../schemas/workflows";
 import type { ListStateQuery, PutStateBody, StateItem, StatePage, StateWriteResult } from "../schemas/state";
 import type { SessionSearchQuery, SessionSearchResult } from "../schemas/search";
+import type { GraphListQuery, GraphPage, GraphPutBody, GraphTuple, GraphTupleQuery, GraphWriteResult, GraphWritesBody } from "../schemas/graph";
 import type { ForkSnapshot } from "./history/fork";
 import type { HandoffBody, HandoffPackage } from "../schemas/handoffs";
 import type { MergeBody, MergeResult } from "../schemas/merge";
@@ -135,4 +136,11 @@ export interface SessionApi {
 	recordSubagentOutcome(caller: Caller, outcome: SubagentOutcome): Promise<WriteResult<{ version: number; recorded: boolean }>>;
 
 	search(caller: Caller, query: SessionSearchQuery): Promise<Result<SessionSearchResult>>;
+
+	/** The LangGraph checkpointer of the thread this session is (graph/operations.ts). */
+	putGraphCheckpoint(caller: Caller, body: GraphPutBody, options: WriteOptions): Promise<WriteResult<GraphWriteResult>>;
+	putGraphWrites(caller: Caller, body: GraphWritesBody, options: WriteOptions): Promise<WriteResult<GraphWriteResult>>;
+	getGraphTuple(caller: Caller, query: GraphTupleQuery): Promise<Result<GraphTuple | null>>;
+	listGraphCheckpoints(caller: Caller, query: GraphListQuery): Promise<Result<GraphPage>>;
+	deleteGraphThread(caller: Caller, options: WriteOptions): Promise<WriteResult<{ deleted: number; version: number }>>;
 }

@@ -7,6 +7,7 @@ import { compaction } from "./compaction/capability";
 import { erasure } from "./erasure/capability";
 import { escalations } from "./escalations/capability";
 import { events } from "./events/capability";
+import { graph } from "./graph/capability";
 import { history } from "./history/capability";
 import { idempotency } from "./idempotency/capability";
 import type { Capability } from "./kernel/capability";
@@ -40,6 +41,7 @@ export const CAPABILITIES: readonly Capability[] = [
 	subagents,
 	merge,
 	search,
+	graph,
 	timerTable,
 ];
 

@@ -24,6 +24,8 @@ import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import type { SessionSearchQuery } from "../schemas/search";
 import { searchSession } from "./search/search";
+import * as graph from "./graph/operations";
+import type { GraphListQuery, GraphPutBody, GraphTupleQuery, GraphWritesBody } from "../schemas/graph";
 import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
 import type { Failure } from "../errors";
 import type { Json } from "../schemas/common";
@@ -355,6 +357,26 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 
 	search(caller: Caller, query: SessionSearchQuery) {
 		return searchSession(this.#call(caller, "search", { types: query.types ?? null, limit: query.limit }), query);
+	}
+
+	putGraphCheckpoint(caller: Caller, body: GraphPutBody, options: WriteOptions) {
+		return graph.putCheckpoint(this.#call(caller, "putGraphCheckpoint", { checkpointNs: body.checkpointNs, checkpointId: body.checkpointId, blobs: body.blobs.length }), body, options);
+	}
+
+	putGraphWrites(caller: Caller, body: GraphWritesBody, options: WriteOptions) {
+		return graph.putWrites(this.#call(caller, "putGraphWrites", { checkpointNs: body.checkpointNs, checkpointId: body.checkpointId, taskId: body.taskId, writes: body.writes.length }), body, options);
+	}
+
+	getGraphTuple(caller: Caller, query: GraphTupleQuery) {
+		return graph.getTuple(this.#call(caller, "getGraphTuple", { ...query }), query);
+	}
+
+	listGraphCheckpoints(caller: Caller, query: GraphListQuery) {
+		return graph.listCheckpoints(this.#call(caller, "listGraphCheckpoints", { checkpointNs: query.checkpointNs ?? null, before: query.before ?? null, limit: query.limit, filter: query.filter ?? null }), query);
+	}
+
+	deleteGraphThread(caller: Caller, options: WriteOptions) {
+		return graph.deleteThread(this.#call(caller, "deleteGraphThread", null), options);
 	}
 
 	/** Long-poll: the events after `after`, waiting up to `timeoutMs` for the next commit if none. */

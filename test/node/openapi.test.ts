@@ -103,6 +103,12 @@ describe("OpenAPI document", () => {
 				"PUT /v1/admin/retention",
 				"GET /v1/sessions/{id}/search",
 				"GET /v1/search",
+				"POST /v1/sessions/{id}/graph/checkpoints",
+				"GET /v1/sessions/{id}/graph/checkpoints",
+				"POST /v1/sessions/{id}/graph/writes",
+				"GET /v1/sessions/{id}/graph/tuple",
+				"DELETE /v1/sessions/{id}/graph",
+				"GET /v1/graph/checkpoints",
 			].sort(),
 		);
 		for (const [path, methods] of Object.entries(document.paths)) {

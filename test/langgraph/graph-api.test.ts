@@ -1,0 +1,77 @@
+/**
+ * What the checkpointer's data does and does not touch in its session: no events, state,
+ * tokens or window items; one version per call; large values through R2; deleteThread makes
+ * the id reusable; bad input is a 400 that writes nothing.
+ */
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { EdgeContextSaver } from "../../sdk/src/langgraph";
+import { freshTenantKey, workerUrl } from "./helpers";
+
+async function api(key: string, method: string, path: string, body?: unknown) {
+	const response = await fetch(`${workerUrl}${path}`, {
+		method,
+		headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+const meta = { source: "loop" as const, step: 0, parents: {} };
+
+test("checkpoints stay out of the session's events, state, tokens and window, and move its version once per call", async () => {
+	const key = await freshTenantKey();
+	const saver = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	const config = { configurable: { thread_id: "thread-a", checkpoint_ns: "" } };
+	const checkpoint = { ...emptyCheckpoint(), id: uuid6(0), channel_values: { big: "x".repeat(40_000) }, channel_versions: { big: 1 } };
+	const saved = await saver.put(config, checkpoint, meta, { big: 1 });
+	await saver.putWrites(saved, [["big", "y".repeat(30_000)]], "task-1");
+
+	const session = await api(key, "GET", "/v1/sessions/thread-a");
+	// Version 1 is the session's creation by the first put; the put is 2, the writes 3.
+	expect(session.body).toMatchObject({ version: 3, eventCount: 0, stateKeyCount: 0, tokens: { total: 0, context: 0 }, agent: "langgraph" });
+	const window = await api(key, "GET", "/v1/sessions/thread-a/context?budget=100000");
+	expect(window.status).toBe(200);
+	expect(window.body.items).toEqual([]);
+
+	// Both values were over the inline limit: they went to R2 and come back whole.
+	const tuple = await saver.getTuple(saved);
+	expect(tuple?.checkpoint.channel_values.big).toHaveLength(40_000);
+	expect(tuple?.pendingWrites).toEqual([["task-1", "big", "y".repeat(30_000)]]);
+});
+
+test("deleteThread clears the graph so the thread id can be used again; the session stays", async () => {
+	const key = await freshTenantKey();
+	const saver = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	const config = { configurable: { thread_id: "reused", checkpoint_ns: "" } };
+	await saver.put(config, { ...emptyCheckpoint(), id: uuid6(0) }, meta, {});
+	await saver.deleteThread("reused");
+	expect(await saver.getTuple(config)).toBeUndefined();
+	const again = await saver.put(config, { ...emptyCheckpoint(), id: uuid6(1) }, meta, {});
+	expect((await saver.getTuple(again))?.checkpoint.id).toBe(again.configurable?.checkpoint_id);
+	expect((await api(key, "GET", "/v1/sessions/reused")).status).toBe(200);
+	// Deleting a thread that never existed is already done.
+	expect((await api(key, "DELETE", "/v1/sessions/never/graph")).body).toEqual({ deleted: 0, version: 0 });
+});
+
+test("bad input is a 400 naming the field, and writes nothing", async () => {
+	const key = await freshTenantKey();
+	const put = (body: unknown) => api(key, "POST", "/v1/sessions/bad/graph/checkpoints", body);
+	const valid = { checkpointId: "c1", format: 4, checkpoint: { type: "json", data: "e30=" }, channelVersions: {}, metadata: "{}" };
+	expect((await put({ ...valid, checkpoint: { type: "json", data: "not base64!" } })).status).toBe(400);
+	expect((await put({ ...valid, metadata: "[1]" })).status).toBe(400);
+	expect((await put({ ...valid, checkpointId: "" })).status).toBe(400);
+	const filter = await api(key, "GET", `/v1/sessions/bad/graph/checkpoints?filter=${encodeURIComponent('{"a\\"b":1}')}`);
+	expect(filter.status).toBe(400);
+	expect((await api(key, "GET", "/v1/sessions/bad")).status).toBe(404);
+	expect((await put(valid)).status).toBe(200);
+});
+
+test("a deleted session is a thread that cannot be written again", async () => {
+	const key = await freshTenantKey();
+	const saver = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	const config = { configurable: { thread_id: "gone", checkpoint_ns: "" } };
+	await saver.put(config, { ...emptyCheckpoint(), id: uuid6(0) }, meta, {});
+	expect((await api(key, "DELETE", "/v1/sessions/gone")).status).toBe(200);
+	expect(await saver.getTuple(config)).toBeUndefined();
+	await expect(saver.put(config, { ...emptyCheckpoint(), id: uuid6(1) }, meta, {})).rejects.toMatchObject({ status: 410 });
+});
