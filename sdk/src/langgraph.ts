@@ -41,6 +41,12 @@ export interface EdgeContextSaverOptions {
 	/** The fetch to use (a counting or instrumented one, say); the global one by default. */
 	fetch?: typeof fetch;
 	serde?: SerializerProtocol;
+	/**
+	 * The root graph's channel holding its chat messages (`messages` by default, as in
+	 * MessagesAnnotation): new ones are mirrored into the session's log, so its context window
+	 * shows the conversation. `false` mirrors nothing.
+	 */
+	conversationChannel?: string | false;
 }
 
 /** Checkpoints one list request asks for (the API's page size). */
@@ -55,12 +61,14 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 	readonly #fetch: typeof fetch;
 	/** Threads this saver wrote, most recent last. */
 	readonly #ownThreads = new Set<string>();
+	readonly #conversationChannel: string | false;
 
 	constructor(options: EdgeContextSaverOptions) {
 		super(options.serde);
 		this.#baseUrl = options.baseUrl.replace(/\/$/, "");
 		this.#apiKey = options.apiKey;
 		this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+		this.#conversationChannel = options.conversationChannel ?? "messages";
 	}
 
 	async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
@@ -124,6 +132,7 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 			channelVersions: checkpoint.channel_versions,
 			metadata: new TextDecoder().decode(metadataBytes),
 			blobs,
+			conversation: checkpointNs === "" && this.#conversationChannel && this.#conversationChannel in newVersions ? conversationOf(values[this.#conversationChannel]) : [],
 		});
 		this.#ownThreads.delete(threadId);
 		this.#ownThreads.add(threadId);
@@ -209,6 +218,29 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 			throw new EdgeContextError(response.status, (error?.code ?? "network_error") as EdgeContextError["code"], error?.message ?? response.statusText, error?.details ?? {}, response.headers.get("x-request-id"));
 		}
 	}
+}
+
+type GraphMessage = components["schemas"]["GraphMessage"];
+
+const ROLES: Record<string, GraphMessage["role"]> = { human: "user", ai: "assistant", system: "system", developer: "system", tool: "tool" };
+/** The server mirrors at most this many of a put's messages (the newest): the rest were mirrored by earlier puts. */
+const MAX_CONVERSATION = 500;
+
+/** LangChain messages as the log keeps them: role, content (with an AI message's tool calls), ids. */
+function conversationOf(value: unknown): GraphMessage[] {
+	if (!Array.isArray(value)) return [];
+	const messages: GraphMessage[] = [];
+	for (const message of value as Array<Record<string, unknown> & { getType?: () => string; _getType?: () => string }>) {
+		const kind = message.getType?.() ?? message._getType?.() ?? (message.type as string | undefined);
+		const role = kind === undefined ? undefined : ROLES[kind];
+		if (typeof message.id !== "string" || role === undefined) continue;
+		const toolCalls = Array.isArray(message.tool_calls) && message.tool_calls.length > 0 ? message.tool_calls : null;
+		const entry: GraphMessage = { id: message.id, role, content: (toolCalls ? { content: message.content, toolCalls } : message.content) as GraphMessage["content"] };
+		if (typeof message.name === "string" && message.name.length > 0 && message.name.length <= 200) entry.name = message.name;
+		if (typeof message.tool_call_id === "string" && message.tool_call_id.length > 0 && message.tool_call_id.length <= 200) entry.toolCallId = message.tool_call_id;
+		messages.push(entry);
+	}
+	return messages.slice(-MAX_CONVERSATION);
 }
 
 function thread(threadId: string): string {

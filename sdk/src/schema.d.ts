@@ -1611,6 +1611,15 @@ export interface components {
             id?: string;
             version?: number;
         };
+        GraphMessage: {
+            /** @description Any JSON value */
+            content: unknown;
+            id: string;
+            name?: string;
+            /** @enum {string} */
+            role: "system" | "user" | "assistant" | "tool";
+            toolCallId?: string;
+        };
         GraphPage: {
             /** @description Newest checkpoint id first */
             checkpoints: components["schemas"]["GraphTuple"][];
@@ -1641,6 +1650,11 @@ export interface components {
              * @default
              */
             checkpointNs: string;
+            /**
+             * @description The root graph's messages as this checkpoint holds them: those not seen before are appended to the session's log as message events (by id, once), so the context window shows the conversation and not the graph's bookkeeping
+             * @default []
+             */
+            conversation: components["schemas"]["GraphMessage"][];
             /** @description The checkpoint format version (`checkpoint.v`) */
             format: number;
             /** @description The checkpoint's metadata: a JSON object, as text */

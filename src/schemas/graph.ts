@@ -4,7 +4,8 @@
  * never interprets them. Namespaces, channels and task ids are values, never path segments.
  */
 import { z } from "@hono/zod-openapi";
-import { csv, SessionId, Version } from "./common";
+import { csv, JsonValue, SessionId, Version } from "./common";
+import { Role } from "./events";
 
 /** At most this many channel values or writes in one request, and checkpoints in one page. */
 export const MAX_GRAPH_ITEMS = 1000;
@@ -41,6 +42,21 @@ const MetadataText = z
 
 const ChannelVersion = z.union([z.string().min(1).max(256), z.number().finite()]);
 
+/** Messages a put mirrors into the log, at most (the newest; earlier ones were mirrored by earlier puts). */
+export const MAX_CONVERSATION_MESSAGES = 500;
+
+export const GraphMessage = z
+	.object({
+		id: z.string().min(1).max(256),
+		role: Role,
+		content: JsonValue,
+		name: z.string().min(1).max(200).optional(),
+		toolCallId: z.string().min(1).max(200).optional(),
+	})
+	.strict()
+	.openapi("GraphMessage");
+export type GraphMessage = z.infer<typeof GraphMessage>;
+
 export const GraphPutBody = z
 	.object({
 		checkpointNs: Name("The checkpoint namespace ('' for the root graph)").default(""),
@@ -64,6 +80,15 @@ export const GraphPutBody = z
 			.max(MAX_GRAPH_ITEMS)
 			.default([])
 			.openapi({ description: "The values of the channels this checkpoint changed (new versions only)" }),
+		conversation: z
+			.array(GraphMessage)
+			.max(MAX_CONVERSATION_MESSAGES)
+			.default([])
+			.openapi({
+				description:
+					"The root graph's messages as this checkpoint holds them: those not seen before are appended to the session's log " +
+					"as message events (by id, once), so the context window shows the conversation and not the graph's bookkeeping",
+			}),
 	})
 	.strict()
 	.openapi("GraphPut");

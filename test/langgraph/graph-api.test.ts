@@ -4,6 +4,8 @@
  * the id reusable; bad input is a 400 that writes nothing.
  */
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { AIMessage, HumanMessage } from "@langchain/core/messages";
+import { END, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
 import { EdgeContextSaver } from "../../sdk/src/langgraph";
 import { freshTenantKey, workerUrl } from "./helpers";
 
@@ -74,4 +76,35 @@ test("a deleted session is a thread that cannot be written again", async () => {
 	expect((await api(key, "DELETE", "/v1/sessions/gone")).status).toBe(200);
 	expect(await saver.getTuple(config)).toBeUndefined();
 	await expect(saver.put(config, { ...emptyCheckpoint(), id: uuid6(1) }, meta, {})).rejects.toMatchObject({ status: 410 });
+});
+
+test("a graph's conversation is mirrored into the log once, so the window shows the messages and none of the checkpoints", async () => {
+	const key = await freshTenantKey();
+	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	let reply = 0;
+	const graph = new StateGraph(MessagesAnnotation)
+		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
+		.addEdge(START, "agent")
+		.addEdge("agent", END)
+		.compile({ checkpointer });
+	const config = { configurable: { thread_id: "chatty" } };
+	await graph.invoke({ messages: [new HumanMessage({ id: "question-1", content: "What is a checkpointer?" })] }, config);
+	await graph.invoke({ messages: [new HumanMessage({ id: "question-2", content: "And a thread?" })] }, config);
+
+	// Every put carries the whole conversation so far; each message is in the log once.
+	const events = (await api(key, "GET", "/v1/sessions/chatty/events")).body.events as Array<{ role: string; content: unknown; metadata: { messageId: string } }>;
+	expect(events.map((event) => [event.role, event.metadata.messageId, event.content])).toEqual([
+		["user", "question-1", "What is a checkpointer?"],
+		["assistant", "reply-1", "answer number 1"],
+		["user", "question-2", "And a thread?"],
+		["assistant", "reply-2", "answer number 2"],
+	]);
+	const window = await api(key, "GET", "/v1/sessions/chatty/context?budget=100000");
+	expect(window.body.items.map((item: { kind: string; content: unknown }) => [item.kind, item.content])).toEqual([
+		["event", "What is a checkpointer?"],
+		["event", "answer number 1"],
+		["event", "And a thread?"],
+		["event", "answer number 2"],
+	]);
+	expect(JSON.stringify(window.body)).not.toMatch(/channel_values|channel_versions|__start__|checkpoint_ns/);
 });

@@ -1,17 +1,21 @@
 /**
  * The checkpointer's operations on the session its thread is. `put`, `putWrites` and
- * `deleteThread` are one kernel write each and bump the session version at most once; they
- * append no event, count no tokens and touch no state, so the graph's bookkeeping never shows
- * in the context window, the token counts or the state history. `getTuple` and `list` are one
+ * `deleteThread` are one kernel write each and bump the session version at most once; the
+ * graph's bookkeeping appends no event, counts no tokens and touches no state, so it never
+ * shows in the context window, the token counts or the state history. What does show is the
+ * conversation: a put carries the root graph's messages, and those new to the session are
+ * appended as message events in the same write. `getTuple` and `list` are one
  * read each. Values larger than the session's inline limit go to R2 in prepare.
  */
 import { BlobStoreUnavailable } from "../../blobs/blob-store";
 import { fail, ok, type Result } from "../../errors";
-import type { GraphListQuery, GraphPage, GraphPutBody, GraphTuple, GraphTupleQuery, GraphValue, GraphWriteResult, GraphWritesBody } from "../../schemas/graph";
+import type { GraphListQuery, GraphMessage, GraphPage, GraphPutBody, GraphTuple, GraphTupleQuery, GraphValue, GraphWriteResult, GraphWritesBody } from "../../schemas/graph";
 import type { SessionContext } from "../kernel/session-context";
 import type { WriteUploads } from "../kernel/uploads";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
+import type { RecordedEvent } from "../../schemas/events";
+import { commitEvents, prepareEvents } from "../events/operations";
 import { bumpVersion, indexRow, inlineLimitOf, type SessionRow } from "../sessions/session-row";
 import { fromBase64, toBase64 } from "./bytes";
 import { clearGraph, insertBlob, insertCheckpoint, insertWrite, listTuples, readTuple, type StoredTuple, type StoredValue } from "./store";
@@ -30,15 +34,18 @@ export function putCheckpoint(session: SessionContext, body: GraphPutBody, optio
 		operation: "graph_put",
 		input: body,
 		options,
+		basis: () => unmirrored(session.sql, body.conversation).length,
 		prepare: async ({ row, uploads }) => {
 			const checkpoint = fromBase64(body.checkpoint.data);
 			if (checkpoint.length > MAX_CHECKPOINT_BYTES) return fail("payload_too_large", `A checkpoint without its channel values must be at most ${MAX_CHECKPOINT_BYTES} bytes`, { maxBytes: MAX_CHECKPOINT_BYTES });
 			const limit = inlineLimitOf(row as SessionRow, session.config.inlineLimitBytes);
 			const blobs: Array<Placed & { channel: string; version: string }> = [];
 			for (const blob of body.blobs) blobs.push({ channel: blob.channel, version: blob.version, ...(await place(blob.type, blob.data ?? null, limit, uploads)) });
-			return { checkpoint, blobs };
+			const messages = unmirrored(session.sql, body.conversation);
+			const events = await prepareEvents(session, row as SessionRow, messages.map(toEvent), uploads);
+			return { checkpoint, blobs, messages, events };
 		},
-		apply: ({ plan, now }) => {
+		apply: ({ plan, row, now }) => {
 			insertCheckpoint(
 				session.sql,
 				{
@@ -54,7 +61,11 @@ export function putCheckpoint(session: SessionContext, body: GraphPutBody, optio
 				now,
 			);
 			for (const blob of plan.blobs) insertBlob(session.sql, body.checkpointNs, blob.channel, blob.version, blob);
-			return ok({ version: bump(session.sql, now) });
+			if (plan.events.length === 0) return ok({ version: bump(session.sql, now) });
+			// The new messages and the checkpoint are one version: the append bumps it.
+			const { updated, firstSeq } = commitEvents(session.sql, row as SessionRow, plan.events, now);
+			plan.messages.forEach((message, index) => session.sql.exec("INSERT INTO graph_messages (message_id, seq) VALUES (?, ?)", message.id, firstSeq + index));
+			return ok({ version: updated.version });
 		},
 	});
 }
@@ -107,6 +118,26 @@ export function listCheckpoints(session: SessionContext, query: GraphListQuery):
 		for (const tuple of stored) checkpoints.push(await render(session, row, tuple));
 		return ok({ checkpoints });
 	});
+}
+
+/** The messages not yet in the log, in order (the basis re-plans a put if another mirrored some meanwhile). */
+function unmirrored(sql: SqlStorage, conversation: GraphMessage[]): GraphMessage[] {
+	const seen = new Set(
+		sql
+			.exec<{ message_id: string }>("SELECT message_id FROM graph_messages WHERE message_id IN (SELECT value FROM json_each(?))", JSON.stringify(conversation.map((message) => message.id)))
+			.toArray()
+			.map((row) => row.message_id),
+	);
+	const fresh = new Map<string, GraphMessage>();
+	for (const message of conversation) if (!seen.has(message.id) && !fresh.has(message.id)) fresh.set(message.id, message);
+	return [...fresh.values()];
+}
+
+function toEvent(message: GraphMessage): RecordedEvent {
+	const event: RecordedEvent = { type: "message", role: message.role, content: message.content, metadata: { messageId: message.id, source: "langgraph" } };
+	if (message.name) event.name = message.name;
+	if (message.toolCallId) event.toolCallId = message.toolCallId;
+	return event;
 }
 
 /** One new session version per call, projected to the index like any write. */
