@@ -112,6 +112,44 @@ describe("retracting the tail of the log", () => {
 		expect((await callJson(`/v1/sessions/${id}/search?q=zebra`)).body.hits.length).toBe(1);
 	});
 
+	it("remembers every retraction of an event, so at=V and restores stay exact when retractions and restores alternate", async () => {
+		const id = await createSession();
+		await append(id, "a", "b");
+		await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "c1" } });
+		const first = await retract(id, { fromSeq: 2, expectSeqs: [2] });
+		await callJson(`/v1/sessions/${id}/checkpoints`, { method: "POST", body: { name: "c2" } });
+		await callJson(`/v1/sessions/${id}/restore`, { method: "POST", body: { checkpoint: "c1" } });
+		expect(await windowContents(id)).toEqual(["a", "b"]);
+		await retract(id, { fromSeq: 2, expectSeqs: [2] });
+		expect(await windowContents(id, `&at=${first.body.version}`)).toEqual(["a"]);
+		await callJson(`/v1/sessions/${id}/restore`, { method: "POST", body: { checkpoint: "c2" } });
+		expect(await windowContents(id)).toEqual(["a"]);
+		expect(await listed(id)).toEqual(["1:a"]);
+	});
+
+	it("hides a compaction summary that covers a retracted event, so a cleared session's window is empty", async () => {
+		const id = await createSession({ body: { policy: { keepRecentEvents: 1 } } });
+		await append(id, "the secret plan is blue", "second", "third");
+		expect((await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+		const before = (await callJson(`/v1/sessions/${id}/context?budget=100000`)).body;
+		expect(JSON.stringify(before.items)).toContain("secret plan");
+		await retract(id, { fromSeq: 1 });
+		const after = (await callJson(`/v1/sessions/${id}/context?budget=100000`)).body;
+		expect(after.items).toEqual([]);
+		// The window served before the clear is still rebuilt as it was.
+		expect((await callJson(`/v1/sessions/${id}/context?budget=100000&at=${before.version}`)).body.items).toEqual(before.items);
+	});
+
+	it("compacts past a long run of retracted events at the head of the log", async () => {
+		const id = await createSession({ body: { policy: { keepRecentEvents: 1 } } });
+		for (let batch = 0; batch < 3; batch++) await append(id, ...Array.from({ length: 400 }, (_, index) => `old ${batch * 400 + index}`));
+		await retract(id, { fromSeq: 1 });
+		await append(id, "new one", "new two", "new three");
+		const compacted = await callJson(`/v1/sessions/${id}/compact`, { method: "POST", body: {} });
+		expect(compacted.body.compacted).toBe(true);
+		expect(compacted.body.compaction.summary).not.toContain("old ");
+	});
+
 	it("refuses bad input with 400 and changes nothing", async () => {
 		const id = await createSession();
 		await append(id, "x");

@@ -9,7 +9,7 @@ export const EXPORT_FORMAT_VERSION = 1;
 export const ExportedRow = z.record(z.string().max(64), z.union([z.string(), z.number(), z.null()]));
 export type ExportedRow = z.infer<typeof ExportedRow>;
 
-export const TABLE_KINDS = ["event", "state", "state_log", "compaction", "archived_event", "restore", "checkpoint", "escalation"] as const;
+export const TABLE_KINDS = ["event", "state", "state_log", "compaction", "archived_event", "restore", "checkpoint", "escalation", "retraction"] as const;
 export type TableKind = (typeof TABLE_KINDS)[number];
 
 /** One line of an export (NDJSON), in the order written: header, session, tables, blobs, end. */

@@ -18,7 +18,8 @@ import { type CompactionRow, insertCompaction, latestCompactionId, latestVisible
 import { type Intervals, isVisible, visibilitySql, visibleIntervals } from "../history/visibility";
 import * as timers from "../kernel/timers";
 import type { WriteUploads } from "../kernel/uploads";
-import { type EventRow, isRetracted, markArchived, notRetractedSql, toEvent, windowTokens } from "../events/log";
+import { type EventRow, markArchived, toEvent, windowTokens } from "../events/log";
+import { latestRetraction, notRetractedSql } from "../events/retractions";
 import { bumpVersion, contextSize, readSession, type SessionRow, sessionPolicy } from "../sessions/session-row";
 import { countTokens, DEFAULT_ENCODING } from "../content/tokens";
 
@@ -53,15 +54,19 @@ function latestRestoreVersion(sql: SqlStorage): number {
 }
 
 function hotEventsOldestFirst(sql: SqlStorage, intervals: Intervals, throughSeq: number): EventRow[] {
+	// Visibility is decided before the LIMIT: rows a restore rewound or a retraction hid are never
+	// archived, so filtering them after it would let them fill every batch and stall compaction.
+	const visible = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
 	return sql
 		.exec<EventRow & Record<string, SqlStorageValue>>(
-			`SELECT * FROM events WHERE archived_by IS NULL AND seq <= ? ORDER BY seq LIMIT ?`,
+			`SELECT * FROM events WHERE archived_by IS NULL AND seq <= ? AND ${visible.clause} AND ${notRetracted.clause} ORDER BY seq LIMIT ?`,
 			throughSeq,
+			...visible.params,
+			...notRetracted.params,
 			MAX_EVENTS_PER_COMPACTION + 1,
 		)
-		.toArray()
-		// A retracted event is out of the context: it is neither summarized nor archived.
-		.filter((row) => isVisible(intervals, row.version) && !isRetracted(intervals, row));
+		.toArray();
 }
 
 /**
@@ -141,11 +146,11 @@ export async function prepareCompaction(
 }
 
 /**
- * What a compaction or restore plan rests on: which compactions and restores are committed.
+ * What a compaction or restore plan rests on: which compactions, restores and retractions are committed.
  * Appends and state writes do not move it (a plan never archives what it did not read).
  */
-export function compactionBasis(sql: SqlStorage): { compaction: number; restore: number } {
-	return { compaction: latestCompactionId(sql), restore: latestRestoreVersion(sql) };
+export function compactionBasis(sql: SqlStorage): { compaction: number; restore: number; retraction: number } {
+	return { compaction: latestCompactionId(sql), restore: latestRestoreVersion(sql), retraction: latestRetraction(sql) };
 }
 
 /** Commits a prepared compaction; call inside the kernel's transaction. */
@@ -201,14 +206,16 @@ function hasMilestoneSinceCompaction(sql: SqlStorage, row: SessionRow, policy: C
 	const intervals = visibleIntervals(sql, row.version);
 	const since = latestVisibleCompaction(sql, intervals)?.to_seq ?? 0;
 	const visible = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
 	return (
 		sql
 			.exec(
 				`SELECT 1 FROM events WHERE archived_by IS NULL AND seq > ? AND type IN (${policy.milestoneTypes.map(() => "?").join(",")})
-				   AND ${visible.clause} LIMIT 1`,
+				   AND ${visible.clause} AND ${notRetracted.clause} LIMIT 1`,
 				since,
 				...policy.milestoneTypes,
 				...visible.params,
+				...notRetracted.params,
 			)
 			.toArray().length > 0
 	);

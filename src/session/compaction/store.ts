@@ -7,6 +7,7 @@ import { toPage } from "../../paging";
 import type { Compaction } from "../../schemas/context";
 import type { SummaryData } from "./plan";
 import { type Intervals, visibilitySql } from "../history/visibility";
+import { notRetractedSql } from "../events/retractions";
 
 export interface CompactionRow {
 	id: number;
@@ -27,9 +28,15 @@ export interface CompactionRow {
 
 type Row = CompactionRow & Record<string, SqlStorageValue>;
 
+/** The summary in effect: the latest visible compaction's, unless a retraction hid it (events/retract.ts). */
 export function latestVisibleCompaction(sql: SqlStorage, intervals: Intervals): CompactionRow | null {
 	const visible = visibilitySql(intervals);
-	return sql.exec<Row>(`SELECT * FROM compactions WHERE ${visible.clause} ORDER BY version DESC LIMIT 1`, ...visible.params).toArray()[0] ?? null;
+	const shown = notRetractedSql(intervals, "compactions.id", "summary");
+	return (
+		sql
+			.exec<Row>(`SELECT * FROM compactions WHERE ${visible.clause} AND ${shown.clause} ORDER BY version DESC LIMIT 1`, ...visible.params, ...shown.params)
+			.toArray()[0] ?? null
+	);
 }
 
 /** How many events the compactions in effect have moved out of the window. */

@@ -13,6 +13,7 @@ import { type ApprovalDocument, approvalStatus, APPROVALS_NS } from "../approval
 import { type Intervals, visibilitySql } from "../history/visibility";
 import { documentsAt, listDocuments } from "../state/system";
 import { nextStep, WORKFLOWS_NS, type WorkflowDocument, workflowStatus } from "../workflows/document";
+import { notRetractedSql } from "../events/retractions";
 
 const RECENT_FAILURES = 5;
 const encoder = new TextEncoder();
@@ -44,13 +45,15 @@ function approvalLine(document: ApprovalDocument): string {
 function recentFailures(sql: SqlStorage, intervals: Intervals, openWorkflows: string[]): string[] {
 	if (openWorkflows.length === 0) return [];
 	const visible = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
 	return sql
 		.exec<{ content: string | null }>(
 			`SELECT content FROM events WHERE type = 'error' AND json_extract(metadata, '$.workflow') IN (${openWorkflows.map(() => "?").join(", ")})
-			   AND ${visible.clause}
+			   AND ${visible.clause} AND ${notRetracted.clause}
 			 ORDER BY seq DESC LIMIT ?`,
 			...openWorkflows,
 			...visible.params,
+			...notRetracted.params,
 			RECENT_FAILURES,
 		)
 		.toArray()

@@ -1,5 +1,6 @@
 import { describeKey } from "../../blobs/blob-store";
 import type { Capability } from "../kernel/capability";
+import { RETRACTIONS_TABLE } from "./retractions";
 
 /** The append-only event log (log.ts). */
 export const events: Capability = {
@@ -38,10 +39,12 @@ export const events: Capability = {
 		["ALTER TABLE events ADD COLUMN segment_id INTEGER"],
 		[],
 		[],
-		// Retraction (retract.ts): the version that hid the event from the list and the window.
-		["ALTER TABLE events ADD COLUMN retracted_version INTEGER"],
+		[],
+		[],
+		// Retraction (retract.ts, retractions.ts): what a retraction hid, and from which version.
+		[RETRACTIONS_TABLE],
 	],
-	contentTables: ["events"],
+	contentTables: ["events", "retractions"],
 	references: (sql, key) => {
 		const described = describeKey(key);
 		if (described?.kind !== "blob") return false;

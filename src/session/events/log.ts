@@ -10,6 +10,7 @@ import { toPage } from "../../paging";
 import type { Event, EventType, RecordedEvent } from "../../schemas/events";
 import type { PlacedValue } from "../content/placement";
 import { type Intervals, isVisible, visibilitySql } from "../history/visibility";
+import { notRetractedSql } from "./retractions";
 
 export interface EventRow {
 	seq: number;
@@ -30,15 +31,13 @@ export interface EventRow {
 	archived_by: number | null;
 	/** The retention segment holding its content (content is then NULL here); see retention/archive.ts. */
 	segment_id: number | null;
-	/** The version whose retraction hid it (retract.ts), in effect only where that version is visible. */
-	retracted_version: number | null;
 	created_at: number;
 }
 
 type Row = EventRow & Record<string, SqlStorageValue>;
 
 const COLUMNS = `seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview, metadata,
-	pinned, usage, tokens, preview_tokens, archived_by, segment_id, retracted_version, created_at`;
+	pinned, usage, tokens, preview_tokens, archived_by, segment_id, created_at`;
 
 export interface PreparedEvent {
 	input: RecordedEvent;
@@ -60,7 +59,7 @@ export interface EventIndexRow {
 }
 
 /** The one INSERT of the log: new events and events copied into a fork both come through it. */
-function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by" | "segment_id" | "retracted_version">, tokensCumulative: number): void {
+function insertRow(sql: SqlStorage, row: Omit<EventRow, "archived_by" | "segment_id">, tokensCumulative: number): void {
 	sql.exec(
 		`INSERT INTO events (seq, version, type, role, name, tool_call_id, content, blob_sha256, blob_bytes, preview,
 			metadata, pinned, usage, tokens, preview_tokens, tokens_cumulative, created_at)
@@ -151,22 +150,13 @@ export function readEventRows(
  */
 export function* hotEventsNewestFirst(sql: SqlStorage, intervals: Intervals, types?: EventType[]): Generator<EventRow> {
 	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
+	const notRetracted = notRetractedSql(intervals);
 	const cursor = sql.exec<Row>(
-		`SELECT ${COLUMNS} FROM events WHERE archived_by IS NULL AND pinned = 0 ${typeFilter} ORDER BY seq DESC`,
+		`SELECT ${COLUMNS} FROM events WHERE archived_by IS NULL AND pinned = 0 ${typeFilter} AND ${notRetracted.clause} ORDER BY seq DESC`,
 		...(types ?? []),
+		...notRetracted.params,
 	);
-	for (const row of cursor) if (isVisible(intervals, row.version) && !isRetracted(intervals, row)) yield row;
-}
-
-/** Whether a retraction in effect at these intervals hides the event. */
-export function isRetracted(intervals: Intervals, row: Pick<EventRow, "retracted_version">): boolean {
-	return row.retracted_version !== null && isVisible(intervals, row.retracted_version);
-}
-
-/** The same as SQL: true for the events no retraction in effect at these intervals hides. */
-export function notRetractedSql(intervals: Intervals, column = "retracted_version"): { clause: string; params: number[] } {
-	const retraction = visibilitySql(intervals, column);
-	return { clause: `(${column} IS NULL OR NOT ${retraction.clause})`, params: retraction.params };
+	for (const row of cursor) if (isVisible(intervals, row.version)) yield row;
 }
 
 /**
@@ -179,7 +169,7 @@ export function* eventsNewestFirstAt(sql: SqlStorage, intervals: Intervals, type
 	// how much was written since.
 	const throughSeq = lastSeqAt(sql, intervals[0]?.[1] ?? 0);
 	const visibleEvents = visibilitySql(intervals, "events.version");
-	const notRetracted = notRetractedSql(intervals, "events.retracted_version");
+	const notRetracted = notRetractedSql(intervals, "events.seq");
 	const visibleCompactions = visibilitySql(intervals, "compactions.version");
 	const cursor = sql.exec<Row>(
 		`SELECT ${COLUMNS} FROM events WHERE seq <= ? AND pinned = 0 AND ${visibleEvents.clause} AND ${notRetracted.clause} ${typeFilter}

@@ -13,7 +13,8 @@ import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { eventTexts } from "../search/feed";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
-import { insertEvents, isRetracted, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
+import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
+import { retractedSeqs } from "./retractions";
 
 /** Large contents of one append uploaded at once, at most. */
 const PARALLEL_UPLOADS = 4;
@@ -106,11 +107,12 @@ export function listEvents(session: SessionContext, query: ListEventsQuery): Pro
 	return session.kernel.read(async (row) => {
 		const intervals = visibleIntervals(session.sql, row.version);
 		const page = readEventRows(session.sql, query, query.includeRetracted ? null : intervals);
+		const retracted = query.includeRetracted ? retractedSeqs(session.sql, intervals, page.rows.map((eventRow) => eventRow.seq)) : new Set<number>();
 		const archived = await loadArchived(session.sql, session.dependencies.blobs, page.rows.filter(isStub));
 		const events = page.rows.map((eventRow) => {
 			let event: Event = isStub(eventRow) ? { ...(archived.get(eventRow.seq) ?? toEvent(eventRow)), archived: true } : toEvent(eventRow);
 			if (!isVisible(intervals, eventRow.version)) event = { ...event, rewound: true };
-			return isRetracted(intervals, eventRow) ? { ...event, retracted: true } : event;
+			return retracted.has(eventRow.seq) ? { ...event, retracted: true } : event;
 		});
 		return ok({ events, nextAfter: page.nextAfter });
 	});

@@ -3,8 +3,9 @@
  * window, as one new version, and may append replacements in the same write. This is what a
  * framework's "pop the last item", "clear" and "replace the suffix if it is still what I read"
  * need, atomically: never a restore followed by a re-append. The rows stay in the log (the
- * audit history, `includeRetracted=true`); a restore to a version before the retraction brings
- * them back, since the retraction is then not in effect.
+ * audit history, `includeRetracted=true`); what is hidden, and from which version, is recorded in
+ * the retractions table (retractions.ts), so a restore to a version before the retraction brings
+ * them back. A compaction summary covering a retracted event is hidden with it.
  */
 import { fail, ok } from "../../errors";
 import type { AppendResult, RetractEventsBody, RetractResult } from "../../schemas/events";
@@ -13,8 +14,8 @@ import { type Intervals, visibilitySql, visibleIntervals } from "../history/visi
 import type { SessionContext } from "../kernel/session-context";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
-import { bumpVersion, indexRow, type SessionRow } from "../sessions/session-row";
-import { notRetractedSql } from "./log";
+import { bumpVersion, indexRow, readSession, type SessionRow } from "../sessions/session-row";
+import { notRetractedSql, recordRetractions } from "./retractions";
 import { commitEvents, prepareEvents } from "./operations";
 
 export function retractEvents(session: SessionContext, body: RetractEventsBody, options: WriteOptions): Promise<WriteResult<RetractResult>> {
@@ -39,12 +40,20 @@ export function retractEvents(session: SessionContext, body: RetractEventsBody, 
 			const version = current.version + 1;
 			const visible = visibilitySql(intervals);
 			const notRetracted = notRetractedSql(intervals);
-			session.sql.exec(
-				`UPDATE events SET retracted_version = ? WHERE seq >= ? AND ${visible.clause} AND ${notRetracted.clause}`,
+			recordRetractions(
+				session.sql,
+				"event",
+				{ clause: `SELECT seq AS ref FROM events WHERE seq >= ? AND ${visible.clause} AND ${notRetracted.clause}`, params: [body.fromSeq, ...visible.params, ...notRetracted.params] },
 				version,
-				body.fromSeq,
-				...visible.params,
-				...notRetracted.params,
+			);
+			// A summary that covers a retracted event would carry it back into the window: it is hidden too.
+			const summaries = visibilitySql(intervals);
+			const summariesShown = notRetractedSql(intervals, "compactions.id", "summary");
+			recordRetractions(
+				session.sql,
+				"summary",
+				{ clause: `SELECT id AS ref FROM compactions WHERE to_seq >= ? AND ${summaries.clause} AND ${summariesShown.clause}`, params: [body.fromSeq, ...summaries.params, ...summariesShown.params] },
+				version,
 			);
 			let appended: AppendResult | null = null;
 			let updated: SessionRow;
@@ -63,9 +72,10 @@ export function retractEvents(session: SessionContext, body: RetractEventsBody, 
 				};
 			} else {
 				updated = bumpVersion(session.sql, {}, now);
-				project(session.sql, { kind: "write", session: indexRow(updated) }, now);
 			}
 			refreshContextSize(session.sql, visibleIntervals(session.sql, updated.version));
+			// Projected after the context size is recomputed, so the index sees the size this version has.
+			project(session.sql, { kind: "write", session: indexRow(readSession(session.sql) as SessionRow) }, now);
 			return ok({ version: updated.version, retracted: tail.length, appended });
 		},
 	});

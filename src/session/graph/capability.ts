@@ -60,9 +60,9 @@ export const graph: Capability = {
 				PRIMARY KEY (checkpoint_ns, checkpoint_id, task_id, idx)
 			) WITHOUT ROWID`,
 			"CREATE INDEX graph_writes_by_r2 ON graph_writes (blob_sha256) WHERE blob_sha256 IS NOT NULL",
-			// The conversation mirrored into the log (operations.ts): each message once, by its id.
-			"CREATE TABLE graph_messages (message_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
 		],
+		// The conversation mirrored into the log (operations.ts): each message once, by its id.
+		["CREATE TABLE IF NOT EXISTS graph_messages (message_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID"],
 	],
 	contentTables: ["graph_checkpoints", "graph_blobs", "graph_writes", "graph_messages"],
 	references: (sql, key) => {

@@ -12,7 +12,8 @@ import { summarySections } from "../compaction/plan";
 import { latestVisibleCompaction, summaryDataOf } from "../compaction/store";
 import { countTokens, type Encoding } from "../content/tokens";
 import { workStatusLines } from "../context/work-status";
-import { hotEventsNewestFirst, isStub, type EventRow, notRetractedSql, toEvent } from "../events/log";
+import { hotEventsNewestFirst, isStub, type EventRow, toEvent } from "../events/log";
+import { notRetractedSql } from "../events/retractions";
 import { type Intervals, visibilitySql, visibleIntervals } from "../history/visibility";
 import { encodingOf, type SessionRow } from "../sessions/session-row";
 import { pinnedState, type StateRow, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
@@ -127,7 +128,7 @@ function summaryOf(sql: SqlStorage, intervals: Intervals): string {
 }
 
 /** Events in effect at these intervals: written in them, and not hidden by a retraction in them. */
-function visibleEventsSql(intervals: Intervals): { clause: string; params: number[] } {
+function visibleEventsSql(intervals: Intervals): { clause: string; params: Array<string | number> } {
 	const written = visibilitySql(intervals);
 	const notRetracted = notRetractedSql(intervals);
 	return { clause: `${written.clause} AND ${notRetracted.clause}`, params: [...written.params, ...notRetracted.params] };

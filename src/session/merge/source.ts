@@ -8,7 +8,8 @@
 import type { BlobStore } from "../../blobs/blob-store";
 import { fail, ok, type Result } from "../../errors";
 import { loadArchived } from "../context/window";
-import { type CopiedEvent, type EventRow, isStub, notRetractedSql, toCopiedEvent } from "../events/log";
+import { type CopiedEvent, type EventRow, isStub, toCopiedEvent } from "../events/log";
+import { notRetractedSql } from "../events/retractions";
 import { MAX_FORK_EVENTS } from "../history/fork";
 import { visibilitySql, visibleIntervals } from "../history/visibility";
 import type { SessionRow } from "../sessions/session-row";

@@ -26,6 +26,7 @@ export const EXPORTED_TABLES: ReadonlyArray<{ kind: TableKind; table: string; or
 	{ kind: "restore", table: "restores", order: "version" },
 	{ kind: "checkpoint", table: "checkpoints", order: "version, name" },
 	{ kind: "escalation", table: "escalations", order: "subject" },
+	{ kind: "retraction", table: "retractions", order: "kind, ref, version" },
 ];
 
 /** Session columns that belong to where the session lives, not to what it holds. */

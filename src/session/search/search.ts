@@ -11,7 +11,7 @@ import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
 import { namespaceFilter } from "../state/state";
 import { matchExpression } from "./query";
-import { isRetracted } from "../events/log";
+import { notRetractedSql } from "../events/retractions";
 
 /** Words of context a snippet shows around its match. */
 const SNIPPET_TOKENS = 16;
@@ -24,7 +24,6 @@ interface HitRow {
 	key: string | null;
 	snippet: string;
 	version: number | null;
-	retracted_version: number | null;
 	stub: number | null;
 	[column: string]: SqlStorageValue;
 }
@@ -51,8 +50,11 @@ export function searchSession(session: SessionContext, query: SessionSearchQuery
 		const namespaces = namespaceFilter(undefined, session.caller?.namespaces ?? null);
 		// Events have positive rowids (their seqs), state keys negative ones (capability.ts): telling
 		// them apart by rowid spares reading each match's stored columns.
-		const filter = `search_index MATCH ? AND ${kinds.clause} AND (search_index.rowid > 0 OR (1 ${namespaces.clause}))`;
-		const params = [match, ...kinds.params, ...namespaces.params];
+		// Events a retraction hid are out of the session's history as it is listed: neither hits nor neighbours.
+		const intervals = visibleIntervals(session.sql, row.version);
+		const shown = notRetractedSql(intervals, "search_index.rowid");
+		const filter = `search_index MATCH ? AND ${kinds.clause} AND (search_index.rowid > 0 OR (1 ${namespaces.clause})) AND (search_index.rowid < 0 OR ${shown.clause})`;
+		const params = [match, ...kinds.params, ...namespaces.params, ...shown.params];
 		const candidates = session.sql
 			.exec<{ rowid: number; rank: number }>(`SELECT rowid, rank FROM search_index WHERE ${filter} ORDER BY rank LIMIT ?`, ...params, MAX_CANDIDATES)
 			.toArray();
@@ -62,7 +64,7 @@ export function searchSession(session: SessionContext, query: SessionSearchQuery
 			.exec<HitRow>(
 				`SELECT search_index.rowid AS rowid, kind, search_index.type AS type, ns, key,
 					snippet(search_index, 0, '**', '**', '…', ${SNIPPET_TOKENS}) AS snippet,
-					events.version AS version, events.retracted_version AS retracted_version,
+					events.version AS version,
 					(events.archived_by IS NOT NULL OR events.segment_id IS NOT NULL) AS stub
 				 FROM search_index LEFT JOIN events ON search_index.rowid > 0 AND events.seq = search_index.rowid
 				 WHERE ${filter} AND search_index.rowid IN (SELECT value FROM json_each(?))`,
@@ -72,12 +74,10 @@ export function searchSession(session: SessionContext, query: SessionSearchQuery
 			)
 			.toArray();
 		const byRowid = new Map(rows.map((hit) => [hit.rowid, hit]));
-		const intervals = visibleIntervals(session.sql, row.version);
 		return ok({
 			hits: scores.flatMap((scored) => {
 				const hit = byRowid.get(scored.rowid);
-				// A retracted event is out of the session's history as it is listed: not a hit either.
-				return hit && !isRetracted(intervals, hit) ? [toHit(hit, scored.score, intervals)] : [];
+				return hit ? [toHit(hit, scored.score, intervals)] : [];
 			}),
 		});
 	});

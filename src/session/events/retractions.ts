@@ -1,0 +1,51 @@
+/**
+ * The retractions table: which events (and compaction summaries) a retraction hid, and at which
+ * version. A retraction is a write like any other, in effect wherever its version is visible:
+ * one row per (what, version), so a retraction that a restore undid and a later one of the
+ * same event are both remembered, and `at=V` sees exactly those in effect at V.
+ */
+import { type Intervals, visibilitySql } from "../history/visibility";
+
+export const RETRACTIONS_TABLE = `CREATE TABLE IF NOT EXISTS retractions (
+	kind TEXT NOT NULL,
+	ref INTEGER NOT NULL,
+	version INTEGER NOT NULL,
+	PRIMARY KEY (kind, ref, version)
+) WITHOUT ROWID`;
+
+type Kind = "event" | "summary";
+
+/** SQL true for the rows of `refColumn` no retraction in effect at these intervals hides. */
+export function notRetractedSql(intervals: Intervals, refColumn = "seq", kind: Kind = "event"): { clause: string; params: Array<string | number> } {
+	const visible = visibilitySql(intervals, "retractions.version");
+	return {
+		clause: `NOT EXISTS (SELECT 1 FROM retractions WHERE retractions.kind = ? AND retractions.ref = ${refColumn} AND ${visible.clause})`,
+		params: [kind, ...visible.params],
+	};
+}
+
+/** Which of these event seqs a retraction in effect hides (for marking a page of the log). */
+export function retractedSeqs(sql: SqlStorage, intervals: Intervals, seqs: number[]): Set<number> {
+	if (seqs.length === 0) return new Set();
+	const visible = visibilitySql(intervals, "version");
+	return new Set(
+		sql
+			.exec<{ ref: number }>(
+				`SELECT DISTINCT ref FROM retractions WHERE kind = 'event' AND ref IN (SELECT value FROM json_each(?)) AND ${visible.clause}`,
+				JSON.stringify(seqs),
+				...visible.params,
+			)
+			.toArray()
+			.map((row) => row.ref),
+	);
+}
+
+/** Records that `version` hides these (inside the retracting write's transaction). */
+export function recordRetractions(sql: SqlStorage, kind: Kind, refsSql: { clause: string; params: Array<string | number> }, version: number): void {
+	sql.exec(`INSERT OR IGNORE INTO retractions (kind, ref, version) SELECT ?, ref, ? FROM (${refsSql.clause})`, kind, version, ...refsSql.params);
+}
+
+/** The latest retraction's version: a plan that read the log before it must be made again. */
+export function latestRetraction(sql: SqlStorage): number {
+	return sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM retractions").one().v ?? 0;
+}
