@@ -97,6 +97,29 @@ describe("Vercel AI SDK chat store", () => {
 		expect((await callJson(`/v1/sessions/${chatId}`)).body.version).toBe(version);
 	});
 
+	it("keeps the whole chat through a compaction, an event another writer added, and a restore", async () => {
+		const chatId = newId("chat");
+		await callJson("/v1/sessions", { method: "POST", body: { id: chatId, policy: { keepRecentEvents: 1 } } });
+		const messages = [user("one"), user("two"), user("three")];
+		await chats.saveChat({ chatId, messages });
+		expect((await callJson(`/v1/sessions/${chatId}/compact`, { method: "POST", body: {} })).body.compacted).toBe(true);
+		expect(await chats.loadChat(chatId)).toEqual(messages);
+		// Saving the same chat after a compaction writes nothing (no message is duplicated).
+		const version = (await callJson(`/v1/sessions/${chatId}`)).body.version;
+		await chats.saveChat({ chatId, messages });
+		expect((await callJson(`/v1/sessions/${chatId}`)).body.version).toBe(version);
+
+		await callJson(`/v1/sessions/${chatId}/events`, { method: "POST", body: { events: [{ type: "note", content: "an operator's note" }] } });
+		await callJson(`/v1/sessions/${chatId}/checkpoints`, { method: "POST", body: { name: "three-messages" } });
+		const four = [...messages, user("four")];
+		await chats.saveChat({ chatId, messages: four });
+		expect(await chats.loadChat(chatId)).toEqual(four);
+		await callJson(`/v1/sessions/${chatId}/restore`, { method: "POST", body: { checkpoint: "three-messages" } });
+		expect(await chats.loadChat(chatId)).toEqual(messages);
+		await chats.saveChat({ chatId, messages: [...messages, user("four again")] });
+		expect((await chats.loadChat(chatId)).map((message) => (message.parts[0] as { text: string }).text)).toEqual(["one", "two", "three", "four again"]);
+	});
+
 	it("returns large messages whole, and two saves of one chat racing each other leave one of them intact", async () => {
 		const chatId = newId("chat");
 		const big: UIMessage = { id: "big", role: "user", parts: [{ type: "text", text: "long paste ".repeat(3000) }] };

@@ -28,55 +28,64 @@ export interface ChatStore<MESSAGE extends UIMessage = UIMessage> {
 	saveChat(chat: { chatId: string; messages: MESSAGE[] }): Promise<void>;
 }
 
-interface StoredMessage<MESSAGE> {
-	seq: number;
-	message: MESSAGE;
+interface StoredChat<MESSAGE> {
+	/** The chat's messages with their seqs, in order. */
+	messages: Array<{ seq: number; message: MESSAGE }>;
+	/** Every event in effect, messages or not, by seq: a save's compare-and-set covers them all. */
+	seqs: number[];
 }
 
 export function edgeContextChatStore<MESSAGE extends UIMessage = UIMessage>(options: EdgeContextOptions & { agent?: string }): ChatStore<MESSAGE> {
 	const client = edgeContext(options);
 
-	async function stored(chatId: string): Promise<StoredMessage<MESSAGE>[] | null> {
-		const messages: StoredMessage<MESSAGE>[] = [];
+	async function stored(chatId: string): Promise<StoredChat<MESSAGE> | null> {
+		const chat: StoredChat<MESSAGE> = { messages: [], seqs: [] };
 		let after = 0;
 		for (;;) {
 			let page: { events: Event[]; nextAfter: number | null };
 			try {
-				// includeContent: a message larger than the inline limit is kept in R2 and comes back whole.
-				page = await client.session(chatId).events.list({ after, limit: PAGE, includeContent: "true", types: "message" });
+				// includeContent: a message over the inline limit is kept in R2 and comes back whole;
+				// includeArchived: compaction moves old messages out of the window, not out of the chat.
+				page = await client.session(chatId).events.list({ after, limit: PAGE, includeContent: "true", includeArchived: "true" });
 			} catch (error) {
 				if (error instanceof EdgeContextError && error.code === "session_not_found") return null;
 				throw error;
 			}
 			for (const event of page.events) {
-				if (typeof event.metadata?.messageId === "string") messages.push({ seq: event.seq, message: event.content as MESSAGE });
+				// A restore rewound it: it is not part of the chat any more.
+				if (event.rewound) continue;
+				chat.seqs.push(event.seq);
+				if (event.type === "message" && typeof event.metadata?.messageId === "string") chat.messages.push({ seq: event.seq, message: event.content as MESSAGE });
 			}
-			if (page.nextAfter === null) return messages;
+			if (page.nextAfter === null) return chat;
 			after = page.nextAfter;
 		}
 	}
 
 	return {
 		async loadChat(chatId) {
-			return ((await stored(chatId)) ?? []).map((entry) => entry.message);
+			return ((await stored(chatId))?.messages ?? []).map((entry) => entry.message);
 		},
 
 		async saveChat({ chatId, messages }) {
 			for (let attempt = 1; ; attempt++) {
-				let current = await stored(chatId);
-				if (current === null) {
+				let chat = await stored(chatId);
+				if (chat === null) {
 					await createChat(chatId);
-					current = [];
+					chat = { messages: [], seqs: [] };
 				}
+				const current = chat.messages;
 				let first = 0;
 				while (first < current.length && first < messages.length && sameMessage(current[first].message, messages[first])) first++;
 				if (first === current.length && first === messages.length) return;
-				const replaced = current.slice(first).map((entry) => entry.seq);
-				const fromSeq = replaced[0] ?? (current.at(-1)?.seq ?? 0) + 1;
+				// Replaced from the first message that differs; events others added after it go with it.
+				const fromSeq = current[first]?.seq ?? (chat.seqs.at(-1) ?? 0) + 1;
+				const replaced = chat.seqs.filter((seq) => seq >= fromSeq);
+				if (replaced.length > MAX_COMPARED_TAIL) throw new EdgeContextError(422, "validation_failed", `A save replaces at most ${MAX_COMPARED_TAIL} stored events at once`);
 				try {
 					await client.session(chatId).events.retract({
 						fromSeq,
-						...(replaced.length <= MAX_COMPARED_TAIL ? { expectSeqs: replaced } : {}),
+						expectSeqs: replaced,
 						...(messages.length > first ? { events: messages.slice(first).map(toEvent) } : {}),
 					});
 					return;

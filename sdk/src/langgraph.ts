@@ -62,6 +62,8 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 	/** Threads this saver wrote, most recent last. */
 	readonly #ownThreads = new Set<string>();
 	readonly #conversationChannel: string | false;
+	/** Message ids this saver already sent per thread: a put sends only the new ones (the server keeps each once anyway). */
+	readonly #mirrored = new Map<string, Set<string>>();
 
 	constructor(options: EdgeContextSaverOptions) {
 		super(options.serde);
@@ -123,6 +125,11 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 			),
 		);
 		const [, metadataBytes] = await this.serde.dumpsTyped(metadata);
+		const mirrored = this.#mirrored.get(threadId);
+		const conversation =
+			checkpointNs === "" && this.#conversationChannel && this.#conversationChannel in newVersions
+				? withinBytes(conversationOf(values[this.#conversationChannel]).filter((message) => !mirrored?.has(message.id)))
+				: [];
 		await this.#request("POST", `${thread(threadId)}/graph/checkpoints`, {
 			checkpointNs,
 			checkpointId: checkpoint.id,
@@ -132,8 +139,9 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 			channelVersions: checkpoint.channel_versions,
 			metadata: new TextDecoder().decode(metadataBytes),
 			blobs,
-			conversation: checkpointNs === "" && this.#conversationChannel && this.#conversationChannel in newVersions ? conversationOf(values[this.#conversationChannel]) : [],
+			conversation,
 		});
+		this.#remember(threadId, conversation);
 		this.#ownThreads.delete(threadId);
 		this.#ownThreads.add(threadId);
 		return { configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpoint.id } };
@@ -192,6 +200,15 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 		return this.serde.loadsTyped(value.type, fromBase64(value.data));
 	}
 
+	#remember(threadId: string, conversation: GraphMessage[]): void {
+		if (conversation.length === 0) return;
+		// Bounded: a long-lived saver forgets its oldest threads (which then send their messages once more).
+		if (!this.#mirrored.has(threadId) && this.#mirrored.size >= REMEMBERED_THREADS) this.#mirrored.delete(this.#mirrored.keys().next().value as string);
+		const ids = this.#mirrored.get(threadId) ?? new Set<string>();
+		for (const message of conversation) ids.add(message.id);
+		this.#mirrored.set(threadId, ids);
+	}
+
 	/** One request, retried on network errors and 503 (writes carry an Idempotency-Key); null for a thread that does not exist. */
 	async #request<T>(method: string, path: string, body?: unknown): Promise<T | null> {
 		const headers: Record<string, string> = { authorization: `Bearer ${this.#apiKey}` };
@@ -225,6 +242,22 @@ type GraphMessage = components["schemas"]["GraphMessage"];
 const ROLES: Record<string, GraphMessage["role"]> = { human: "user", ai: "assistant", system: "system", developer: "system", tool: "tool" };
 /** The server mirrors at most this many of a put's messages (the newest): the rest were mirrored by earlier puts. */
 const MAX_CONVERSATION = 500;
+/** The conversation a put carries, at most, in bytes of JSON (the newest messages): a put's body stays well within the request limit. */
+const MAX_CONVERSATION_BYTES = 512 * 1024;
+const REMEMBERED_THREADS = 1000;
+
+/** The newest messages whose JSON fits MAX_CONVERSATION_BYTES. */
+function withinBytes(messages: GraphMessage[]): GraphMessage[] {
+	let bytes = 0;
+	let start = messages.length;
+	while (start > 0) {
+		const size = JSON.stringify(messages[start - 1]).length;
+		if (bytes + size > MAX_CONVERSATION_BYTES) break;
+		bytes += size;
+		start--;
+	}
+	return messages.slice(start);
+}
 
 /** LangChain messages as the log keeps them: role, content (with an AI message's tool calls), ids. */
 function conversationOf(value: unknown): GraphMessage[] {
@@ -233,7 +266,7 @@ function conversationOf(value: unknown): GraphMessage[] {
 	for (const message of value as Array<Record<string, unknown> & { getType?: () => string; _getType?: () => string }>) {
 		const kind = message.getType?.() ?? message._getType?.() ?? (message.type as string | undefined);
 		const role = kind === undefined ? undefined : ROLES[kind];
-		if (typeof message.id !== "string" || role === undefined) continue;
+		if (typeof message.id !== "string" || message.id.length === 0 || message.id.length > 256 || role === undefined) continue;
 		const toolCalls = Array.isArray(message.tool_calls) && message.tool_calls.length > 0 ? message.tool_calls : null;
 		const entry: GraphMessage = { id: message.id, role, content: (toolCalls ? { content: message.content, toolCalls } : message.content) as GraphMessage["content"] };
 		if (typeof message.name === "string" && message.name.length > 0 && message.name.length <= 200) entry.name = message.name;

@@ -148,8 +148,8 @@ export class EdgeContextSession implements SessionHistoryTransactionAwareSession
 				if (applied !== undefined) throw alreadyAppliedDifferently();
 				throw new UserError("Session history suffix no longer matches the transaction precondition.");
 			}
-			// An empty suffix is the end of the log: nothing may have been written after lastSeq.
-			const fromSeq = suffix[0]?.seq ?? lastSeq + 1;
+			// An empty suffix is the end of the log as read (which may reach past the lastSeq described before it): nothing after it is hidden.
+			const fromSeq = suffix[0]?.seq ?? Math.max(lastSeq, tail.at(-1)?.seq ?? 0) + 1;
 			try {
 				await this.#session.events.retract(
 					{ fromSeq, expectSeqs: tail.filter((event) => event.seq >= fromSeq).map((event) => event.seq), ...(events.length > 0 ? { events } : {}) },
