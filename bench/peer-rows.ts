@@ -1,0 +1,151 @@
+/**
+ * The rows each operation is billed for, ours against agents/sessions, for bench/peer.ts.
+ * Served by Miniflare from counting builds (bench/peers/counting-ours.ts, and the peer with
+ * COUNT_ROWS): each Durable Object sums its SQL cursors' `rowsRead` / `rowsWritten`, and ours
+ * also counts the D1 statements it runs. Operations run one at a time, `REPEAT` times each, and
+ * the counts are taken right after (what the requests cost) and again after the outbox drain
+ * (what the writes cost later, in the alarm), then divided by `REPEAT`.
+ */
+import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { call, type Target } from "./load";
+import { messages } from "./scenarios";
+import { startMiniflare } from "./processes";
+import type { D1Counts, RowCounts } from "./peers/row-counts";
+
+const REPEAT = 10;
+/** Our drain runs one second after the first pending write; this leaves it time to finish. */
+const DRAIN_WAIT_MS = 2_500;
+const SEEDED = 200;
+const SUMMARY = "The agent read pages 1 to 31 of the CRDT survey and noted how state-based and operation-based designs merge.";
+
+export interface OperationRows {
+	operation: string;
+	/** Per operation, while the request runs; `drain` is what the alarm's projection to D1 cost after, per write. */
+	ours: { request: RowCounts; drain: { sql: RowCounts; d1: D1Counts } | null; drainComplete: boolean | null } | null;
+	peer: RowCounts | null;
+}
+
+interface Operation {
+	name: string;
+	times: number;
+	ours?: (session: string) => Promise<unknown>;
+	peer?: (session: string) => Promise<unknown>;
+	/** Ours leaves work for the drain. */
+	writes: boolean;
+}
+
+export async function countRows(options: { workDir: string; adminKey: string; oursBundle: string; peerBundle: string }): Promise<OperationRows[]> {
+	const dir = path.join(options.workDir, "row-counts");
+	const [oursServer, peerServer] = await Promise.all([
+		startMiniflare("ours, counting (miniflare)", { target: "ours", scriptPath: options.oursBundle, persistDir: path.join(dir, "ours"), adminKey: options.adminKey }, path.join(dir, "ours.log")),
+		startMiniflare("peer, counting (miniflare)", { target: "peer", scriptPath: options.peerBundle, persistDir: path.join(dir, "peer"), adminKey: options.adminKey, countRows: true }, path.join(dir, "peer.log")),
+	]);
+	try {
+		// The admin key acts for the tenant "default": the counting route addresses that object.
+		const ours: Target = { role: "ours", url: oursServer.url, headers: { authorization: `Bearer ${options.adminKey}` } };
+		const peer: Target = { role: "peer", url: peerServer.url, headers: {} };
+		return await countAll(ours, peer);
+	} finally {
+		await Promise.all([oursServer.stop(), peerServer.stop()]);
+	}
+}
+
+const events = (session: string) => `/v1/sessions/${session}/events`;
+
+async function countAll(ours: Target, peer: Target): Promise<OperationRows[]> {
+	const session = "rows";
+	await call(ours, "POST", "/v1/sessions", { id: session });
+	for (const target of [ours, peer]) await call(target, "POST", events(session), messages(SEEDED));
+	let version = 0;
+	const operations: Operation[] = [
+		{
+			name: "read tail (20 of 200)",
+			times: REPEAT,
+			writes: false,
+			ours: (id) => call(ours, "GET", `${events(id)}?after=${SEEDED - 20}&limit=20`),
+			peer: (id) => call(peer, "GET", `${events(id)}?limit=20`),
+		},
+		{ name: "context window (budget 8000)", times: REPEAT, writes: false, ours: (id) => call(ours, "GET", `/v1/sessions/${id}/context?budget=8000`) },
+		{ name: "state put", times: REPEAT, writes: true, ours: (id) => call(ours, "PUT", `/v1/sessions/${id}/state/progress/pages_analyzed`, { value: { pagesAnalyzed: 31 } }) },
+		{ name: "state get", times: REPEAT, writes: false, ours: (id) => call(ours, "GET", `/v1/sessions/${id}/state/progress/pages_analyzed`) },
+		{ name: "append (text message)", times: REPEAT, writes: true, ours: (id) => call(ours, "POST", events(id), messages(1)), peer: (id) => call(peer, "POST", events(id), messages(1)) },
+		{
+			name: "append + Idempotency-Key + expectedVersion",
+			times: REPEAT,
+			writes: true,
+			ours: async (id) => {
+				if (version === 0) version = ((await call(ours, "GET", `/v1/sessions/${id}`)) as { version: number }).version;
+				const response = await fetch(new URL(events(id), ours.url), {
+					method: "POST",
+					headers: { ...ours.headers, "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+					body: JSON.stringify({ ...messages(1), expectedVersion: version++ }),
+				});
+				if (!response.ok) throw new Error(`guarded append answered ${response.status}: ${await response.text()}`);
+			},
+		},
+		{ name: "first search (builds the peer's index)", times: 1, writes: false, ours: (id) => call(ours, "GET", `/v1/sessions/${id}/search?q=CRDTs&limit=20`), peer: (id) => call(peer, "GET", `/v1/sessions/${id}/search?q=CRDTs&limit=20`) },
+		{ name: "search", times: REPEAT, writes: false, ours: (id) => call(ours, "GET", `/v1/sessions/${id}/search?q=CRDTs&limit=20`), peer: (id) => call(peer, "GET", `/v1/sessions/${id}/search?q=CRDTs&limit=20`) },
+		{ name: "append after a search", times: REPEAT, writes: true, ours: (id) => call(ours, "POST", events(id), messages(1)), peer: (id) => call(peer, "POST", events(id), messages(1)) },
+		{ name: "compaction (agent summary)", times: 1, writes: true, ours: (id) => call(ours, "POST", `/v1/sessions/${id}/compact`, { summary: SUMMARY }), peer: (id) => call(peer, "POST", `/v1/sessions/${id}/compact`, { summary: SUMMARY }) },
+	];
+	const rows: OperationRows[] = [];
+	for (const operation of operations) {
+		const row: OperationRows = { operation: operation.name, ours: null, peer: null };
+		if (operation.ours) row.ours = await countOurs(ours, session, operation);
+		if (operation.peer) row.peer = await countPeer(peer, session, operation);
+		rows.push(row);
+		console.log(`  ${operation.name}: ${JSON.stringify(row)}`);
+	}
+	return rows;
+}
+
+const perOperation = <T extends RowCounts>(counts: T, times: number): T =>
+	Object.fromEntries(Object.entries(counts).map(([key, value]) => [key, Number((value / times).toFixed(2))])) as unknown as T;
+
+async function takeOurs(ours: Target, session: string) {
+	return (await call(ours, "GET", `/bench/rows/default/${session}`)) as { sql: RowCounts; d1: D1Counts };
+}
+
+async function countOurs(ours: Target, session: string, operation: Operation): Promise<NonNullable<OperationRows["ours"]>> {
+	await settle(ours, session);
+	await takeOurs(ours, session);
+	for (let i = 0; i < operation.times; i++) await operation.ours?.(session);
+	const request = perOperation((await takeOurs(ours, session)).sql, operation.times);
+	if (!operation.writes) return { request, drain: null, drainComplete: null };
+	// No polling while the drain runs: a poll's own rows would land in its counts.
+	await delay(DRAIN_WAIT_MS);
+	const drained = await takeOurs(ours, session);
+	const { projection } = (await call(ours, "GET", `/v1/sessions/${session}`)) as { projection: { pending: number } };
+	return { request, drain: { sql: perOperation(drained.sql, operation.times), d1: perOperation(drained.d1, operation.times) }, drainComplete: projection.pending === 0 };
+}
+
+/** Waits until nothing is left to project, so no earlier write's drain lands in a count. */
+async function settle(ours: Target, session: string): Promise<void> {
+	for (;;) {
+		const { projection } = (await call(ours, "GET", `/v1/sessions/${session}`)) as { projection: { pending: number } };
+		if (projection.pending === 0) return;
+		await delay(100);
+	}
+}
+
+async function countPeer(peer: Target, session: string, operation: Operation): Promise<RowCounts> {
+	await call(peer, "GET", `/bench/rows/${session}`);
+	for (let i = 0; i < operation.times; i++) await operation.peer?.(session);
+	return perOperation((await call(peer, "GET", `/bench/rows/${session}`)) as RowCounts, operation.times);
+}
+
+export function formatRowTable(rows: OperationRows[]): string {
+	const counts = (c: RowCounts | null | undefined) => (c ? `${c.statements} / ${c.rowsRead} / ${c.rowsWritten}` : "-");
+	const header = ["operation", "ours request: stmts / read / written", "ours drain: stmts / read / written", "ours D1 per write: stmts (calls)", "peer: stmts / read / written"];
+	const lines = rows.map((row) => [
+		row.operation,
+		counts(row.ours?.request),
+		row.ours?.drain ? `${counts(row.ours.drain.sql)}${row.ours.drainComplete ? "" : " (drain incomplete)"}` : "-",
+		row.ours?.drain ? `${row.ours.drain.d1.statements} (${row.ours.drain.d1.calls})` : "-",
+		counts(row.peer),
+	]);
+	const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index].length)));
+	const format = (line: string[]) => line.map((cell, index) => (index === 0 ? cell.padEnd(widths[index]) : cell.padStart(widths[index]))).join("  ").trimEnd();
+	return [`Billed SQLite rows per operation (mean of the repeats), D1 statements per drained write:`, format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format)].join("\n");
+}
