@@ -6,12 +6,13 @@
  * the counts are taken right after (what the requests cost) and again after the outbox drain
  * (what the writes cost later, in the alarm), then divided by `REPEAT`.
  */
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { call, type Target } from "./load";
 import { messages } from "./scenarios";
 import { startMiniflare } from "./processes";
-import type { D1Counts, RowCounts } from "./peers/row-counts";
+import type { D1Counts, QueryRows, RowCounts, TakenRows } from "./peers/row-counts";
 
 const REPEAT = 10;
 /** Our drain runs one second after the first pending write; this leaves it time to finish. */
@@ -22,8 +23,8 @@ const SUMMARY = "The agent read pages 1 to 31 of the CRDT survey and noted how s
 export interface OperationRows {
 	operation: string;
 	/** Per operation, while the request runs; `drain` is what the alarm's projection to D1 cost after, per write. */
-	ours: { request: RowCounts; drain: { sql: RowCounts; d1: D1Counts } | null; drainComplete: boolean | null } | null;
-	peer: RowCounts | null;
+	ours: { request: RowCounts; queries: QueryRows[]; drain: { sql: RowCounts; d1: D1Counts } | null; drainComplete: boolean | null } | null;
+	peer: { request: RowCounts; queries: QueryRows[] } | null;
 }
 
 interface Operation {
@@ -37,6 +38,7 @@ interface Operation {
 
 export async function countRows(options: { workDir: string; adminKey: string; oursBundle: string; peerBundle: string }): Promise<OperationRows[]> {
 	const dir = path.join(options.workDir, "row-counts");
+	mkdirSync(dir);
 	const [oursServer, peerServer] = await Promise.all([
 		startMiniflare("ours, counting (miniflare)", { target: "ours", scriptPath: options.oursBundle, persistDir: path.join(dir, "ours"), adminKey: options.adminKey }, path.join(dir, "ours.log")),
 		startMiniflare("peer, counting (miniflare)", { target: "peer", scriptPath: options.peerBundle, persistDir: path.join(dir, "peer"), adminKey: options.adminKey, countRows: true }, path.join(dir, "peer.log")),
@@ -95,7 +97,7 @@ async function countAll(ours: Target, peer: Target): Promise<OperationRows[]> {
 		if (operation.ours) row.ours = await countOurs(ours, session, operation);
 		if (operation.peer) row.peer = await countPeer(peer, session, operation);
 		rows.push(row);
-		console.log(`  ${operation.name}: ${JSON.stringify(row)}`);
+		console.log(`  ${operation.name}: ours ${JSON.stringify(row.ours?.request ?? null)}, peer ${JSON.stringify(row.peer?.request ?? null)}`);
 	}
 	return rows;
 }
@@ -104,20 +106,25 @@ const perOperation = <T extends RowCounts>(counts: T, times: number): T =>
 	Object.fromEntries(Object.entries(counts).map(([key, value]) => [key, Number((value / times).toFixed(2))])) as unknown as T;
 
 async function takeOurs(ours: Target, session: string) {
-	return (await call(ours, "GET", `/bench/rows/default/${session}`)) as { sql: RowCounts; d1: D1Counts };
+	return (await call(ours, "GET", `/bench/rows/default/${session}`)) as Required<TakenRows>;
 }
+
+const queriesPerOperation = (queries: QueryRows[], times: number): QueryRows[] => queries.map((query) => ({ ...perOperation(query, times), query: query.query }));
 
 async function countOurs(ours: Target, session: string, operation: Operation): Promise<NonNullable<OperationRows["ours"]>> {
 	await settle(ours, session);
 	await takeOurs(ours, session);
 	for (let i = 0; i < operation.times; i++) await operation.ours?.(session);
-	const request = perOperation((await takeOurs(ours, session)).sql, operation.times);
-	if (!operation.writes) return { request, drain: null, drainComplete: null };
+	const taken = await takeOurs(ours, session);
+	const request = perOperation(taken.sql, operation.times);
+	const queries = queriesPerOperation(taken.queries, operation.times);
+	if (!operation.writes) return { request, queries, drain: null, drainComplete: null };
 	// No polling while the drain runs: a poll's own rows would land in its counts.
 	await delay(DRAIN_WAIT_MS);
 	const drained = await takeOurs(ours, session);
 	const { projection } = (await call(ours, "GET", `/v1/sessions/${session}`)) as { projection: { pending: number } };
-	return { request, drain: { sql: perOperation(drained.sql, operation.times), d1: perOperation(drained.d1, operation.times) }, drainComplete: projection.pending === 0 };
+	const drain = { sql: perOperation(drained.sql, operation.times), d1: perOperation(drained.d1, operation.times) };
+	return { request, queries, drain, drainComplete: projection.pending === 0 };
 }
 
 /** Waits until nothing is left to project, so no earlier write's drain lands in a count. */
@@ -129,10 +136,11 @@ async function settle(ours: Target, session: string): Promise<void> {
 	}
 }
 
-async function countPeer(peer: Target, session: string, operation: Operation): Promise<RowCounts> {
+async function countPeer(peer: Target, session: string, operation: Operation): Promise<NonNullable<OperationRows["peer"]>> {
 	await call(peer, "GET", `/bench/rows/${session}`);
 	for (let i = 0; i < operation.times; i++) await operation.peer?.(session);
-	return perOperation((await call(peer, "GET", `/bench/rows/${session}`)) as RowCounts, operation.times);
+	const taken = (await call(peer, "GET", `/bench/rows/${session}`)) as TakenRows;
+	return { request: perOperation(taken.sql, operation.times), queries: queriesPerOperation(taken.queries, operation.times) };
 }
 
 export function formatRowTable(rows: OperationRows[]): string {
@@ -143,9 +151,18 @@ export function formatRowTable(rows: OperationRows[]): string {
 		counts(row.ours?.request),
 		row.ours?.drain ? `${counts(row.ours.drain.sql)}${row.ours.drainComplete ? "" : " (drain incomplete)"}` : "-",
 		row.ours?.drain ? `${row.ours.drain.d1.statements} (${row.ours.drain.d1.calls})` : "-",
-		counts(row.peer),
+		counts(row.peer?.request),
 	]);
 	const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index].length)));
 	const format = (line: string[]) => line.map((cell, index) => (index === 0 ? cell.padEnd(widths[index]) : cell.padStart(widths[index]))).join("  ").trimEnd();
-	return [`Billed SQLite rows per operation (mean of the repeats), D1 statements per drained write:`, format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format)].join("\n");
+	const title = "Billed SQLite rows per operation (mean of the repeats), D1 statements per drained write:";
+	return [title, format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format), "", ...whereRowsGo(rows, "append (text message)")].join("\n");
+}
+
+/** The queries that write rows in one operation, ours and the peer's: where the billed writes go. */
+function whereRowsGo(rows: OperationRows[], operation: string): string[] {
+	const row = rows.find((candidate) => candidate.operation === operation);
+	const written = (queries: QueryRows[] | undefined) =>
+		(queries ?? []).filter((query) => query.rowsWritten > 0).map((query) => `  ${String(query.rowsWritten).padStart(5)} written  ${String(query.rowsRead).padStart(5)} read  ${query.query.slice(0, 110)}`);
+	return [`Rows written per ${operation}, by query: ours`, ...written(row?.ours?.queries), "peer", ...written(row?.peer?.queries)];
 }

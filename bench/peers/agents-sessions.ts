@@ -11,7 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { Lifecycle } from "agents/lifecycle";
 import { createCompactFunction, type SearchResult, type SessionMessage, Sessions } from "agents/sessions";
 import { SqlRowCounter } from "./row-counter";
-import type { RowCounts } from "./row-counts";
+import type { TakenRows } from "./row-counts";
 
 interface PeerEnv {
 	CONVERSATION: DurableObjectNamespace<ConversationObject>;
@@ -74,8 +74,9 @@ export class ConversationObject extends DurableObject<PeerEnv> {
 	}
 
 	/** Rows billed since the last call: the bench reads them around each request it counts. */
-	takeRowCounts(): RowCounts {
-		return this.#rows.take();
+	takeRowCounts(): TakenRows {
+		const { totals, queries } = this.#rows.take();
+		return { sql: totals, queries };
 	}
 }
 

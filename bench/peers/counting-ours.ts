@@ -8,7 +8,7 @@
  */
 import app, { ErasureObject, SessionObject as ShippedSessionObject } from "../../src/index";
 import { D1Counter, SqlRowCounter } from "./row-counter";
-import type { D1Counts, RowCounts } from "./row-counts";
+import type { TakenRows } from "./row-counts";
 
 export class SessionObject extends ShippedSessionObject {
 	readonly #rows: SqlRowCounter;
@@ -23,8 +23,9 @@ export class SessionObject extends ShippedSessionObject {
 		this.#d1 = d1;
 	}
 
-	takeRowCounts(): { sql: RowCounts; d1: D1Counts } {
-		return { sql: this.#rows.take(), d1: this.#d1.take() };
+	takeRowCounts(): TakenRows {
+		const { totals, queries } = this.#rows.take();
+		return { sql: totals, queries, d1: this.#d1.take() };
 	}
 }
 

@@ -4,11 +4,11 @@
  * counters) and, for our object, the D1 statements it runs. Installed on `ctx.storage` before
  * the object's own constructor runs, so the code measured stays as it ships.
  */
-import type { D1Counts, RowCounts } from "./row-counts";
+import type { D1Counts, QueryRows, RowCounts } from "./row-counts";
 
 /** Sums the billed rows of every cursor `storage.sql.exec` returns, from `install` until `take`. */
 export class SqlRowCounter {
-	#cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+	#cursors: { query: string; cursor: SqlStorageCursor<Record<string, SqlStorageValue>> }[] = [];
 
 	/** Replaces `storage.sql` with the same object whose `exec` remembers its cursors. */
 	install(storage: DurableObjectStorage): void {
@@ -19,7 +19,7 @@ export class SqlRowCounter {
 			configurable: true,
 			value: (query: string, ...bindings: unknown[]) => {
 				const cursor = exec(query, ...bindings);
-				cursors.push(cursor);
+				cursors.push({ query, cursor });
 				return cursor;
 			},
 		});
@@ -28,17 +28,26 @@ export class SqlRowCounter {
 	}
 
 	/**
-	 * Rows of the statements run since the last take. A cursor's counts grow as it is read,
-	 * so they are summed when taken, after the request that ran them has answered.
+	 * Rows of the statements run since the last take, in total and per query text (where the
+	 * rows go). A cursor's counts grow as it is read, so they are summed when taken, after the
+	 * request that ran them has answered.
 	 */
-	take(): RowCounts {
-		const counts = { statements: this.#cursors.length, rowsRead: 0, rowsWritten: 0 };
-		for (const cursor of this.#cursors) {
-			counts.rowsRead += cursor.rowsRead;
-			counts.rowsWritten += cursor.rowsWritten;
+	take(): { totals: RowCounts; queries: QueryRows[] } {
+		const totals = { statements: this.#cursors.length, rowsRead: 0, rowsWritten: 0 };
+		const byQuery = new Map<string, QueryRows>();
+		for (const { query, cursor } of this.#cursors) {
+			totals.rowsRead += cursor.rowsRead;
+			totals.rowsWritten += cursor.rowsWritten;
+			const text = query.replace(/\s+/g, " ").trim();
+			const rows = byQuery.get(text) ?? { query: text, statements: 0, rowsRead: 0, rowsWritten: 0 };
+			rows.statements += 1;
+			rows.rowsRead += cursor.rowsRead;
+			rows.rowsWritten += cursor.rowsWritten;
+			byQuery.set(text, rows);
 		}
 		this.#cursors.length = 0;
-		return counts;
+		const queries = [...byQuery.values()].sort((a, b) => b.rowsWritten - a.rowsWritten || b.rowsRead - a.rowsRead);
+		return { totals, queries };
 	}
 }
 
