@@ -156,7 +156,26 @@ export function formatRowTable(rows: OperationRows[]): string {
 	const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index].length)));
 	const format = (line: string[]) => line.map((cell, index) => (index === 0 ? cell.padEnd(widths[index]) : cell.padStart(widths[index]))).join("  ").trimEnd();
 	const title = "Billed SQLite rows per operation (mean of the repeats), D1 statements per drained write:";
-	return [title, format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format), "", ...whereRowsGo(rows, "append (text message)")].join("\n");
+	return [title, format(header), format(widths.map((w) => "-".repeat(w))), ...lines.map(format), "", ...appendTargets(rows), "", ...whereRowsGo(rows, "append (text message)")].join("\n");
+}
+
+/**
+ * The issue's cost targets for a plain text append: at most 3 rows written by the request, and
+ * total billed work within 2x of the peer's. Writes dominate the bill (a row written is priced
+ * 1000 times a row read), so the total compared is rows written: the request's, the drain's
+ * SQLite rows and the rows it writes to D1.
+ */
+function appendTargets(rows: OperationRows[]): string[] {
+	const append = rows.find((row) => row.operation === "append (text message)");
+	if (!append?.ours || !append.peer) return [];
+	const { request, drain } = append.ours;
+	const ours = request.rowsWritten + (drain?.sql.rowsWritten ?? 0) + (drain?.d1.rowsWritten ?? 0);
+	const peer = append.peer.request.rowsWritten;
+	const ratio = ours / peer;
+	return [
+		`append, rows written by the request: ${request.rowsWritten} (target <= 3: ${request.rowsWritten <= 3 ? "met" : "MISSED"})`,
+		`append, rows written in all (request ${request.rowsWritten} + drain ${drain?.sql.rowsWritten ?? 0} + D1 ${drain?.d1.rowsWritten ?? 0}): ${ours.toFixed(2)} against the peer's ${peer}: ${ratio.toFixed(2)}x (target <= 2x: ${ratio <= 2 ? "met" : "MISSED"})`,
+	];
 }
 
 /** The queries that write rows in one operation, ours and the peer's: where the billed writes go. */
