@@ -53,46 +53,55 @@ export class SqlRowCounter {
 
 type Executes = "run" | "all" | "first" | "raw";
 
-/** Counts the statements a D1 binding runs and the rows D1 reports for them (`meta.rows_*`). */
+/** Counts the statements a D1 binding runs and the rows D1 reports for them (`meta.rows_*`), per query text too. */
 export class D1Counter {
-	#counts: D1Counts = { calls: 0, statements: 0, rowsRead: 0, rowsWritten: 0 };
+	#calls = 0;
+	#queries = new Map<string, QueryRows>();
+	/** The query text of every statement prepared (or bound) through the wrapped binding. */
+	#text = new WeakMap<D1PreparedStatement, string>();
 
 	/** The binding with `prepare`, `batch` and every statement's executions counted. */
 	wrap(database: D1Database): D1Database {
 		const prepare = database.prepare.bind(database);
 		const batch = database.batch.bind(database);
-		Object.defineProperty(database, "prepare", { configurable: true, value: (query: string) => this.#counted(prepare(query)) });
+		Object.defineProperty(database, "prepare", { configurable: true, value: (query: string) => this.#counted(prepare(query), query) });
 		Object.defineProperty(database, "batch", {
 			configurable: true,
 			value: async <T>(statements: D1PreparedStatement[]) => {
 				const results = await batch<T>(statements);
-				this.#counts.calls += 1;
-				this.#counts.statements += statements.length;
-				for (const result of results) this.#addMeta(result);
+				this.#calls += 1;
+				results.forEach((result, index) => this.#add(this.#text.get(statements[index]) ?? "(unknown)", result));
 				return results;
 			},
 		});
 		return database;
 	}
 
-	take(): D1Counts {
-		const counts = this.#counts;
-		this.#counts = { calls: 0, statements: 0, rowsRead: 0, rowsWritten: 0 };
-		return counts;
+	take(): { totals: D1Counts; queries: QueryRows[] } {
+		const queries = [...this.#queries.values()].sort((a, b) => b.rowsWritten - a.rowsWritten || b.rowsRead - a.rowsRead);
+		const totals = { calls: this.#calls, statements: 0, rowsRead: 0, rowsWritten: 0 };
+		for (const query of queries) {
+			totals.statements += query.statements;
+			totals.rowsRead += query.rowsRead;
+			totals.rowsWritten += query.rowsWritten;
+		}
+		this.#calls = 0;
+		this.#queries.clear();
+		return { totals, queries };
 	}
 
-	#counted(statement: D1PreparedStatement): D1PreparedStatement {
+	#counted(statement: D1PreparedStatement, query: string): D1PreparedStatement {
+		this.#text.set(statement, query);
 		const bind = statement.bind.bind(statement);
-		Object.defineProperty(statement, "bind", { configurable: true, value: (...values: unknown[]) => this.#counted(bind(...values)) });
+		Object.defineProperty(statement, "bind", { configurable: true, value: (...values: unknown[]) => this.#counted(bind(...values), query) });
 		for (const name of ["run", "all", "first", "raw"] satisfies Executes[]) {
 			const execute = (statement[name] as (...args: unknown[]) => Promise<unknown>).bind(statement);
 			Object.defineProperty(statement, name, {
 				configurable: true,
 				value: async (...args: unknown[]) => {
 					const result = await execute(...args);
-					this.#counts.calls += 1;
-					this.#counts.statements += 1;
-					this.#addMeta(result);
+					this.#calls += 1;
+					this.#add(query, result);
 					return result;
 				},
 			});
@@ -100,10 +109,14 @@ export class D1Counter {
 		return statement;
 	}
 
-	/** `raw` and `first` return no meta: their rows are not counted, only the statement. */
-	#addMeta(result: unknown): void {
+	/** `raw` and `first` return no meta: their statement is counted, their rows are not. */
+	#add(query: string, result: unknown): void {
 		const meta = (result as { meta?: { rows_read?: number; rows_written?: number } } | null)?.meta;
-		this.#counts.rowsRead += meta?.rows_read ?? 0;
-		this.#counts.rowsWritten += meta?.rows_written ?? 0;
+		const text = query.replace(/\s+/g, " ").trim();
+		const rows = this.#queries.get(text) ?? { query: text, statements: 0, rowsRead: 0, rowsWritten: 0 };
+		rows.statements += 1;
+		rows.rowsRead += meta?.rows_read ?? 0;
+		rows.rowsWritten += meta?.rows_written ?? 0;
+		this.#queries.set(text, rows);
 	}
 }

@@ -21,5 +21,5 @@ export interface QueryRows extends RowCounts {
 export interface TakenRows {
 	sql: RowCounts;
 	queries: QueryRows[];
-	d1?: D1Counts;
+	d1?: { totals: D1Counts; queries: QueryRows[] };
 }
