@@ -5,7 +5,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { projectRoot } from "./processes";
@@ -30,8 +29,8 @@ export function machine(loadAverage1mAtStart: number) {
 
 /** The installed version of one of the project's packages. */
 export function packageVersion(name: string): string {
-	const require = createRequire(path.join(projectRoot, "package.json"));
-	return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string }).version;
+	// Read from node_modules: some packages (agents) do not export their package.json.
+	return (JSON.parse(readFileSync(path.join(projectRoot, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
 }
 
 /** Which code was measured: the commit, and whether src/ differed from it. */

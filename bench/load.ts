@@ -4,11 +4,12 @@
  * ranked here: autocannon's own histogram keeps whole milliseconds, too coarse for the
  * sub-millisecond round trips of Miniflare.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import autocannon from "autocannon";
 
 /** A server under load: our Worker or the floor. */
 export interface Target {
-	role: "ours" | "floor";
+	role: "ours" | "floor" | "peer";
 	url: string;
 	headers: Record<string, string>;
 }
@@ -18,6 +19,11 @@ export interface RequestSpec {
 	method: "GET" | "POST" | "PUT";
 	path: string;
 	body?: string;
+	/**
+	 * Called for every request sent, warm-up included: what differs from one request to the
+	 * next (a fresh Idempotency-Key, the next expectedVersion). Headers add to the target's.
+	 */
+	next?: () => { headers: Record<string, string>; body: string };
 }
 
 export interface Measurement {
@@ -47,6 +53,7 @@ export async function measure(target: Target, spec: RequestSpec, connections: nu
 				duration: seconds,
 				// Stop on time: autocannon checks the clock once per sample interval (1 s by default).
 				sampleInt: 100,
+				...(spec.next && { requests: [{ setupRequest: (request) => varied(request, spec.next as NonNullable<RequestSpec["next"]>) }] }),
 			},
 			(error, finished) => (error ? reject(error) : resolve(finished)),
 		);
@@ -73,6 +80,11 @@ export async function measure(target: Target, spec: RequestSpec, connections: nu
 	};
 }
 
+function varied(request: autocannon.Request, next: NonNullable<RequestSpec["next"]>): autocannon.Request {
+	const { headers, body } = next();
+	return { ...request, headers: { ...request.headers, ...headers }, body };
+}
+
 /** Rounds for the JSON: microseconds are the most a loopback timing can tell. */
 export function round(value: number, digits: number): number {
 	return Number(value.toFixed(digits));
@@ -94,4 +106,20 @@ export async function call(target: Target, method: RequestSpec["method"], path: 
 	const text = await response.text();
 	if (!response.ok) throw new Error(`${target.role}: ${method} ${path} answered ${response.status}: ${text}`);
 	return text ? JSON.parse(text) : null;
+}
+
+/**
+ * Waits until the session's changes are all projected to D1 and returns how long that took
+ * after the load stopped. Our writes leave work behind (the outbox drain runs in the alarm);
+ * letting it finish keeps it out of the next measurement, which is the floor's (or the peer's).
+ */
+export async function projectionCatchUp(target: Target, sessionId: string): Promise<number> {
+	const stopped = Date.now();
+	for (;;) {
+		const session = (await call(target, "GET", `/v1/sessions/${encodeURIComponent(sessionId)}`)) as { projection: { pending: number } };
+		const waited = Date.now() - stopped;
+		if (session.projection.pending === 0) return waited;
+		if (waited > 120_000) throw new Error(`${sessionId}: ${session.projection.pending} changes still unprojected after 120 s`);
+		await delay(20);
+	}
 }

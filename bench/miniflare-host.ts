@@ -8,7 +8,8 @@
  * Miniflare on the same state for the tokenizer cold-start runs), so the D1 migrations are
  * applied only to an empty database.
  *
- * The bindings mirror wrangler.toml and bench/floor/wrangler.toml; Miniflare's own v4-style
+ * The bindings mirror wrangler.toml, bench/floor/wrangler.toml and
+ * bench/peers/agents-sessions.wrangler.toml; Miniflare's own v4-style
  * options go through convertV4MiniflareOptions, as wrangler itself does.
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -51,11 +52,18 @@ const worker: V4WorkerOptions =
 					ADMIN_TENANT: "default",
 				},
 			}
-		: {
-				name: "edge-context-floor",
-				...source,
-				durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true } },
-			};
+		: config.target === "floor"
+			? {
+					name: "edge-context-floor",
+					...source,
+					durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true } },
+				}
+			: {
+					name: "edge-context-peer-agents-sessions",
+					...source,
+					durableObjects: { CONVERSATION: { className: "ConversationObject", useSQLite: true } },
+					bindings: { COUNT_ROWS: String(config.countRows ?? false) },
+				};
 
 const mf = new Miniflare(convertV4MiniflareOptions({ ...shared, ...worker }));
 const url = await mf.ready;

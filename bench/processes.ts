@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -93,11 +93,18 @@ export async function runWrangler(args: string[], options: { logPath: string; re
 
 /**
  * `wrangler deploy --dry-run` of one config into `outDir`: what Miniflare serves is exactly
- * what would be uploaded. Returns the bundle's entry module.
+ * what would be uploaded. `entry` replaces the config's `main` (a bench-only wrapper served
+ * with the same bindings). Returns the bundle's entry module, named after the entry.
  */
-export async function buildBundle(configPath: string, outDir: string, options: { logPath: string; registryDir: string }): Promise<string> {
-	await runWrangler(["deploy", "--dry-run", "--config", configPath, "--outdir", outDir], options);
-	return path.join(outDir, "index.js");
+export async function buildBundle(
+	configPath: string,
+	outDir: string,
+	options: { logPath: string; registryDir: string; entry?: string },
+): Promise<string> {
+	await runWrangler(["deploy", "--dry-run", "--config", configPath, "--outdir", outDir, ...(options.entry ? [options.entry] : [])], options);
+	const modules = readdirSync(outDir).filter((name) => name.endsWith(".js"));
+	if (modules.length !== 1) throw new Error(`expected one module in ${outDir}, found ${modules.join(", ") || "none"}`);
+	return path.join(outDir, modules[0]);
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (wrangler dev needs one up front). */
@@ -174,13 +181,16 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Ser
 
 /** What bench/miniflare-host.ts needs to serve one bundled Worker. */
 export interface MiniflareHostConfig {
-	target: "ours" | "floor";
+	/** Which bindings to serve it with: ours (also our row-counting build), the floor, or the agents/sessions peer. */
+	target: "ours" | "floor" | "peer";
 	/** The bundle from `wrangler deploy --dry-run --outdir`. */
 	scriptPath: string;
 	/** May hold the state of an earlier host: the D1 migrations are applied only to an empty database. */
 	persistDir: string;
 	/** ADMIN_API_KEY for our Worker. */
 	adminKey: string;
+	/** The peer counts the rows its object is billed for (row-count phase only, never under load). */
+	countRows?: boolean;
 }
 
 /** A Miniflare host, with how long it took to start. */

@@ -9,10 +9,9 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { codeVersion, loadAverage1m, machine, packageVersion, runMain, writeAtomically } from "./harness";
-import { call, measure, type Target } from "./load";
+import { call, measure, projectionCatchUp, type Target } from "./load";
 import { buildBundle, projectRoot, runWrangler, type Server, startMiniflare, startWranglerDev } from "./processes";
 import { compare, failures, formatTable, formatTargetSummary, type Row, TARGETS } from "./report";
 import { scenarios } from "./scenarios";
@@ -140,22 +139,6 @@ async function startMiniflarePair(): Promise<Pair> {
 				path.join(dir, "floor.log"),
 			),
 	);
-}
-
-/**
- * Waits until the session's changes are all projected to D1 and returns how long that took
- * after the load stopped. Our writes leave work behind (the outbox drain runs in the alarm);
- * letting it finish keeps it out of the next measurement, which is the floor's.
- */
-async function projectionCatchUp(target: Target, sessionId: string): Promise<number> {
-	const stopped = Date.now();
-	for (;;) {
-		const session = (await call(target, "GET", `/v1/sessions/${encodeURIComponent(sessionId)}`)) as { projection: { pending: number } };
-		const waited = Date.now() - stopped;
-		if (session.projection.pending === 0) return waited;
-		if (waited > 120_000) throw new Error(`${sessionId}: ${session.projection.pending} changes still unprojected after 120 s`);
-		await delay(20);
-	}
 }
 
 /** Loads both servers of a mode with every scenario and concurrency, floor then ours, back to back. */

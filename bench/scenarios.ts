@@ -22,7 +22,7 @@ const MESSAGE =
 const TAIL = 20;
 const SEEDED_EVENTS = 200;
 
-function messages(count: number) {
+export function messages(count: number) {
 	return { events: Array.from({ length: count }, () => ({ type: "message", role: "user", content: MESSAGE })) };
 }
 

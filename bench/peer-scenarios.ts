@@ -1,0 +1,53 @@
+/**
+ * What bench/peer.ts loads on our Worker, the agents/sessions peer and the floor. The plain
+ * append and the tail read are bench/scenarios.ts's, sent byte for byte to all three (the peer
+ * reads its newest `limit` messages and ignores `after`, which names the same 20 here). The
+ * guarded append is ours alone: the peer has no Idempotency-Key and no expectedVersion.
+ */
+import { randomUUID } from "node:crypto";
+import { call, type RequestSpec, type Target } from "./load";
+import { scenarios as floorScenarios, messages } from "./scenarios";
+
+export type PeerScenarioName = "append" | "read-tail" | "append-guarded";
+
+export interface PeerScenario {
+	name: PeerScenarioName;
+	description: string;
+	/** Who can serve it; a scenario only ours can serve is compared with `comparedWith` of the others. */
+	roles: Target["role"][];
+	comparedWith: PeerScenarioName;
+	concurrency: number[];
+	prepare(target: Target, sessionId: string): Promise<RequestSpec>;
+}
+
+function shared(name: "append" | "read-tail"): PeerScenario {
+	const scenario = floorScenarios.find((candidate) => candidate.name === name);
+	if (!scenario) throw new Error(`no scenario ${name} in bench/scenarios.ts`);
+	return { ...scenario, name, roles: ["floor", "peer", "ours"], comparedWith: name, concurrency: [1, 32], prepare: scenario.prepare };
+}
+
+export const peerScenarios: PeerScenario[] = [
+	shared("append"),
+	shared("read-tail"),
+	{
+		name: "append-guarded",
+		description:
+			"our append with a fresh Idempotency-Key and expectedVersion = the session's version, per request; " +
+			"concurrency 1 only (concurrent writers expecting one version conflict by design); compared with the others' plain append",
+		roles: ["ours"],
+		comparedWith: "append",
+		concurrency: [1],
+		async prepare(target, sessionId) {
+			const path = `/v1/sessions/${encodeURIComponent(sessionId)}/events`;
+			await call(target, "POST", "/v1/sessions", { id: sessionId });
+			let { version } = (await call(target, "POST", path, messages(1))) as { version: number };
+			return {
+				method: "POST",
+				path,
+				body: JSON.stringify({ ...messages(1), expectedVersion: version }),
+				// One request in flight: each answers before the next is built, one version later.
+				next: () => ({ headers: { "idempotency-key": randomUUID() }, body: JSON.stringify({ ...messages(1), expectedVersion: version++ }) }),
+			};
+		},
+	},
+];
