@@ -19,7 +19,8 @@ import { Client, sessionPath, startHost, stats, table } from "./context-server";
 import { codeVersion, loadAverage1m, machine, runMain, writeAtomically } from "./harness";
 import { buildBundle, projectRoot } from "./processes";
 
-const DATA_FILE = path.resolve(projectRoot, "../shared/benchmarks/locomo/locomo10.json");
+/** LoCoMo's locomo10.json: never shipped with the repository (non-commercial licence); LOCOMO_FILE names it, else the team's shared copy beside the repository. */
+const DATA_FILE = process.env.LOCOMO_FILE ?? path.resolve(projectRoot, "../shared/benchmarks/locomo/locomo10.json");
 const DEPTHS = [5, 10, 20] as const;
 const APPEND_BATCH = 200;
 
