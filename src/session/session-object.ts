@@ -18,23 +18,20 @@ import * as approvals from "./approvals/operations";
 import * as audit from "./audit/operations";
 import * as erasure from "./erasure/operations";
 import * as metrics from "./metrics/metrics";
-import type { LookupSample } from "./metrics/metrics";
-import type { EraseRequest } from "./erasure/operations";
 import type { SessionAuditQuery } from "../schemas/audit";
 import type { ListStateQuery, PutStateBody } from "../schemas/state";
 import type { SessionSearchQuery } from "../schemas/search";
 import { searchSession } from "./search/search";
 import * as graph from "./graph/operations";
 import type { GraphListQuery, GraphPutBody, GraphTupleQuery, GraphWritesBody } from "../schemas/graph";
-import { admitsNamespace, admitsSession, CALLER_HEADER, type Caller } from "../auth/scopes";
-import type { Failure } from "../errors";
+import { admitsNamespace, admitsSession, type Caller } from "../auth/scopes";
 import type { Json } from "../schemas/common";
 import type { ForkSnapshot, MergePoint, MergeSource, NewSession, SessionApi, WriteOptions } from "./api";
 import { CAPABILITIES, isReferenced } from "./capabilities";
 import * as compaction from "./compaction/operations";
 import { configuredInlineLimit } from "./content/placement";
 import { getContext } from "./context/operations";
-import { layerSlice } from "./context/layer";
+import { layerLinks, layerSlice } from "./context/layer";
 import * as events from "./events/operations";
 import { retractEvents } from "./events/retract";
 import * as history from "./history/operations";
@@ -43,14 +40,12 @@ import { migrate } from "./kernel/migrations";
 import type { Dependencies, SessionContext } from "./kernel/session-context";
 import { namespaceOutOfScope, outOfScope, wholeSessionNeeded } from "./kernel/failures";
 import { WriteKernel } from "./kernel/write-kernel";
-import { LiveFeed } from "./live/feed";
+import { closeBack, LiveFeed } from "./live/feed";
 import * as lease from "./lease/operations";
 import * as handoffs from "./handoffs/operations";
-import type { HandoffArrival, HandoffDeparture } from "./handoffs/operations";
 import type { HandoffIds } from "./handoffs/package";
 import { describeLineage } from "./lineage/operations";
 import * as subagentChild from "./subagents/child";
-import type { SubagentSeed } from "./subagents/child";
 import * as subagentParent from "./subagents/parent";
 import type { HandoffBody } from "../schemas/handoffs";
 import type { SubagentOutcome, SubmitResultBody } from "../schemas/subagents";
@@ -59,7 +54,6 @@ import type { MergeBody } from "../schemas/merge";
 import * as exporting from "./portability/export";
 import * as importing from "./portability/import";
 import * as lifecycle from "./sessions/lifecycle";
-import { linksOf } from "./sessions/session-row";
 import * as pause from "./sessions/pause";
 import * as state from "./state/operations";
 import * as workflows from "./workflows/operations";
@@ -173,9 +167,8 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		return getContext(this.#call(caller, "getContext", { ...query, ...layered, scopeNamespaces: caller.namespaces }), query, layers);
 	}
 
-	/** The sessions this one links as layers, for a layered window (operations/layers.ts). */
 	layerLinks(caller: Caller) {
-		return this.#call(caller, "layerLinks", null).kernel.read((row) => ({ ok: true as const, value: linksOf(row) }));
+		return layerLinks(this.#call(caller, "layerLinks", null));
 	}
 
 	/** This session as a layer of another's window (context/layer.ts). */
@@ -301,12 +294,12 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	}
 
 	/** The session's part of an erasure by subject (erasure/operations.ts); the coordinator repeats it until erased. */
-	eraseForSubject(caller: Caller, request: EraseRequest) {
+	eraseForSubject(caller: Caller, request: erasure.EraseRequest) {
 		return erasure.eraseForSubject(this.#call(caller, "eraseForSubject", { erasureId: request.erasureId, mode: request.mode }), request);
 	}
 
 	/** Latency samples the Worker timed (operations/lookups.ts): figures, not session content. */
-	async recordLookups(_caller: Caller, samples: LookupSample[]): Promise<void> {
+	async recordLookups(_caller: Caller, samples: metrics.LookupSample[]): Promise<void> {
 		const kernel = this.#session.kernel;
 		if (kernel.session()?.status !== "active") return;
 		kernel.transaction(() => metrics.recordLookups(this.#session.sql, samples, Date.now()));
@@ -319,14 +312,11 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		return handoffs.exportHandoff(this.#call(caller, "exportHandoff", { handoffId: ids.handoffId, to: ids.targetId }), body, ids);
 	}
 
-	receiveHandoff(caller: Caller, arrival: HandoffArrival, options: WriteOptions) {
-		const target = arrival.newSession;
-		// A new target is created within the caller's reach, as any create is; an existing one is checked by the kernel.
-		if (!this.#session.kernel.session() && !admitsSession(caller.sessions, target.id, target.subject ?? null)) return Promise.resolve(outOfScope(target.id));
+	receiveHandoff(caller: Caller, arrival: handoffs.HandoffArrival, options: WriteOptions) {
 		return handoffs.receiveHandoff(this.#call(caller, "receiveHandoff", { handoffId: arrival.package.handoffId, from: arrival.package.from.sessionId }), arrival, options);
 	}
 
-	recordHandoffOut(caller: Caller, departure: HandoffDeparture, options: WriteOptions) {
+	recordHandoffOut(caller: Caller, departure: handoffs.HandoffDeparture, options: WriteOptions) {
 		return handoffs.recordHandoffOut(this.#call(caller, "recordHandoffOut", { handoffId: departure.handoffId, to: departure.to.sessionId }), departure, options);
 	}
 
@@ -334,7 +324,7 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		return describeLineage(this.#call(caller, "describeLineage", null));
 	}
 
-	createSubagent(caller: Caller, input: NewSession, seed: SubagentSeed, options: WriteOptions) {
+	createSubagent(caller: Caller, input: NewSession, seed: subagentChild.SubagentSeed, options: WriteOptions) {
 		if (!admitsSession(caller.sessions, input.id, input.subject ?? null)) return Promise.resolve(outOfScope(input.id));
 		return subagentChild.createChild(this.#call(caller, "createSubagent", { id: input.id, parentId: seed.parentId }), input, seed, options);
 	}
@@ -389,23 +379,9 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		return { ...this.#session, kernel: this.#session.kernel.as({ caller, operation, what }), caller };
 	}
 
-	/**
-	 * WebSockets only: `GET …/subscribe?after=N` (authorized by the Worker) becomes a
-	 * hibernatable subscriber that is sent the events after N, then every commit.
-	 */
+	/** WebSockets only: `GET …/subscribe?after=N` (authorized by the Worker) becomes a live subscriber (live/feed.ts). */
 	override async fetch(request: Request): Promise<Response> {
-		if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
-		const caller = JSON.parse(request.headers.get(CALLER_HEADER) ?? "null") as Caller | null;
-		if (!caller) return new Response("the Worker names the caller", { status: 400 });
-		const after = Number(new URL(request.url).searchParams.get("after") ?? "0");
-		const call = this.#call(caller, "subscribe", { after });
-		const readable = call.kernel.admitted();
-		if (!("id" in readable)) return Response.json({ error: { code: readable.code, message: readable.message } }, { status: statusOf(readable.code) });
-		call.kernel.recordRead(readable.version);
-		const [client, server] = Object.values(new WebSocketPair());
-		const subscriber = { sessions: caller.sessions, expiresAt: caller.expiresAt ?? null };
-		this.ctx.waitUntil(this.#live.subscribe(server, Number.isSafeInteger(after) && after >= 0 ? after : 0, subscriber));
-		return new Response(null, { status: 101, webSocket: client });
+		return this.#live.accept(request, (caller, what) => this.#call(caller, "subscribe", what));
 	}
 
 	/** Subscribers only listen; a message from one is answered with a pong, to keep it warm. */
@@ -414,21 +390,11 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 	}
 
 	override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
-		try {
-			// Reserved codes (1005, 1006, 1015) cannot be sent back: answer those with a normal close.
-			socket.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, "closed");
-		} catch {
-			// Already closed.
-		}
+		closeBack(socket, code);
 	}
 
 	/** Runs the keyed timers that are due (kernel/timers.ts). */
 	override async alarm(): Promise<void> {
 		await this.#session.kernel.alarm();
 	}
-}
-
-function statusOf(code: Failure["code"]): number {
-	if (code === "session_deleted") return 410;
-	return code === "session_out_of_scope" ? 403 : 404;
 }

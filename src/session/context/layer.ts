@@ -10,6 +10,7 @@ import { latestVisibleCompaction } from "../compaction/store";
 import { type EventRow, isStub, pinnedEvents, toEvent, windowTokens } from "../events/log";
 import { visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
+import { linksOf } from "../sessions/session-row";
 import { digestLine, pinnedState, unpinnedStateCount, unpinnedStateNewestFirst } from "../state/state";
 import { eventItem, loadArchived, stateItem } from "./window";
 
@@ -82,4 +83,9 @@ export function layerSlice(session: SessionContext, layer: string, budget: numbe
 		}
 		return ok({ sessionId: row.id, version: row.version, items, used: budget - remaining, omitted });
 	});
+}
+
+/** The sessions this one links as layers, for a layered window (operations/layers.ts). */
+export function layerLinks(session: SessionContext): Promise<Result<Record<string, string>>> {
+	return session.kernel.read((row) => ok(linksOf(row)));
 }

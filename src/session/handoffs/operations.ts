@@ -5,6 +5,7 @@
  * each step is keyed by the handoff id, so a retried handoff finishes what a failed one began
  * and never delivers twice.
  */
+import { admitsSession } from "../../auth/scopes";
 import { fail, ok, type Result } from "../../errors";
 import type { RecordedEvent } from "../../schemas/events";
 import type { HandoffBody, HandoffPackage } from "../../schemas/handoffs";
@@ -14,6 +15,7 @@ import { commitEvents, prepareEvents, prepareEventsWith, seedEvents } from "../e
 import type { PreparedEvent } from "../events/log";
 import type { SessionContext } from "../kernel/session-context";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
+import { outOfScope } from "../kernel/failures";
 import { findLink, recordLink } from "../lineage/links";
 import { createWith } from "../sessions/lifecycle";
 import type { NewSession, SessionRow } from "../sessions/session-row";
@@ -48,6 +50,9 @@ export interface HandoffArrival {
 export async function receiveHandoff(session: SessionContext, arrival: HandoffArrival, options: WriteOptions): Promise<WriteResult<Session>> {
 	const event = handoffInEvent(arrival.package);
 	if (!session.kernel.session()) {
+		// A new target is created within the caller's reach, as any create is; an existing one is checked by the kernel.
+		const target = arrival.newSession;
+		if (session.caller && !admitsSession(session.caller.sessions, target.id, target.subject ?? null)) return outOfScope(target.id);
 		let prepared: PreparedEvent[] = [];
 		const created = await createWith(session, arrival.newSession, options, {
 			operation: "handoff_in",

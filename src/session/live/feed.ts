@@ -6,8 +6,9 @@
  * survives hibernation: after the object is evicted and woken by the next commit, every
  * subscriber continues exactly after what it was sent.
  */
-import { admitsSession } from "../../auth/scopes";
-import { ok, type Result } from "../../errors";
+import { admitsSession, CALLER_HEADER, type Caller } from "../../auth/scopes";
+import { type Failure, ok, type Result } from "../../errors";
+import type { Json } from "../../schemas/common";
 import type { Event, EventPage } from "../../schemas/events";
 import { listEvents } from "../events/operations";
 import { readEventRows, toEvent, isStub } from "../events/log";
@@ -67,6 +68,26 @@ export class LiveFeed {
 			if (timer !== undefined) clearTimeout(timer);
 			this.#waiters.delete(wake);
 		}
+	}
+
+	/**
+	 * A WebSocket upgrade (`GET …/subscribe?after=N`, authorized by the Worker, which names the
+	 * caller in CALLER_HEADER): the caller, if the session admits it, becomes a hibernatable
+	 * subscriber sent the events after N, then every commit. The read is audited like any other.
+	 */
+	accept(request: Request, callFor: (caller: Caller, what: Json) => SessionContext): Response {
+		if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+		const caller = JSON.parse(request.headers.get(CALLER_HEADER) ?? "null") as Caller | null;
+		if (!caller) return new Response("the Worker names the caller", { status: 400 });
+		const after = Number(new URL(request.url).searchParams.get("after") ?? "0");
+		const call = callFor(caller, { after });
+		const readable = call.kernel.admitted();
+		if (!("id" in readable)) return Response.json({ error: { code: readable.code, message: readable.message } }, { status: statusOf(readable.code) });
+		call.kernel.recordRead(readable.version);
+		const [client, server] = Object.values(new WebSocketPair());
+		const subscriber = { sessions: caller.sessions, expiresAt: caller.expiresAt ?? null };
+		this.ctx.waitUntil(this.subscribe(server, Number.isSafeInteger(after) && after >= 0 ? after : 0, subscriber));
+		return new Response(null, { status: 101, webSocket: client });
 	}
 
 	/**
@@ -194,4 +215,18 @@ function sendText(socket: WebSocket, text: string): void {
 	} catch {
 		// A socket closing under us: its close handler cleans up.
 	}
+}
+
+/** Answers a subscriber's close; reserved codes (1005, 1006, 1015) cannot be sent back, so those get a normal close. */
+export function closeBack(socket: WebSocket, code: number): void {
+	try {
+		socket.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, "closed");
+	} catch {
+		// Already closed.
+	}
+}
+
+function statusOf(code: Failure["code"]): number {
+	if (code === "session_deleted") return 410;
+	return code === "session_out_of_scope" ? 403 : 404;
 }
