@@ -39,8 +39,10 @@ describe("layered context", () => {
 		expect(linked.body.links).toEqual({ user });
 		await callJson(`/v1/sessions/${id}/workflows/import-fix`, { method: "PUT", body: { steps: [{ id: "patch", action: "patch the mapper" }] } });
 
-		const { status, body } = await callJson(`/v1/sessions/${id}/context?budget=800&layers=user`);
+		const { status, body, headers } = await callJson(`/v1/sessions/${id}/context?budget=800&layers=user`);
 		expect(status).toBe(200);
+		// The thread's version alone would be a false ETag for a window holding other sessions' items.
+		expect(headers.get("etag")).toBeNull();
 		expect(body.used).toBeLessThanOrEqual(800);
 		expect(body.items[0]).toMatchObject({ kind: "pinned_state", ns: "task", key: "goal" });
 		expect(body.items[0].source).toBeUndefined();
@@ -54,8 +56,9 @@ describe("layered context", () => {
 		expect(body.layers).toEqual([expect.objectContaining({ layer: "user", sessionId: user, budget: 200, omitted: 0 })]);
 		expect(body.layers[0].used).toBeLessThanOrEqual(200);
 		// Without ?layers the window is the thread's alone.
-		const plain = (await callJson(`/v1/sessions/${id}/context?budget=600`)).body;
-		expect(plain.items.some((item: { source?: unknown }) => item.source)).toBe(false);
+		const plain = await callJson(`/v1/sessions/${id}/context?budget=600`);
+		expect(plain.body.items.some((item: { source?: unknown }) => item.source)).toBe(false);
+		expect(plain.headers.get("etag")).toBe(`"${plain.body.version}"`);
 	});
 
 	it("stays within budget however large a layer grows: the layer is cut to its share, and says what it left out", async () => {

@@ -80,7 +80,17 @@ test("a deleted session is a thread that cannot be written again", async () => {
 
 test("a graph's conversation is mirrored into the log once, so the window shows the messages and none of the checkpoints", async () => {
 	const key = await freshTenantKey();
-	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	const sentConversations: string[][] = [];
+	const checkpointer = new EdgeContextSaver({
+		baseUrl: workerUrl,
+		apiKey: key,
+		fetch: (input, init) => {
+			if (String(input).endsWith("/graph/checkpoints") && init?.method === "POST") {
+				sentConversations.push((JSON.parse(String(init.body)) as { conversation: Array<{ id: string }> }).conversation.map((message) => message.id));
+			}
+			return fetch(input, init);
+		},
+	});
 	let reply = 0;
 	const graph = new StateGraph(MessagesAnnotation)
 		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
@@ -107,4 +117,6 @@ test("a graph's conversation is mirrored into the log once, so the window shows 
 		["event", "answer number 2"],
 	]);
 	expect(JSON.stringify(window.body)).not.toMatch(/channel_values|channel_versions|__start__|checkpoint_ns/);
+	// The saver sends each message once: later puts carry only what is new.
+	expect(sentConversations.flat().sort()).toEqual(["question-1", "question-2", "reply-1", "reply-2"]);
 });
