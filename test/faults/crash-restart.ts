@@ -203,14 +203,19 @@ async function verify(sessions: string[]): Promise<Verdict> {
 		}
 	}
 
-	// Each key ends at its last acknowledged write (every write was retried to an answer).
+	// Each key ends at its last acknowledged write (every write was retried to an answer). The last
+	// write is the one with the highest version, not the last to be answered: a write committed just
+	// before a kill is answered only when its retry replays, possibly after later writes were answered.
 	let stateMismatches = 0;
 	for (const key of new Set(stateHistory.map((operation) => operation.key))) {
 		const writes = stateHistory.filter((operation) => operation.key === key && operation.output.kind === "written");
-		const last = writes.sort((a, b) => a.completedAt - b.completedAt).at(-1);
+		const versionOf = (operation: StateOperation) => (operation.output as { version: number }).version;
+		const last = writes.sort((a, b) => versionOf(a) - versionOf(b)).at(-1);
 		const current = await send("GET", `/v1/sessions/${SHARED_SESSION}/state/kv/${key}`);
-		if (last && (current.body?.version !== (last.output as { version: number }).version || current.body?.value !== (last.input as { value: string }).value)) {
+		if (last && (current.body?.version !== versionOf(last) || current.body?.value !== (last.input as { value: string }).value)) {
 			stateMismatches++;
+			const expected = { version: versionOf(last), value: (last.input as { value: string }).value };
+			console.error(`faults: key ${key} ends at ${JSON.stringify(current.body)}, last write was ${JSON.stringify(expected)}`);
 		}
 	}
 	// No compare-and-set on a version that had been refused as stale succeeded afterwards.
