@@ -119,6 +119,31 @@ describe("audit trail", () => {
 		expect(inD1?.n).toBe(3);
 	});
 
+	it("never gives a seq twice, even once every record has left the session for D1", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/context?budget=100`);
+		await callJson(`/v1/sessions/${id}/state/notes`);
+		await runJobsUntilIdle(id);
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE audit SET at = at - ?", 8 * 86_400_000);
+		});
+		// A drain with nothing new to send still lets go of old rows the next time it marks: one more read.
+		await callJson(`/v1/sessions/${id}/state/notes`);
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE audit SET at = at - ?", 8 * 86_400_000);
+		});
+		await runJobsUntilIdle(id);
+		expect(await trail(id)).toEqual([]);
+
+		await callJson(`/v1/sessions/${id}/state/notes`);
+		await runJobsUntilIdle(id);
+		const inD1 = await env.DB.prepare("SELECT seq FROM audit WHERE session_id = ? ORDER BY seq").bind(id).all<{ seq: number }>();
+		// A repeated seq would be dropped by D1's insert-or-ignore. Six records: the create, the
+		// window, three reads of the state and the read of the trail (itself audited).
+		expect(inD1.results.map((row) => row.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+		expect((await trail(id)).map((record) => record.operation)).toEqual(["listAudit", "listState"]);
+	});
+
 	it("is for admins: a reader or writer gets 403", async () => {
 		const id = await createSession();
 		for (const role of ["reader", "writer"] as const) {

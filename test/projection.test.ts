@@ -107,6 +107,48 @@ describe("D1 projection through the outbox", () => {
 	});
 });
 
+describe("a deletion while a drain waits on D1", () => {
+	it("keeps the deletion's purge: the drain's acknowledgement cannot reach a change queued after it peeked", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(3) });
+		let release!: () => void;
+		const held = new Promise<void>((resolve) => {
+			release = resolve;
+		});
+		let peeked!: () => void;
+		const drainWaiting = new Promise<void>((resolve) => {
+			peeked = resolve;
+		});
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			const gated = new Proxy(env.DB, {
+				get(target, property) {
+					const value = Reflect.get(target, property, target);
+					if (property !== "batch" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+					return async (...args: unknown[]) => {
+						peeked();
+						await held;
+						return value.apply(target, args);
+					};
+				},
+			});
+			instance.dependencies.projection = new D1Projection(gated);
+		});
+		const drain = runDurableObjectAlarm(sessionObject(id));
+		await drainWaiting;
+		// The deletion empties the outbox and queues its purge while the drain holds ids it peeked.
+		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).status).toBe(202);
+		release();
+		await drain;
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			instance.dependencies.projection = new D1Projection(env.DB);
+		});
+		await runDurableObjectAlarm(sessionObject(id));
+		expect(await indexedEvents(id)).toBe(0);
+		const tombstone = await env.DB.prepare("SELECT status FROM sessions WHERE id = ?").bind(id).first();
+		expect(tombstone).toEqual({ status: "deleted" });
+	});
+});
+
 describe("D1 failing in the middle of a drain", () => {
 	it("keeps what was applied, retries the rest, and drains completely once D1 is back", async () => {
 		const id = await createSession();

@@ -32,7 +32,9 @@ export interface AuditRow {
 export function record(sql: SqlStorage, entry: AuditEntry, now: number): void {
 	const caller = entry.caller;
 	sql.exec(
-		"INSERT INTO audit (at, principal, agent, operation, version, what, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		// Seqs never repeat: D1 keeps every record by seq, and rows leave here only once projected.
+		`INSERT INTO audit (seq, at, principal, agent, operation, version, what, request_id)
+		 VALUES (max(coalesce((SELECT max(seq) FROM audit), 0), (SELECT projected_seq FROM audit_projection)) + 1, ?, ?, ?, ?, ?, ?, ?)`,
 		now,
 		caller?.principal ?? "system",
 		caller?.agent ?? null,

@@ -122,8 +122,8 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 	await kernel.wipe((fresh) => {
 		migrate(fresh, CAPABILITIES);
 		// The audit trail's facts are in D1 (redacted above); the object only keeps counting
-		// where it left off, so a session re-created under a purged id does not reuse seqs.
-		fresh.exec("INSERT INTO sqlite_sequence (name, seq) VALUES ('audit', ?)", keep.lastAuditSeq);
+		// where it left off (audit.ts starts above the projected mark), so a session re-created
+		// under a purged id does not reuse seqs.
 		fresh.exec("UPDATE audit_projection SET projected_seq = ?", keep.lastAuditSeq);
 		if (request.mode === "purge") return;
 		for (const sessionRow of keep.session) insertRow(fresh, "session", sessionRow);

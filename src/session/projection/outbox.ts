@@ -26,7 +26,14 @@ const MAX_STATEMENTS_PER_BATCH = 64;
  * left behind by a drain that is finishing.
  */
 export function project(sql: SqlStorage, change: ProjectionChange, now: number): void {
-	sql.exec("INSERT INTO outbox (payload, created_at) VALUES (?, ?)", JSON.stringify(change), now);
+	// Never an id a drain in flight has peeked: it acknowledges by id once D1 answers, and a
+	// deletion may have emptied the outbox meanwhile (see clear).
+	sql.exec(
+		`INSERT INTO outbox (id, payload, created_at)
+		 VALUES (max(coalesce((SELECT max(id) FROM outbox), 0), (SELECT last_removed_id FROM outbox_mark)) + 1, ?, ?)`,
+		JSON.stringify(change),
+		now,
+	);
 	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
 }
 
@@ -53,6 +60,7 @@ export function peek(sql: SqlStorage): { lastId: number; changes: ProjectionChan
 
 export function acknowledge(sql: SqlStorage, lastId: number): void {
 	sql.exec("DELETE FROM outbox WHERE id <= ?", lastId);
+	rememberRemoved(sql);
 }
 
 export function pendingCount(sql: SqlStorage): number {
@@ -60,5 +68,11 @@ export function pendingCount(sql: SqlStorage): number {
 }
 
 export function clear(sql: SqlStorage): void {
+	rememberRemoved(sql);
 	sql.exec("DELETE FROM outbox");
+}
+
+/** Keeps the highest id given out before rows leave, so the next one starts above it. */
+function rememberRemoved(sql: SqlStorage): void {
+	sql.exec("UPDATE outbox_mark SET last_removed_id = max(last_removed_id, coalesce((SELECT max(id) FROM outbox), 0))");
 }
