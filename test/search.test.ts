@@ -243,6 +243,8 @@ describe("what deletion leaves in the indexes", () => {
 		await append(id, [{ type: "note", content: `the narwhal${eventWord} sings` }]);
 		await callJson(`/v1/sessions/${id}/state/facts/plant`, { method: "PUT", body: { value: `an okra${stateWord}` } });
 		await runJobsUntilIdle(id);
+		// Events are indexed when the session is next searched.
+		expect((await search(id, `q=narwhal${eventWord}`)).body.hits).toHaveLength(1);
 		const objectHolds = (word: string) =>
 			runInDurableObject(sessionObject(id), (_instance, state) =>
 				blocksHold(state.storage.sql.exec<{ block: ArrayBuffer | null }>("SELECT block FROM search_index_data UNION ALL SELECT term FROM search_index_idx").toArray(), word),

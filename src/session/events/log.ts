@@ -10,6 +10,7 @@ import { toPage } from "../../paging";
 import type { Event, EventType, RecordedEvent } from "../../schemas/events";
 import type { PlacedValue } from "../content/placement";
 import { type Intervals, isVisible, visibilitySql } from "../history/visibility";
+import { indexBeforeStripping } from "../search/catch-up";
 import { notRetractedSql } from "./retractions";
 
 export interface EventRow {
@@ -286,6 +287,7 @@ export function markArchived(sql: SqlStorage, seqs: number[], compactionId: numb
 export function stripContent(sql: SqlStorage, seq: number, changes: Partial<Record<keyof EventRow, SqlStorageValue>>): void {
 	const row = sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM events WHERE seq = ?", seq).toArray()[0];
 	if (!row) return;
+	indexBeforeStripping(sql, seq);
 	sql.exec("DELETE FROM events WHERE seq = ?", seq);
 	insertColumns(sql, "events", { ...row, ...changes } as Record<string, SqlStorageValue>);
 }

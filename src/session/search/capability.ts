@@ -29,11 +29,11 @@ const indexState = `INSERT INTO search_state_keys (ns, key) SELECT NEW.ns, NEW.k
 	INSERT INTO search_index (rowid, body, kind, ns, key) VALUES (${STATE_ROWID("NEW")}, ${STATE_TEXT("NEW")}, 'state', NEW.ns, NEW.key);`;
 
 /**
- * Full-text search over the session's events and current state (search.ts). The index is kept
- * by triggers on the events and state tables, so every path that writes them (appends, state
- * writes, restore, fork, import, rehydration) indexes in the same transaction. An event row's
- * content leaving for R2 (compaction, archiving by age: a DELETE and an INSERT of the row with
- * NULL content) changes nothing here: its text stays searchable. Reserved namespaces are never
+ * Full-text search over the session's events and current state (search.ts). State keys are
+ * indexed by triggers, so every path that writes them indexes in the same transaction; events
+ * when the index is next read (catch-up.ts), and by a trigger when a restore rehydrates one.
+ * An event row's content leaving for R2 (compaction, archiving by age: a DELETE and an INSERT of
+ * the row with NULL content, indexed first) changes nothing here: its text stays searchable. Reserved namespaces are never
  * indexed. A deletion empties both tables and rebuilds the index empty; an erasure wipes the
  * whole database.
  */
@@ -74,6 +74,15 @@ export const search: Capability = {
 			"INSERT INTO search_state_keys (ns, key) SELECT ns, key FROM state WHERE ns NOT GLOB '_*'",
 			`INSERT INTO search_index (rowid, body, kind, ns, key)
 			 SELECT ${STATE_ROWID("state")}, ${STATE_TEXT("state")}, 'state', ns, key FROM state WHERE ns NOT GLOB '_*'`,
+		],
+		[],
+		[],
+		[],
+		// Appended events are indexed when the index is next read (catch-up.ts), no longer by a trigger.
+		[
+			"DROP TRIGGER search_event_inserted",
+			"CREATE TABLE search_progress (indexed_seq INTEGER NOT NULL)",
+			"INSERT INTO search_progress (indexed_seq) SELECT coalesce(max(seq), 0) FROM events",
 		],
 	],
 	contentTables: ["search_index", "search_state_keys"],

@@ -1,7 +1,7 @@
 /**
  * What of the session's search index goes to D1 for cross-session search: the first 2 KB of
- * each event's indexed text, read back from the index the triggers just wrote (one definition
- * of an event's text), and carried by the outbox change of the write that added the event.
+ * each event's indexed text (one definition of an event's text, EVENT_TEXT), carried by the
+ * outbox change of the write that added the event.
  */
 import type { EventTextRow } from "../../db/projection";
 import type { Event, EventType } from "../../schemas/events";
@@ -15,12 +15,21 @@ export const CROSS_SESSION_TEXT_BYTES = 2048;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The indexed events with seqs in [fromSeq, toSeq], their text cut to CROSS_SESSION_TEXT_BYTES. */
+/**
+ * The searchable events with seqs in [fromSeq, toSeq], their text cut to CROSS_SESSION_TEXT_BYTES:
+ * as the session's index has it, or, for events it has not indexed yet (catch-up.ts), as it will.
+ */
 export function eventTexts(sql: SqlStorage, fromSeq: number, toSeq: number): EventTextRow[] {
 	return sql
 		.exec<{ seq: number; type: string; created_at: number; body: string }>(
-			`SELECT events.seq AS seq, events.type AS type, events.created_at AS created_at, search_index.body AS body
-			 FROM events JOIN search_index ON search_index.rowid = events.seq WHERE events.seq BETWEEN ? AND ? ORDER BY events.seq`,
+			`SELECT seq, type, created_at, body FROM (
+				SELECT events.seq AS seq, events.type AS type, events.created_at AS created_at,
+					coalesce(
+						(SELECT search_index.body FROM search_index WHERE search_index.rowid = events.seq),
+						CASE WHEN events.content IS NOT NULL OR events.preview IS NOT NULL THEN ${EVENT_TEXT("events")} END
+					) AS body
+				FROM events WHERE events.seq BETWEEN ? AND ?
+			 ) WHERE body IS NOT NULL ORDER BY seq`,
 			fromSeq,
 			toSeq,
 		)

@@ -1,5 +1,5 @@
 /**
- * Searching one session: BM25 over the FTS5 index the triggers of capability.ts keep, events
+ * Searching one session: BM25 over the FTS5 index (capability.ts, brought up to date by catch-up.ts), events
  * and state values in one ranking, events lifted by matching events around them. A hit names
  * what it found (an event's seq, a key); an event whose content is now in R2 says `archived`,
  * and the events route reads it back.
@@ -10,6 +10,7 @@ import type { EventType } from "../../schemas/events";
 import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
 import { namespaceFilter } from "../state/state";
+import { indexNewEvents } from "./catch-up";
 import { matchExpression } from "./query";
 import { notRetractedSql } from "../events/retractions";
 
@@ -45,6 +46,7 @@ export function searchSession(session: SessionContext, query: SessionSearchQuery
 	const match = matchExpression(query.q);
 	if (match === null) return Promise.resolve(noWords());
 	return session.kernel.read(async (row) => {
+		session.kernel.transaction(() => indexNewEvents(session.sql));
 		const kinds = kindFilter(query.types);
 		// State values of namespaces the caller may not read are not hits (events are not namespaced).
 		const namespaces = namespaceFilter(undefined, session.caller?.namespaces ?? null);
