@@ -1,6 +1,7 @@
 /**
  * What bench/peer.ts loads on our Worker, the agents/sessions peer and the floor. The plain
- * append and the tail read are bench/scenarios.ts's, sent byte for byte to all three (the peer
+ * append, the tail read and the state put and get are bench/scenarios.ts's, sent byte for byte
+ * (state to ours and the floor only: the peer keeps no key-value state; for the tail the peer
  * reads its newest `limit` messages and ignores `after`, which names the same 20 here). The
  * guarded append is ours alone: the peer has no Idempotency-Key and no expectedVersion.
  */
@@ -8,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { call, type RequestSpec, type Target } from "./load";
 import { scenarios as floorScenarios, messages } from "./scenarios";
 
-export type PeerScenarioName = "append" | "read-tail" | "append-guarded";
+export type PeerScenarioName = "append" | "read-tail" | "append-guarded" | "state-put" | "state-get";
 
 export interface PeerScenario {
 	name: PeerScenarioName;
@@ -20,15 +21,18 @@ export interface PeerScenario {
 	prepare(target: Target, sessionId: string): Promise<RequestSpec>;
 }
 
-function shared(name: "append" | "read-tail"): PeerScenario {
+/** A bench/scenarios.ts scenario; the peer has no key-value state, so state is ours against the floor. */
+function shared(name: "append" | "read-tail" | "state-put" | "state-get", roles: Target["role"][] = ["floor", "peer", "ours"]): PeerScenario {
 	const scenario = floorScenarios.find((candidate) => candidate.name === name);
 	if (!scenario) throw new Error(`no scenario ${name} in bench/scenarios.ts`);
-	return { ...scenario, name, roles: ["floor", "peer", "ours"], comparedWith: name, concurrency: [1, 32], prepare: scenario.prepare };
+	return { ...scenario, name, roles, comparedWith: name, concurrency: [1, 32], prepare: scenario.prepare };
 }
 
 export const peerScenarios: PeerScenario[] = [
 	shared("append"),
 	shared("read-tail"),
+	shared("state-put", ["floor", "ours"]),
+	shared("state-get", ["floor", "ours"]),
 	{
 		name: "append-guarded",
 		description:
