@@ -27,6 +27,7 @@ const shared: V4SharedOptions = {
 	// No network here: a placeholder Request.cf, no telemetry.
 	cf: false,
 	telemetry: { enabled: false },
+	...(config.inspectorPort ? { inspectorPort: config.inspectorPort } : {}),
 };
 
 const source = {

@@ -191,6 +191,8 @@ export interface MiniflareHostConfig {
 	adminKey: string;
 	/** The peer counts the rows its object is billed for (row-count phase only, never under load). */
 	countRows?: boolean;
+	/** Opens workerd's V8 inspector on this port (bench/profile.ts). */
+	inspectorPort?: number;
 }
 
 /** A Miniflare host, with how long it took to start. */

@@ -143,6 +143,8 @@ export class LiveFeed {
 	 */
 	#committed(commit: Commit): void {
 		for (const wake of [...this.#waiters]) wake();
+		// No subscriber: no task, no read of the session (a socket that connects later starts from its own position).
+		if (this.#unsent.length === 0 && this.ctx.getWebSockets().length === 0) return;
 		this.#unsent.push(commit);
 		if (this.#unsent.length === 1) setTimeout(() => this.#flush(), 0);
 	}
