@@ -153,9 +153,9 @@ describe("erasure by subject", () => {
 			expect((await d1Rows(id)).audit).toBeGreaterThan(0);
 			const tombstone = await env.DB.prepare("SELECT * FROM sessions WHERE tenant = ? AND id = ?").bind(tenant, id).first<Record<string, unknown>>();
 			expect(tombstone).toMatchObject({ status: "deleted", subject: null, agent: null });
-			// Wiped: the tombstone, the erasure's counts and two counters (outbox ids, indexed events); the audit facts live on in D1, redacted.
+			// Wiped: the tombstone, the erasure's counts and three marks (outbox ids, events projected, events indexed); the audit facts live on in D1, redacted.
 			const tables = await objectTables(id);
-			expect(Object.keys(tables).sort()).toEqual(["audit_projection", "erasure", "outbox_mark", "schema_version", "search_progress", "session"].sort());
+			expect(Object.keys(tables).sort()).toEqual(["audit_projection", "erasure", "event_projection", "outbox_mark", "schema_version", "search_progress", "session"].sort());
 			const session = await callJson(`/v1/sessions/${id}`);
 			expect(session.status).toBe(410);
 		}
@@ -186,7 +186,7 @@ describe("erasure by subject", () => {
 		await untilComplete(started.body.id);
 		expect((await callJson(`/v1/sessions/${id}`)).status).toBe(404);
 		expect(await env.DB.prepare("SELECT * FROM sessions WHERE tenant = ? AND id = ?").bind(tenant, id).first()).toBeNull();
-		expect(Object.keys(await objectTables(id)).sort()).toEqual(["audit_projection", "outbox_mark", "schema_version", "search_progress"].sort());
+		expect(Object.keys(await objectTables(id)).sort()).toEqual(["audit_projection", "event_projection", "outbox_mark", "schema_version", "search_progress"].sort());
 		// The id can be used again; its new audit records follow the old ones in D1 rather than colliding.
 		const before = await d1Rows(id);
 		expect((await callJson("/v1/sessions", { method: "POST", body: { id } })).status).toBe(201);

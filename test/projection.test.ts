@@ -149,15 +149,73 @@ describe("a deletion while a drain waits on D1", () => {
 	});
 });
 
+describe("appended events follow a mark, not the outbox", () => {
+	it("projects events appended while a drain waits on D1 in the next round, none twice, none lost", async () => {
+		const id = await createSession();
+		await runDurableObjectAlarm(sessionObject(id));
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(5) });
+		let release!: () => void;
+		const held = new Promise<void>((resolve) => {
+			release = resolve;
+		});
+		let sent!: () => void;
+		const drainWaiting = new Promise<void>((resolve) => {
+			sent = resolve;
+		});
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			const gated = new Proxy(env.DB, {
+				get(target, property) {
+					const value = Reflect.get(target, property, target);
+					if (typeof value !== "function") return value;
+					if (property !== "batch") return value.bind(target);
+					return async (...args: unknown[]) => {
+						sent();
+						await held;
+						return value.apply(target, args);
+					};
+				},
+			});
+			instance.dependencies.projection = new D1Projection(gated);
+		});
+		const drain = runDurableObjectAlarm(sessionObject(id));
+		await drainWaiting;
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(3) });
+		expect((await callJson(`/v1/sessions/${id}`)).body.projection.pending).toBeGreaterThanOrEqual(3);
+		release();
+		await drain;
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			instance.dependencies.projection = new D1Projection(env.DB);
+		});
+		await runDurableObjectAlarm(sessionObject(id));
+		const seqs = await env.DB.prepare("SELECT seq FROM events WHERE session_id = ? ORDER BY seq").bind(id).all<{ seq: number }>();
+		expect(seqs.results.map((row) => row.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+		const texts = await env.DB.prepare("SELECT count(*) AS n FROM event_text WHERE session_id = ?").bind(id).first<{ n: number }>();
+		expect(texts?.n).toBe(8);
+		expect(await indexRow(id)).toEqual({ version: 3, event_count: 8 });
+		expect((await callJson(`/v1/sessions/${id}`)).body.projection).toEqual({ pending: 0, lastError: null });
+	});
+
+	it("projects the events a fork was seeded with, rows and text", async () => {
+		const id = await createSession();
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(2) });
+		const forked = await callJson(`/v1/sessions/${id}/fork`, { method: "POST", body: {} });
+		expect(forked.status).toBe(201);
+		await runDurableObjectAlarm(sessionObject(forked.body.id));
+		expect(await indexedEvents(forked.body.id)).toBe(2);
+		const texts = await env.DB.prepare("SELECT count(*) AS n FROM event_text WHERE session_id = ?").bind(forked.body.id).first<{ n: number }>();
+		expect(texts?.n).toBe(2);
+	});
+});
+
 describe("D1 failing in the middle of a drain", () => {
 	it("keeps what was applied, retries the rest, and drains completely once D1 is back", async () => {
 		const id = await createSession();
 		const outage = await breakD1(id);
-		// 120 separate writes: the drain needs several batches of 50 outbox rows.
+		// 120 separate writes: the drain needs several batches (the create's outbox row, then 48 appended events at a time).
 		for (let index = 0; index < 120; index++) {
 			expect((await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1) })).status).toBe(201);
 		}
-		// Let exactly one batch through, then fail the next.
+		// Let the create's batch and one batch of events through, then fail the next.
 		let batches = 0;
 		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
 			const flaky: D1Database = new Proxy(env.DB, {
@@ -165,7 +223,7 @@ describe("D1 failing in the middle of a drain", () => {
 					const value = Reflect.get(target, property, target);
 					if (typeof value !== "function") return value;
 					return (...args: unknown[]) => {
-						if (property === "batch" && ++batches > 1) throw new Error("D1_ERROR: connection reset mid-drain");
+						if (property === "batch" && ++batches > 2) throw new Error("D1_ERROR: connection reset mid-drain");
 						return value.apply(target, args);
 					};
 				},

@@ -104,7 +104,7 @@ describe("sessions", () => {
 			state.storage.sql
 				.exec<{ name: string }>(
 					// An empty FTS5 index keeps its settings and structure record: no words (search.test.ts checks).
-					"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'timers', 'outbox', 'outbox_mark', 'search_progress', 'audit', 'audit_projection', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA', 'search_index_config', 'search_index_data')",
+					"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('session', 'timers', 'outbox', 'outbox_mark', 'event_projection', 'search_progress', 'audit', 'audit_projection', 'schema_version', 'sqlite_sequence', '_cf_KV', '_cf_METADATA', 'search_index_config', 'search_index_data')",
 				)
 				.toArray()
 				.filter((table) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${table.name}"`).one().n > 0)

@@ -90,9 +90,9 @@ export function insertEvents(
 	events: PreparedEvent[],
 	start: { seq: number; version: number; tokensTotal: number },
 	now: number,
-): EventIndexRow[] {
+): void {
 	let cumulative = start.tokensTotal;
-	return events.map(({ input, content, tokens, previewTokens }, index) => {
+	events.forEach(({ input, content, tokens, previewTokens }, index) => {
 		const seq = start.seq + index;
 		cumulative += tokens;
 		insertRow(
@@ -117,7 +117,6 @@ export function insertEvents(
 			},
 			cumulative,
 		);
-		return { seq, type: input.type, role: input.role ?? null, name: input.name ?? null, tokens, createdAt: now };
 	});
 }
 

@@ -10,8 +10,7 @@ import { isVisible, visibleIntervals } from "../history/visibility";
 import type { SessionContext } from "../kernel/session-context";
 import type { WriteUploads } from "../kernel/uploads";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
-import { project } from "../projection/outbox";
-import { eventTexts } from "../search/feed";
+import { scheduleProjection } from "../projection/outbox";
 import { bumpVersion, encodingOf, indexRow, inlineLimitOf, readSession, recordReportedUsage, type SessionRow } from "../sessions/session-row";
 import { insertEvents, isStub, type PreparedEvent, readEventRows, toEvent } from "./log";
 import { retractedSeqs } from "./retractions";
@@ -68,7 +67,7 @@ export function prepareEventsWith({ limit, encoding }: { limit: number; encoding
 export function commitEvents(sql: SqlStorage, current: SessionRow, prepared: PreparedEvent[], now: number): { updated: SessionRow; firstSeq: number } {
 	const version = current.version + 1;
 	const firstSeq = current.last_seq + 1;
-	const indexed = insertEvents(sql, prepared, { seq: firstSeq, version, tokensTotal: current.tokens_total }, now);
+	insertEvents(sql, prepared, { seq: firstSeq, version, tokensTotal: current.tokens_total }, now);
 	const tokens = prepared.reduce((sum, event) => sum + event.tokens, 0);
 	const contextTokens = prepared.reduce((sum, event) => sum + (event.previewTokens ?? event.tokens), 0);
 	let updated = bumpVersion(sql, { lastSeq: firstSeq + prepared.length - 1, events: prepared.length, tokens, contextTokens }, now);
@@ -79,7 +78,8 @@ export function commitEvents(sql: SqlStorage, current: SessionRow, prepared: Pre
 	}
 	scheduleCompaction(sql, updated, prepared.map((event) => event.input.type), now);
 	scheduleArchiving(sql, updated, now);
-	project(sql, { kind: "write", session: indexRow(updated), events: indexed, texts: eventTexts(sql, firstSeq, updated.last_seq) }, now);
+	// The drain finds the new events past its mark (projection/appended.ts), with the session row.
+	scheduleProjection(sql, now);
 	return { updated, firstSeq };
 }
 

@@ -15,7 +15,6 @@ import { indexRow, readSession } from "../sessions/session-row";
 import { approvalIds, rederiveApprovals } from "../approvals/operations";
 import { stateAt, toItem } from "../state/state";
 import { isSystemNamespace } from "../state/namespaces";
-import { projectSeededTexts } from "../search/feed";
 import { exportSnapshot, type ForkSnapshot, seedSnapshot, snapshotBlobs } from "./fork";
 import { applyRestore, prepareRestore } from "./restore";
 import { type CheckpointRow, insertCheckpoint, listCheckpoints as checkpointRows, readCheckpoint, visibilitySql, visibleIntervals } from "./visibility";
@@ -102,8 +101,8 @@ export function createFork(session: SessionContext, input: NewSession, snapshot:
 			for (const sha256 of snapshotBlobs(snapshot)) await uploads.copyFrom(snapshot.sessionId, sha256);
 		},
 		seed: (now) => {
+			// The seeded events reach D1 past the drain's mark (projection/appended.ts).
 			seedSnapshot(session.sql, snapshot, now);
-			projectSeededTexts(session.sql, now);
 			rederiveApprovals(session.sql, readSession(session.sql) as SessionRow, now);
 		},
 	});

@@ -10,7 +10,7 @@ import { insertRow } from "../kernel/rows";
 import { hashed, sessionPrefix } from "../../blobs/blob-store";
 import { fail, ok } from "../../errors";
 import type { ExportedRow, ImportDocument } from "../../schemas/portability";
-import type { Event, EventType } from "../../schemas/events";
+import type { Event } from "../../schemas/events";
 import type { Session } from "../../schemas/sessions";
 import { rederiveApprovals } from "../approvals/operations";
 import { scheduleCompaction } from "../compaction/compactor";
@@ -18,7 +18,7 @@ import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
 import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
-import { eventTexts, indexArchivedView } from "../search/feed";
+import { indexArchivedView } from "../search/feed";
 import { RESUME_TIMER } from "../sessions/pause";
 import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
 import { z } from "@hono/zod-openapi";
@@ -27,8 +27,6 @@ import { LayerName, MAX_LAYERS } from "../../schemas/sessions";
 import { sessionView } from "../sessions/view";
 import { EXPORTED_TABLES } from "./export";
 
-/** Events per outbox row when an import is projected to D1. */
-const INDEX_CHUNK = 500;
 
 function columnsOf(sql: SqlStorage, table: string): Set<string> {
 	return new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray().map((column) => column.name));
@@ -186,11 +184,7 @@ function rederive(session: SessionContext, row: SessionRow, now: number): void {
 	scheduleCompaction(sql, row, [], now);
 	if (row.pause_until !== null) timers.schedule(sql, RESUME_TIMER, "", row.pause_until);
 	rederiveApprovals(sql, row, now);
-	const events = sql.exec<{ seq: number; type: string; role: string | null; name: string | null; tokens: number; created_at: number }>("SELECT seq, type, role, name, tokens, created_at FROM events ORDER BY seq").toArray();
-	for (let start = 0; start < events.length; start += INDEX_CHUNK) {
-		const chunk = events.slice(start, start + INDEX_CHUNK).map((event) => ({ seq: event.seq, type: event.type as EventType, role: event.role, name: event.name, tokens: event.tokens, createdAt: event.created_at }));
-		project(sql, { kind: "write", session: indexRow(row), events: chunk, texts: eventTexts(sql, chunk[0].seq, chunk[chunk.length - 1].seq) }, now);
-	}
+	// The imported events reach D1 past the drain's mark (projection/appended.ts), after this row.
 	project(sql, { kind: "write", session: indexRow(row) }, now);
 }
 

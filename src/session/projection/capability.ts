@@ -1,4 +1,5 @@
 import type { Capability } from "../kernel/capability";
+import { APPENDED_MIGRATION } from "./appended";
 import { DRAIN_TIMER } from "./outbox";
 import { drainOutbox, PURGE_TIMER, purgeBlobs } from "./drain";
 
@@ -31,6 +32,7 @@ export const projection: Capability = {
 			"INSERT INTO outbox_rows (id, payload, created_at) SELECT id, payload, created_at FROM outbox",
 			"DROP TABLE outbox",
 			"ALTER TABLE outbox_rows RENAME TO outbox",
+			...APPENDED_MIGRATION,
 		],
 	],
 	timers: { [DRAIN_TIMER]: drainOutbox, [PURGE_TIMER]: purgeBlobs },

@@ -42,7 +42,7 @@ export const drainOutbox: TimerHandler = async (session, run) => {
 		}
 		if (batch.changes) {
 			await session.dependencies.projection.apply(batch.changes.changes);
-			const acknowledged = batch.changes.lastId;
+			const acknowledged = batch.changes;
 			session.kernel.transaction(() => outbox.acknowledge(session.sql, acknowledged));
 		} else if (batch.owner && batch.records.length > 0) {
 			await session.dependencies.projection.applyAudit(batch.owner, batch.records);

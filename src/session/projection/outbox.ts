@@ -5,6 +5,7 @@
  */
 import { type ProjectionChange, statementsFor } from "../../db/projection";
 import * as timers from "../kernel/timers";
+import { markAppendedProjected, peekAppended, unprojectedEvents } from "./appended";
 
 export const DRAIN_TIMER = "drain_outbox";
 
@@ -34,16 +35,33 @@ export function project(sql: SqlStorage, change: ProjectionChange, now: number):
 		JSON.stringify(change),
 		now,
 	);
+	scheduleProjection(sql, now);
+}
+
+/** Arms the drain for a change it will find on its own (appended events, audit records, figures). */
+export function scheduleProjection(sql: SqlStorage, now: number): void {
 	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
 }
 
+/** What one drain round sends, and what to acknowledge once D1 has it. */
+export interface Peeked {
+	changes: ProjectionChange[];
+	/** The last outbox row sent, or null when the round carries appended events (appended.ts). */
+	lastId: number | null;
+	/** The last appended event sent, or null. */
+	eventsThrough: number | null;
+}
+
 /**
- * The oldest changes that fit in one D1 batch (at least one, however large: an append of at
- * most 500 events makes 43 statements).
+ * The oldest changes that fit in one D1 batch (at least one, however large: a change of 500
+ * events makes 43 statements); once the outbox is empty, the appended events D1 has not seen.
  */
-export function peek(sql: SqlStorage): { lastId: number; changes: ProjectionChange[] } | null {
+export function peek(sql: SqlStorage): Peeked | null {
 	const rows = sql.exec<{ id: number; payload: string }>("SELECT id, payload FROM outbox ORDER BY id LIMIT ?", PEEK_ROWS).toArray();
-	if (rows.length === 0) return null;
+	if (rows.length === 0) {
+		const appended = peekAppended(sql);
+		return appended && { changes: [appended.change], lastId: null, eventsThrough: appended.through };
+	}
 	const changes: ProjectionChange[] = [];
 	let statements = 0;
 	let lastId = rows[0].id;
@@ -55,16 +73,19 @@ export function peek(sql: SqlStorage): { lastId: number; changes: ProjectionChan
 		statements += cost;
 		lastId = row.id;
 	}
-	return { lastId, changes };
+	return { lastId, changes, eventsThrough: null };
 }
 
-export function acknowledge(sql: SqlStorage, lastId: number): void {
-	sql.exec("DELETE FROM outbox WHERE id <= ?", lastId);
+export function acknowledge(sql: SqlStorage, peeked: Peeked): void {
+	if (peeked.eventsThrough !== null) markAppendedProjected(sql, peeked.eventsThrough);
+	if (peeked.lastId === null) return;
+	sql.exec("DELETE FROM outbox WHERE id <= ?", peeked.lastId);
 	rememberRemoved(sql);
 }
 
+/** Changes D1 has not seen: outbox rows and appended events. */
 export function pendingCount(sql: SqlStorage): number {
-	return sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+	return sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n + unprojectedEvents(sql);
 }
 
 export function clear(sql: SqlStorage): void {

@@ -1,12 +1,10 @@
 /**
  * What of the session's search index goes to D1 for cross-session search: the first 2 KB of
- * each event's indexed text (one definition of an event's text, EVENT_TEXT), carried by the
- * outbox change of the write that added the event.
+ * each event's indexed text (one definition of an event's text, EVENT_TEXT), carried to D1 with
+ * the event (projection/appended.ts).
  */
 import type { EventTextRow } from "../../db/projection";
 import type { Event, EventType } from "../../schemas/events";
-import { project } from "../projection/outbox";
-import { indexRow, readSession, type SessionRow } from "../sessions/session-row";
 import { EVENT_TEXT } from "./capability";
 
 /** Bytes of an event's text the cross-session index keeps: enough to find it, bounded for D1. */
@@ -52,18 +50,6 @@ export function indexArchivedView(sql: SqlStorage, view: Event): void {
 		view.content === undefined ? null : JSON.stringify(view.content),
 		view.contentRef?.preview ?? null,
 	);
-}
-
-/** Events a forked session's index change carries at most (one outbox row each). */
-const FORK_CHUNK = 500;
-
-/** Feeds the cross-session index with every event a fork was seeded with; call in its transaction. */
-export function projectSeededTexts(sql: SqlStorage, now: number): void {
-	const row = readSession(sql) as SessionRow;
-	for (let from = 1; from <= row.last_seq; from += FORK_CHUNK) {
-		const texts = eventTexts(sql, from, from + FORK_CHUNK - 1);
-		if (texts.length > 0) project(sql, { kind: "write", session: indexRow(row), texts }, now);
-	}
 }
 
 /** The longest start of the text that fits the bytes, never splitting a character. */
