@@ -52,6 +52,8 @@ interface Row {
 	appendP50Ms: number;
 	d1StatementsPerSecond: number;
 	d1CallsPerSecond: number;
+	/** Rows D1 reports written: coalescing shares statements, every row is still written once. */
+	d1RowsWrittenPerSecond: number;
 	statementsPerSessionSecond: number;
 	statementsPerAppend: number;
 	callsPerAppend: number;
@@ -135,16 +137,21 @@ async function measureLoad(url: string, keys: string[], count: number): Promise<
 			await delay(5);
 		}
 	})();
-	// Warm-up: every session has written and drained at least once, so the window sees the steady state.
-	await delay(periodMs + 2000);
-	await takeD1(url);
-	counting = true;
-	const started = performance.now();
-	await delay(settings.measureSeconds * 1000);
-	const { totals, queries } = await takeD1(url);
-	const seconds = (performance.now() - started) / 1000;
-	counting = false;
-	stopped = true;
+	let measured: { totals: D1Totals; queries: Array<{ query: string; statements: number }>; seconds: number };
+	try {
+		// Warm-up: every session has written and drained at least once, so the window sees the steady state.
+		await delay(periodMs + 2000);
+		await takeD1(url);
+		counting = true;
+		const started = performance.now();
+		await delay(settings.measureSeconds * 1000);
+		measured = { ...(await takeD1(url)), seconds: (performance.now() - started) / 1000 };
+	} finally {
+		// Also when the server stops answering: the load must not outlive the run.
+		counting = false;
+		stopped = true;
+	}
+	const { totals, queries, seconds } = measured;
 	await loop;
 	await Promise.all(inFlight);
 	// Let the last drains finish so they stay out of the next N's window.
@@ -163,6 +170,7 @@ async function measureLoad(url: string, keys: string[], count: number): Promise<
 		appendP50Ms: round(latencies[Math.floor(latencies.length / 2)] ?? Number.NaN, 1),
 		d1StatementsPerSecond: round(statementsPerSecond, 1),
 		d1CallsPerSecond: round(totals.calls / seconds, 1),
+		d1RowsWrittenPerSecond: round(totals.rowsWritten / seconds, 1),
 		statementsPerSessionSecond: round(perSession, 3),
 		statementsPerAppend: round(perAppend, 2),
 		callsPerAppend: round(appends === 0 ? Number.NaN : totals.calls / appends, 2),

@@ -42,7 +42,11 @@ const worker: V4WorkerOptions =
 		? {
 				name: "edge-context",
 				...source,
-				durableObjects: { SESSION: { className: "SessionObject", useSQLite: true }, ERASURE: { className: "ErasureObject", useSQLite: true } },
+				durableObjects: {
+					SESSION: { className: "SessionObject", useSQLite: true },
+					ERASURE: { className: "ErasureObject", useSQLite: true },
+					INDEX_PROJECTOR: { className: "IndexProjector", useSQLite: true },
+				},
 				d1Databases: { DB: "edge-context" },
 				r2Buckets: { BLOBS: "edge-context-blobs" },
 				bindings: {
@@ -50,6 +54,7 @@ const worker: V4WorkerOptions =
 					INLINE_LIMIT_BYTES: "16384",
 					MAX_REQUEST_BYTES: "4194304",
 					ADMIN_TENANT: "default",
+					INDEX_SHARDS: config.indexShards ?? "1",
 				},
 			}
 		: config.target === "floor"

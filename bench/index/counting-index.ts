@@ -5,7 +5,7 @@
  * the root wrangler.toml in place of src/index.ts. `/bench/d1` hands back the counts since
  * the last call. One workerd isolate serves every object locally, so one counter sees them all.
  */
-import app, { ErasureObject, SessionObject as ShippedSessionObject } from "../../src/index";
+import app, { ErasureObject, IndexProjector as ShippedIndexProjector, SessionObject as ShippedSessionObject } from "../../src/index";
 import { D1Counter } from "../peers/row-counter";
 
 const counter = new D1Counter();
@@ -21,6 +21,12 @@ function counted(database: D1Database): D1Database {
 }
 
 export class SessionObject extends ShippedSessionObject {
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, { ...env, DB: counted(env.DB) });
+	}
+}
+
+export class IndexProjector extends ShippedIndexProjector {
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, { ...env, DB: counted(env.DB) });
 	}
