@@ -9,7 +9,7 @@ interface __BaseEnv_Env {
 	ADMIN_API_KEY: string;
 	WEBHOOK_SIGNING_SECRET: string;
 	ALLOW_LOCAL_WEBHOOKS: string;
-	INDEX_SHARDS: string;
+	INDEX_DATABASES: string;
 	TOKEN_SIGNING_KEYS: string;
 	ERASURE_SIGNING_KEY: string;
 	SESSION: DurableObjectNamespace<import("./src/index").SessionObject>;
@@ -30,7 +30,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "INLINE_LIMIT_BYTES" | "MAX_REQUEST_BYTES" | "ADMIN_TENANT" | "ADMIN_API_KEY" | "WEBHOOK_SIGNING_SECRET" | "ALLOW_LOCAL_WEBHOOKS" | "INDEX_SHARDS" | "TOKEN_SIGNING_KEYS" | "ERASURE_SIGNING_KEY">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "INLINE_LIMIT_BYTES" | "MAX_REQUEST_BYTES" | "ADMIN_TENANT" | "ADMIN_API_KEY" | "WEBHOOK_SIGNING_SECRET" | "ALLOW_LOCAL_WEBHOOKS" | "INDEX_DATABASES" | "TOKEN_SIGNING_KEYS" | "ERASURE_SIGNING_KEY">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -54,7 +54,7 @@ const worker: V4WorkerOptions =
 					INLINE_LIMIT_BYTES: "16384",
 					MAX_REQUEST_BYTES: "4194304",
 					ADMIN_TENANT: "default",
-					INDEX_SHARDS: config.indexShards ?? "1",
+					INDEX_DATABASES: "DB",
 				},
 			}
 		: config.target === "floor"

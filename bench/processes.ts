@@ -189,8 +189,6 @@ export interface MiniflareHostConfig {
 	persistDir: string;
 	/** ADMIN_API_KEY for our Worker. */
 	adminKey: string;
-	/** INDEX_SHARDS for our Worker (bench/index-scale.ts); one, as in wrangler.toml, unless set. */
-	indexShards?: string;
 	/** The peer counts the rows its object is billed for (row-count phase only, never under load). */
 	countRows?: boolean;
 }

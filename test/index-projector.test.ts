@@ -4,12 +4,20 @@ import { describe, expect, it } from "vitest";
 import type { IndexBatch } from "../src/db/index-batch";
 import { D1Projection, type SessionIndexRow } from "../src/db/projection";
 import type { IndexProjector } from "../src/projector/index-projector";
-import { shardCount, shardOf } from "../src/projector/shards";
+import { indexBindings, indexDatabase, shardOf } from "../src/projector/shards";
 import { appendBody, callJson, createSession, mintKey, newId, sessionObject } from "./helpers";
 import { failingD1, type Outage } from "./faults";
 
 function projectorFor(tenant: string) {
-	return env.INDEX_PROJECTOR.getByName(`shard-${shardOf(tenant, shardCount(env.INDEX_SHARDS))}`);
+	return env.INDEX_PROJECTOR.getByName(`shard-${shardOf(tenant, indexBindings(env).length)}`);
+}
+
+/** A fresh tenant whose index lives in shard `shard`. */
+function tenantIn(shard: number): string {
+	for (;;) {
+		const tenant = newId("tenant");
+		if (shardOf(tenant, indexBindings(env).length) === shard) return tenant;
+	}
 }
 
 /** Puts `database` (a wrapper of the real binding) behind the shard's projector. */
@@ -30,8 +38,8 @@ function aroundBatch(onBatch: (statements: D1PreparedStatement[], run: () => Pro
 	});
 }
 
-async function indexedEvents(id: string, tenant = env.ADMIN_TENANT): Promise<number> {
-	return (await env.DB.prepare("SELECT count(*) AS n FROM events WHERE tenant = ? AND session_id = ?").bind(tenant, id).first<{ n: number }>())!.n;
+async function indexedEvents(id: string, tenant = env.ADMIN_TENANT, database = indexDatabase(env, tenant)): Promise<number> {
+	return (await database.prepare("SELECT count(*) AS n FROM events WHERE tenant = ? AND session_id = ?").bind(tenant, id).first<{ n: number }>())!.n;
 }
 
 async function projectionOf(id: string) {
@@ -131,7 +139,7 @@ describe("index projector", () => {
 	});
 
 	it("keeps tenants apart when their sessions share a projector call", async () => {
-		const [tenantA, tenantB] = [newId("tenant-a"), newId("tenant-b")];
+		const [tenantA, tenantB] = [tenantIn(1), tenantIn(1)];
 		const [keyA, keyB] = [await mintKey("writer", tenantA), await mintKey("writer", tenantB)];
 		// The same session id in both tenants: only the tenant column tells their rows apart.
 		const id = newId();
@@ -145,6 +153,28 @@ describe("index projector", () => {
 		expect(await indexedEvents(id, tenantB)).toBe(7);
 		const listed = await callJson(`/v1/sessions`, { key: keyA });
 		expect(listed.body.sessions.map((session: { id: string; eventCount: number }) => [session.id, session.eventCount])).toEqual([[id, 2]]);
+	});
+
+	it("writes and reads each tenant's index in its own shard's database", async () => {
+		const [home, other] = [tenantIn(0), tenantIn(1)];
+		// An admin key for the tenant on shard 1: its audit trail is read too.
+		const [homeKey, otherKey] = [await mintKey("writer", home), await mintKey("admin", other)];
+		const [homeId, otherId] = [await createSession({ key: homeKey }), await createSession({ key: otherKey })];
+		await callJson(`/v1/sessions/${homeId}/events`, { method: "POST", key: homeKey, body: appendBody(1, () => "shard zero words") });
+		await callJson(`/v1/sessions/${otherId}/events`, { method: "POST", key: otherKey, body: appendBody(3, () => "shard one words") });
+		await Promise.all([runDurableObjectAlarm(sessionObject(homeId, home)), runDurableObjectAlarm(sessionObject(otherId, other))]);
+
+		expect([await indexedEvents(homeId, home, env.DB), await indexedEvents(homeId, home, env.INDEX_1)]).toEqual([1, 0]);
+		expect([await indexedEvents(otherId, other, env.DB), await indexedEvents(otherId, other, env.INDEX_1)]).toEqual([0, 3]);
+		// Reads go where the rows are: the list, the search and the audit trail of the tenant on shard 1.
+		const listed = await callJson(`/v1/sessions`, { key: otherKey });
+		expect(listed.body.sessions.map((session: { id: string }) => session.id)).toEqual([otherId]);
+		const found = await callJson(`/v1/search?q=${encodeURIComponent("words")}`, { key: otherKey });
+		expect(found.status).toBe(200);
+		expect(new Set(found.body.hits.map((hit: { sessionId: string }) => hit.sessionId))).toEqual(new Set([otherId]));
+		const trail = await callJson(`/v1/audit`, { key: otherKey });
+		expect(trail.status).toBe(200);
+		expect(trail.body.records.length).toBeGreaterThan(0);
 	});
 });
 
@@ -189,11 +219,11 @@ describe("coalesced statements", () => {
 		expect(tombstone).toEqual({ status: "deleted" });
 	});
 
-	it("spreads tenants over shards and always puts one tenant in the same shard", () => {
+	it("spreads tenants over shards, always puts one tenant in the same shard, and refuses a list naming no D1", () => {
 		const counts = [0, 0, 0, 0];
 		for (let index = 0; index < 4000; index++) counts[shardOf(`tenant-${index}`, 4)]++;
 		for (const count of counts) expect(count).toBeGreaterThan(800);
 		expect(shardOf("acme", 4)).toBe(shardOf("acme", 4));
-		expect(() => shardCount("0")).toThrow(/INDEX_SHARDS/);
+		expect(() => indexBindings({ ...env, INDEX_DATABASES: "DB,MISSING" })).toThrow(/MISSING, which is not a D1 binding/);
 	});
 });

@@ -1,7 +1,12 @@
 /**
- * Which shard's projector a tenant's index rows go through. The shard count comes from
- * INDEX_SHARDS (wrangler.toml); a tenant's shard is a hash of its name, so every session of a
- * tenant meets the others of that tenant in the same projector.
+ * Where a tenant's index lives. INDEX_DATABASES (wrangler.toml) lists the D1 bindings the index
+ * is sharded over, `DB` alone by default; shard n is the n-th binding and the projector
+ * `shard-<n>` that writes to it. A tenant's shard is a hash of its name, so all of a tenant's
+ * rows, and every query a tenant makes, stay in one database. The tenant directory (API keys,
+ * token revocations, tenant settings) is read before a tenant is known: it stays in `DB`.
+ *
+ * The hash spreads tenants over the list as it stands: adding a database moves tenants, and
+ * moving their rows is not built yet (bench/README.md, "The index at scale").
  */
 import type { IndexBatch, IndexOwner } from "../db/index-batch";
 import { D1Projection, type IndexWriter } from "../db/projection";
@@ -16,37 +21,50 @@ export function shardOf(tenant: string, shards: number): number {
 	return (hash >>> 0) % shards;
 }
 
-/** The configured shard count; anything but a positive integer is a deployment error. */
-export function shardCount(configured: string | undefined): number {
-	const shards = Number(configured ?? "1");
-	if (!Number.isInteger(shards) || shards < 1) throw new Error(`INDEX_SHARDS must be a positive integer, got ${configured}`);
-	return shards;
+/** The configured index bindings, in order; a missing or non-D1 name is a deployment error. */
+export function indexBindings(env: Env): string[] {
+	const names = (env.INDEX_DATABASES ?? "DB")
+		.split(",")
+		.map((name) => name.trim())
+		.filter((name) => name.length > 0);
+	if (names.length === 0) throw new Error("INDEX_DATABASES names no D1 binding");
+	for (const name of names) {
+		const binding = (env as unknown as Record<string, unknown>)[name] as { prepare?: unknown; batch?: unknown } | undefined;
+		if (typeof binding?.prepare !== "function" || typeof binding.batch !== "function") throw new Error(`INDEX_DATABASES names ${name}, which is not a D1 binding`);
+	}
+	return names;
 }
 
-/** A session's way to the index: its batches through its shard's projector, its rare erasure calls straight to D1. */
-export class ShardedIndex implements IndexWriter {
-	readonly #direct: D1Projection;
-	readonly #shards: number;
+/** Shard n's database. */
+export function shardDatabase(env: Env, shard: number): D1Database {
+	return (env as unknown as Record<string, D1Database>)[indexBindings(env)[shard]];
+}
 
-	constructor(private readonly env: Env) {
-		this.#direct = new D1Projection(env.DB);
-		this.#shards = shardCount(env.INDEX_SHARDS);
-	}
+/** The database of a tenant's index rows: sessions, events, search text, audit trail, approvals, metrics. */
+export function indexDatabase(env: Env, tenant: string): D1Database {
+	const names = indexBindings(env);
+	return (env as unknown as Record<string, D1Database>)[names[shardOf(tenant, names.length)]];
+}
+
+/** A session's way to the index: its batches through its shard's projector, its rare erasure calls straight to its database. */
+export class ShardedIndex implements IndexWriter {
+	constructor(private readonly env: Env) {}
 
 	async write(batch: IndexBatch): Promise<void> {
 		// A batch is one session's: every part names the same tenant.
 		const tenant = batch.changes[0]?.session.tenant ?? batch.audit?.owner.tenant ?? batch.metrics?.owner.tenant;
 		if (tenant === undefined) return;
-		const outcome = await this.env.INDEX_PROJECTOR.getByName(`shard-${shardOf(tenant, this.#shards)}`).project(batch);
+		const shard = shardOf(tenant, indexBindings(this.env).length);
+		const outcome = await this.env.INDEX_PROJECTOR.getByName(`shard-${shard}`).project(shard, batch);
 		// The drain's timer records the error and retries: the rows stay in the outbox meanwhile.
 		if (!outcome.written) throw new Error(outcome.error);
 	}
 
 	countSessionRows(owner: IndexOwner): Promise<number> {
-		return this.#direct.countSessionRows(owner);
+		return new D1Projection(indexDatabase(this.env, owner.tenant)).countSessionRows(owner);
 	}
 
 	redactErased(owner: IndexOwner, mode: "purge" | "tombstone"): Promise<number> {
-		return this.#direct.redactErased(owner, mode);
+		return new D1Projection(indexDatabase(this.env, owner.tenant)).redactErased(owner, mode);
 	}
 }
