@@ -80,7 +80,12 @@ class Segment {
 					.onConflictDoUpdate({ target: [sessionMetrics.tenant, sessionMetrics.sessionId, sessionMetrics.name, sessionMetrics.label], set: { value: sql`excluded.value` } }),
 			),
 		);
-		Object.assign(this, new Segment());
+		this.events = [];
+		this.texts = [];
+		this.sessions = new Map();
+		this.audit = [];
+		this.metrics = new Map();
+		this.singles = [];
 	}
 }
 

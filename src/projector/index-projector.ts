@@ -21,8 +21,9 @@ import { shardDatabase } from "./shards";
 /**
  * How long the first batch waits for others. Sessions drain a second after their writes, so a
  * tenth of that more is invisible to readers of an eventual index, and at 100 drains a second
- * per shard it gathers about ten per D1 call. Measured with 25 ms: at 1,000 sessions, 0.52
- * statements per write against 4.2 when each session wrote to D1 itself (bench/README.md).
+ * per shard it gathers about ten per D1 call. Measured (bench/README.md): 2.3 statements per
+ * write at 10 drains/s and 0.51 at 80, against 4.0-4.2 when each session wrote to D1 itself;
+ * 25 ms gathered too little at 10 drains/s (3.9).
  */
 export const GATHER_MS = 100;
 
