@@ -13,7 +13,7 @@ import type { Erasure, Receipt, SessionErasure } from "../schemas/erasure";
 import { indexDatabase } from "../projector/shards";
 import { signReceipt } from "./receipts";
 
-/** The index takes about a second to learn of a write (the projection delay); this is a margin over it. */
+/** The index takes about a second to learn of a write (the projection delay, then the shard projector's gather); this is a margin over it. */
 export const SETTLE_MS = 3000;
 const BASE_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 10 * 60_000;
@@ -46,7 +46,7 @@ interface ErasureRow {
 const ZERO = { objectRows: 0, r2Objects: 0, d1Rows: 0, auditRedacted: 0 };
 
 export class ErasureObject extends DurableObject<Env> {
-	/** The index it reads; fault-injection tests wrap the binding here. */
+	/** The index database of a tenant (its shard's); fault-injection tests wrap the binding here. */
 	readonly dependencies: { index: (tenant: string) => D1Database };
 	readonly #sql: SqlStorage;
 

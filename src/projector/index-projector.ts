@@ -119,6 +119,7 @@ export class IndexProjector extends DurableObject<Env> {
 		const timer = setTimeout(() => giveUp(new DeadlineExceeded(this.commitDeadlineMs)), this.commitDeadlineMs);
 		try {
 			// A call given up on may still commit later: its statements are idempotent, its sessions resend.
+			// `index` is set by project() before any batch waits.
 			await Promise.race([(this.index as D1Projection).writeAll(batches), deadline]);
 		} finally {
 			clearTimeout(timer);
