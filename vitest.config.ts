@@ -19,7 +19,10 @@ export default defineConfig(async () => {
 						cloudflareTest({
 							wrangler: { configPath: "./wrangler.toml" },
 							miniflare: {
+								// Two index shards, so every test also runs tenant routing: the admin tenant's shard is DB.
+								d1Databases: { INDEX_1: "edge-context-index-1" },
 								bindings: {
+									INDEX_DATABASES: "DB,INDEX_1",
 									ADMIN_API_KEY: "test-admin-key-0123456789",
 									WEBHOOK_SIGNING_SECRET: "test-webhook-secret-0123456789",
 									ALLOW_LOCAL_WEBHOOKS: "true",

@@ -9,17 +9,19 @@ interface __BaseEnv_Env {
 	ADMIN_API_KEY: string;
 	WEBHOOK_SIGNING_SECRET: string;
 	ALLOW_LOCAL_WEBHOOKS: string;
+	INDEX_DATABASES: string;
 	TOKEN_SIGNING_KEYS: string;
 	ERASURE_SIGNING_KEY: string;
 	SESSION: DurableObjectNamespace<import("./src/index").SessionObject>;
 	ERASURE: DurableObjectNamespace<import("./src/index").ErasureObject>;
+	INDEX_PROJECTOR: DurableObjectNamespace<import("./src/index").IndexProjector>;
 	/** Optional: Workers Analytics Engine dataset for request metrics (see wrangler.toml). */
 	METRICS?: AnalyticsEngineDataset;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
-		durableNamespaces: "SessionObject" | "ErasureObject";
+		durableNamespaces: "SessionObject" | "ErasureObject" | "IndexProjector";
 	}
 	interface Env extends __BaseEnv_Env {}
 }
@@ -28,7 +30,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "INLINE_LIMIT_BYTES" | "MAX_REQUEST_BYTES" | "ADMIN_TENANT" | "ADMIN_API_KEY" | "WEBHOOK_SIGNING_SECRET" | "ALLOW_LOCAL_WEBHOOKS" | "TOKEN_SIGNING_KEYS" | "ERASURE_SIGNING_KEY">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "INLINE_LIMIT_BYTES" | "MAX_REQUEST_BYTES" | "ADMIN_TENANT" | "ADMIN_API_KEY" | "WEBHOOK_SIGNING_SECRET" | "ALLOW_LOCAL_WEBHOOKS" | "INDEX_DATABASES" | "TOKEN_SIGNING_KEYS" | "ERASURE_SIGNING_KEY">> {}
 }
 declare module "*.txt" {
 	const value: string;

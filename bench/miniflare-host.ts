@@ -43,7 +43,11 @@ const worker: V4WorkerOptions =
 		? {
 				name: "edge-context",
 				...source,
-				durableObjects: { SESSION: { className: "SessionObject", useSQLite: true }, ERASURE: { className: "ErasureObject", useSQLite: true } },
+				durableObjects: {
+					SESSION: { className: "SessionObject", useSQLite: true },
+					ERASURE: { className: "ErasureObject", useSQLite: true },
+					INDEX_PROJECTOR: { className: "IndexProjector", useSQLite: true },
+				},
 				d1Databases: { DB: "edge-context" },
 				r2Buckets: { BLOBS: "edge-context-blobs" },
 				bindings: {
@@ -51,6 +55,7 @@ const worker: V4WorkerOptions =
 					INLINE_LIMIT_BYTES: "16384",
 					MAX_REQUEST_BYTES: "4194304",
 					ADMIN_TENANT: "default",
+					INDEX_DATABASES: "DB",
 				},
 			}
 		: config.target === "floor"

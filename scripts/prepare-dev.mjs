@@ -1,6 +1,7 @@
 // Readies a checkout for `wrangler dev`: a local .dev.vars with the development secrets (a
 // .dev.vars from an older checkout gains the ones added since), and the D1 migrations applied
-// to the local database (.wrangler/state, kept across runs).
+// to the local databases (.wrangler/state, kept across runs): DB and every index shard that
+// wrangler.toml's INDEX_DATABASES lists.
 import { execFileSync } from "node:child_process";
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 
@@ -18,7 +19,11 @@ if (!existsSync(".dev.vars")) {
 		console.log(`Added to .dev.vars: ${missing.map((line) => line.split("=")[0]).join(", ")}`);
 	}
 }
-execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], {
-	stdio: "inherit",
-	env: { ...process.env, CI: "true" },
-});
+const listed = /^INDEX_DATABASES\s*=\s*"([^"]*)"/m.exec(readFileSync("wrangler.toml", "utf8"))?.[1] ?? "DB";
+const databases = new Set(["DB", ...listed.split(",").map((name) => name.trim()).filter((name) => name.length > 0)]);
+for (const database of databases) {
+	execFileSync("wrangler", ["d1", "migrations", "apply", database, "--local"], {
+		stdio: "inherit",
+		env: { ...process.env, CI: "true" },
+	});
+}

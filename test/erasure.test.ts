@@ -103,7 +103,7 @@ describe("erasure by subject", () => {
 		const key = crypto.randomUUID();
 		const erasureId = await erasureIdFor(key);
 		await runInDurableObject(erasureObject(erasureId), (instance: ErasureObject) => {
-			instance.dependencies.index = failingD1(env.DB, indexOutage);
+			instance.dependencies.index = () => failingD1(env.DB, indexOutage);
 		});
 
 		const started = await callJson(`/v1/subjects/${encodeURIComponent(subject)}/erasure`, { method: "POST", body: { mode: "tombstone" }, headers: { "idempotency-key": key } });

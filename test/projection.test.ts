@@ -61,29 +61,31 @@ describe("D1 projection through the outbox", () => {
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(3) });
 		await runDurableObjectAlarm(sessionObject(id));
 		// Re-apply the same changes, as a drain cut off before acknowledging would.
-		await new D1Projection(env.DB).apply([
-			{
-				kind: "write",
-				session: {
-					tenant: env.ADMIN_TENANT,
-					id,
-					status: "active",
-					agent: null,
-					subject: null,
-					parentId: null,
-					version: 1,
-					eventCount: 0,
-					tokensTotal: 0,
-					createdAt: 0,
-					updatedAt: 0,
-					deletedAt: null,
-					paused: 0,
-					contextTokens: 0,
-					modelWindow: 128_000,
+		await new D1Projection(env.DB).write({
+			changes: [
+				{
+					kind: "write",
+					session: {
+						tenant: env.ADMIN_TENANT,
+						id,
+						status: "active",
+						agent: null,
+						subject: null,
+						parentId: null,
+						version: 1,
+						eventCount: 0,
+						tokensTotal: 0,
+						createdAt: 0,
+						updatedAt: 0,
+						deletedAt: null,
+						paused: 0,
+						contextTokens: 0,
+						modelWindow: 128_000,
+					},
+					events: [{ seq: 1, type: "note", role: null, name: null, tokens: 1, createdAt: 0 }],
 				},
-				events: [{ seq: 1, type: "note", role: null, name: null, tokens: 1, createdAt: 0 }],
-			},
-		]);
+			],
+		});
 		await runDurableObjectAlarm(sessionObject(id));
 		expect(await indexRow(id)).toEqual({ version: 2, event_count: 3 });
 		expect(await indexedEvents(id)).toBe(3);

@@ -6,7 +6,8 @@
  * measured on the real bundle. `/bench/rows/:tenant/:session` takes the counts since the last
  * call.
  */
-import app, { ErasureObject, SessionObject as ShippedSessionObject } from "../../src/index";
+import app, { ErasureObject, IndexProjector, SessionObject as ShippedSessionObject } from "../../src/index";
+import { D1Projection } from "../../src/db/projection";
 import { D1Counter, SqlRowCounter } from "./row-counter";
 import type { TakenRows } from "./row-counts";
 
@@ -19,6 +20,9 @@ export class SessionObject extends ShippedSessionObject {
 		rows.install(ctx.storage);
 		const d1 = new D1Counter();
 		super(ctx, { ...env, DB: d1.wrap(env.DB) });
+		// Each session's index writes counted as its own, as before the shard projectors: they
+		// share D1 calls with other sessions' there (bench/index-scale.ts measures that).
+		this.dependencies.projection = new D1Projection(env.DB);
 		this.#rows = rows;
 		this.#d1 = d1;
 	}
@@ -29,7 +33,7 @@ export class SessionObject extends ShippedSessionObject {
 	}
 }
 
-export { ErasureObject };
+export { ErasureObject, IndexProjector };
 
 const rowsPath = /^\/bench\/rows\/([^/]+)\/([^/]+)$/;
 

@@ -1,15 +1,14 @@
 /**
- * Applies outbox changes to the D1 index. Every statement is idempotent and order-safe: a
- * session row is only replaced by a higher version, event rows are insert-or-ignore, and a
- * purge leaves a content-free tombstone. A drain that is cut off midway and re-run, or two
- * drains racing, converge on the same rows.
+ * Applies outbox changes to the D1 index. Every statement is idempotent and order-safe (see
+ * index-batch.ts): a session row is only replaced by a higher version, event rows are
+ * insert-or-ignore, and a purge leaves a content-free tombstone. A drain that is cut off midway
+ * and re-run, or two drains racing, converge on the same rows.
  */
-import { and, eq, isNotNull, lt, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+import { and, eq, isNotNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { AuditRow } from "../session/audit/audit";
 import type { EventIndexRow } from "../session/events/log";
-import { approvals, audit, checkpoints, compactions, events, eventText, sessionMetrics, sessions } from "./schema";
+import { type IndexBatch, type IndexOwner, indexStatements } from "./index-batch";
+import { approvals, audit, checkpoints, compactions, eventText, sessions } from "./schema";
 
 export interface SessionIndexRow {
 	tenant: string;
@@ -61,32 +60,30 @@ export function statementsFor(change: ProjectionChange): number {
 	return 1 + eventStatements + (change.compaction ? 1 : 0) + (change.checkpoint ? 1 : 0) + (change.approval ? 1 : 0) + (change.removedApprovals?.length ?? 0);
 }
 
-export class D1Projection {
+/** Where a session's drain sends its batch: straight to D1, or to its shard's projector. */
+export interface IndexWriter {
+	/** Resolves once D1 holds every row of the batch; throws, acknowledging nothing, otherwise. */
+	write(batch: IndexBatch): Promise<void>;
+	countSessionRows(owner: IndexOwner): Promise<number>;
+	redactErased(owner: IndexOwner, mode: "purge" | "tombstone"): Promise<number>;
+}
+
+export class D1Projection implements IndexWriter {
 	constructor(private readonly database: D1Database) {}
 
-	applyAudit(owner: { tenant: string; sessionId: string }, records: AuditRow[]): Promise<void> {
-		return applyAuditRows(this.database, owner, records);
+	write(batch: IndexBatch): Promise<void> {
+		return this.writeAll([batch]);
 	}
 
-	/** Stores the session's figures as they now stand (absolute values: repeating is harmless). */
-	async applyMetrics(owner: { tenant: string; sessionId: string }, figures: Array<{ name: string; label: string; value: number }>): Promise<void> {
+	/** Applies the batches in one D1 call (atomic), their rows sharing statements; throws when D1 fails, changing nothing. */
+	async writeAll(batches: IndexBatch[]): Promise<void> {
 		const db = drizzle(this.database);
-		const rows = figures.map((figure) => ({ ...owner, ...figure }));
-		const statements: BatchItem<"sqlite">[] = [];
-		for (let start = 0; start < rows.length; start += METRIC_ROWS_PER_STATEMENT) {
-			statements.push(
-				db
-					.insert(sessionMetrics)
-					.values(rows.slice(start, start + METRIC_ROWS_PER_STATEMENT))
-					.onConflictDoUpdate({ target: [sessionMetrics.tenant, sessionMetrics.sessionId, sessionMetrics.name, sessionMetrics.label], set: { value: sql`excluded.value` } }),
-			);
-		}
-		const [first, ...rest] = statements;
+		const [first, ...rest] = indexStatements(db, batches);
 		if (first) await db.batch([first, ...rest]);
 	}
 
 	/** The session's rows in the index (events and their text, compactions, checkpoints, approvals, the session itself). */
-	async countSessionRows(owner: { tenant: string; sessionId: string }): Promise<number> {
+	async countSessionRows(owner: IndexOwner): Promise<number> {
 		const counts = await this.database.batch(
 			[
 				["events", "session_id"],
@@ -105,106 +102,10 @@ export class D1Projection {
 	 * what was touched; `purge` also removes the session's tombstone row. Returns the audit
 	 * records redacted.
 	 */
-	async redactErased(owner: { tenant: string; sessionId: string }, mode: "purge" | "tombstone"): Promise<number> {
+	async redactErased(owner: IndexOwner, mode: "purge" | "tombstone"): Promise<number> {
 		const db = drizzle(this.database);
 		const redact = db.update(audit).set({ what: null }).where(and(eq(audit.tenant, owner.tenant), eq(audit.sessionId, owner.sessionId), isNotNull(audit.what)));
 		const [redacted] = mode === "purge" ? await db.batch([redact, db.delete(sessions).where(and(eq(sessions.tenant, owner.tenant), eq(sessions.id, owner.sessionId)))]) : await db.batch([redact]);
 		return (redacted as unknown as D1Result).meta.changes;
 	}
-
-	/** Applies the changes in one D1 batch (atomic); throws when D1 fails, changing nothing. */
-	async apply(changes: ProjectionChange[]): Promise<void> {
-		const db = drizzle(this.database);
-		const statements: BatchItem<"sqlite">[] = [];
-		let latest: SessionIndexRow | null = null;
-		for (const change of changes) {
-			const owner = { tenant: change.session.tenant, sessionId: change.session.id };
-			if (change.kind === "purge") {
-				// Deleting event_text also empties its rows from the search index (a trigger).
-				for (const table of [events, eventText, compactions, checkpoints, approvals]) {
-					statements.push(db.delete(table).where(and(eq(table.tenant, owner.tenant), eq(table.sessionId, owner.sessionId))));
-				}
-				statements.push(db.update(audit).set({ what: null }).where(and(eq(audit.tenant, owner.tenant), eq(audit.sessionId, owner.sessionId))));
-				latest = newer(latest, change.session);
-				continue;
-			}
-			if (change.compaction) statements.push(db.insert(compactions).values({ ...owner, ...change.compaction }).onConflictDoNothing());
-			if (change.checkpoint) statements.push(db.insert(checkpoints).values({ ...owner, ...change.checkpoint }).onConflictDoNothing());
-			for (const id of change.removedApprovals ?? []) {
-				statements.push(db.delete(approvals).where(and(eq(approvals.tenant, owner.tenant), eq(approvals.sessionId, owner.sessionId), eq(approvals.id, id))));
-			}
-			if (change.approval) {
-				const { id: _id, ...fields } = change.approval;
-				statements.push(
-					db
-						.insert(approvals)
-						.values({ ...owner, ...change.approval })
-						.onConflictDoUpdate({ target: [approvals.tenant, approvals.sessionId, approvals.id], set: fields, setWhere: lt(approvals.version, sql`excluded.version`) }),
-				);
-			}
-			if (change.events?.length) {
-				const rows = change.events.map((event) => ({ ...owner, ...event }));
-				for (let start = 0; start < rows.length; start += EVENT_ROWS_PER_STATEMENT) {
-					statements.push(db.insert(events).values(rows.slice(start, start + EVENT_ROWS_PER_STATEMENT)).onConflictDoNothing());
-				}
-			}
-			if (change.texts?.length) {
-				const rows = change.texts.map((text) => ({ ...owner, ...text }));
-				for (let start = 0; start < rows.length; start += TEXT_ROWS_PER_STATEMENT) {
-					statements.push(db.insert(eventText).values(rows.slice(start, start + TEXT_ROWS_PER_STATEMENT)).onConflictDoNothing());
-				}
-			}
-			latest = newer(latest, change.session);
-		}
-		if (latest) {
-			const { tenant, id, ...fields } = latest;
-			statements.push(
-				db
-					.insert(sessions)
-					.values(latest)
-					.onConflictDoUpdate({
-						target: [sessions.tenant, sessions.id],
-						set: fields,
-						setWhere: lt(sessions.version, sql`excluded.version`),
-					}),
-			);
-		}
-		const [first, ...rest] = statements;
-		if (first) await db.batch([first, ...rest]);
-	}
-}
-
-/** D1 allows 100 bound parameters per statement; a metric row binds 5. */
-const METRIC_ROWS_PER_STATEMENT = 19;
-
-/** D1 allows 100 bound parameters per statement; an audit row binds 10. */
-const AUDIT_ROWS_PER_STATEMENT = 9;
-
-/**
- * Copies a session's audit records to the tenant-wide trail in one batch. Insert-or-ignore
- * by (tenant, session, seq): a drain cut off and re-run repeats nothing.
- */
-export async function applyAuditRows(database: D1Database, owner: { tenant: string; sessionId: string }, records: AuditRow[]): Promise<void> {
-	const db = drizzle(database);
-	const rows = records.map((record) => ({
-		...owner,
-		seq: record.seq,
-		at: record.at,
-		principal: record.principal,
-		agent: record.agent,
-		operation: record.operation,
-		version: record.version,
-		what: record.what,
-		requestId: record.request_id,
-	}));
-	const statements: BatchItem<"sqlite">[] = [];
-	for (let start = 0; start < rows.length; start += AUDIT_ROWS_PER_STATEMENT) {
-		statements.push(db.insert(audit).values(rows.slice(start, start + AUDIT_ROWS_PER_STATEMENT)).onConflictDoNothing());
-	}
-	const [first, ...rest] = statements;
-	if (first) await db.batch([first, ...rest]);
-}
-
-function newer(current: SessionIndexRow | null, candidate: SessionIndexRow): SessionIndexRow {
-	return !current || candidate.version > current.version ? candidate : current;
 }

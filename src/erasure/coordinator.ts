@@ -10,9 +10,10 @@ import { DurableObject } from "cloudflare:workers";
 import type { Caller } from "../auth/scopes";
 import type { Result } from "../errors";
 import type { Erasure, Receipt, SessionErasure } from "../schemas/erasure";
+import { indexDatabase } from "../projector/shards";
 import { signReceipt } from "./receipts";
 
-/** The index takes about a second to learn of a write (the projection delay); this is a margin over it. */
+/** The index takes about a second to learn of a write (the projection delay, then the shard projector's gather); this is a margin over it. */
 export const SETTLE_MS = 3000;
 const BASE_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 10 * 60_000;
@@ -45,13 +46,13 @@ interface ErasureRow {
 const ZERO = { objectRows: 0, r2Objects: 0, d1Rows: 0, auditRedacted: 0 };
 
 export class ErasureObject extends DurableObject<Env> {
-	/** The index it reads; fault-injection tests wrap the binding here. */
-	readonly dependencies: { index: D1Database };
+	/** The index database of a tenant (its shard's); fault-injection tests wrap the binding here. */
+	readonly dependencies: { index: (tenant: string) => D1Database };
 	readonly #sql: SqlStorage;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		this.dependencies = { index: env.DB };
+		this.dependencies = { index: (tenant) => indexDatabase(env, tenant) };
 		this.#sql = ctx.storage.sql;
 		this.#sql.exec(`CREATE TABLE IF NOT EXISTS erasure (
 			id TEXT PRIMARY KEY, tenant TEXT NOT NULL, subject TEXT, subject_hash TEXT NOT NULL, mode TEXT NOT NULL,
@@ -134,7 +135,7 @@ export class ErasureObject extends DurableObject<Env> {
 	}
 
 	async #sweep(row: ErasureRow): Promise<void> {
-		const found = await this.dependencies.index.prepare("SELECT id FROM sessions WHERE tenant = ? AND subject = ?").bind(row.tenant, row.subject).all<{ id: string }>();
+		const found = await this.dependencies.index(row.tenant).prepare("SELECT id FROM sessions WHERE tenant = ? AND subject = ?").bind(row.tenant, row.subject).all<{ id: string }>();
 		this.ctx.storage.transactionSync(() => {
 			for (const { id } of found.results) this.#sql.exec("INSERT OR IGNORE INTO targets (session_id, state, counts) VALUES (?, 'queued', ?)", id, JSON.stringify(ZERO));
 			this.#sql.exec("UPDATE erasure SET sweeps = sweeps + 1");

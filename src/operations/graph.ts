@@ -11,6 +11,7 @@ import { type GraphPage, type GraphPutBody, type GraphSearchQuery, type GraphWri
 import type { WriteOptions, WriteResult } from "../session/api";
 import { sessionApi } from "./session-api";
 import { createSession } from "./sessions";
+import { indexDatabase } from "../projector/shards";
 
 /** The agent name of sessions a checkpointer created; a listing across threads finds them by it. */
 export const GRAPH_AGENT = "langgraph";
@@ -45,7 +46,7 @@ async function inThread(env: Env, principal: Principal, threadId: string, put: (
  */
 export async function searchCheckpoints(env: Env, principal: Principal, query: GraphSearchQuery): Promise<Result<GraphPage>> {
 	const named = (query.threads ?? []).filter((id) => mayReach(principal.scopes.sessions, id));
-	const indexed = await listSessions(env.DB, principal.tenant, { agent: GRAPH_AGENT, limit: MAX_GRAPH_THREADS }, null, principal.scopes.sessions);
+	const indexed = await listSessions(indexDatabase(env, principal.tenant), principal.tenant, { agent: GRAPH_AGENT, limit: MAX_GRAPH_THREADS }, null, principal.scopes.sessions);
 	const threads = [...new Set([...named, ...indexed.rows.map((row) => row.id)])].slice(0, MAX_GRAPH_THREADS);
 	const { threads: _, ...list } = query;
 	const pages = await Promise.all(threads.map((id) => sessionApi(env, principal, id).listGraphCheckpoints(callerOf(principal), list)));

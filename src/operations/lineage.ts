@@ -11,6 +11,7 @@ import { type Result } from "../errors";
 import type { Lineage } from "../schemas/handoffs";
 import type { LineageEntry } from "../session/api";
 import { sessionApi } from "./session-api";
+import { indexDatabase } from "../projector/shards";
 
 /** Sessions one answer walks, at most: each is one call to its object. */
 const MAX_SESSIONS = 50;
@@ -67,7 +68,7 @@ export async function lineage(env: Env, principal: Principal, rootId: string): P
 				if (link.kind === "subagent_of") addLink({ kind: "subagent", from: link.peer, to: id, ref: null, status: self.closed ?? "running", at: link.at });
 			}
 			// Forks (and subagents whose parent has not linked them yet) are found by the index: they name their parent.
-			const children = await listSessions(env.DB, principal.tenant, { parentId: id, limit: MAX_SESSIONS }, null, principal.scopes.sessions);
+			const children = await listSessions(indexDatabase(env, principal.tenant), principal.tenant, { parentId: id, limit: MAX_SESSIONS }, null, principal.scopes.sessions);
 			for (const child of children.rows) enqueue(child.id);
 		}
 		frontier = [];

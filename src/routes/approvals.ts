@@ -10,6 +10,7 @@ import { PauseBody, ResumeBody, Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
 import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { writeOptions } from "./write-options";
+import { indexDatabase } from "../projector/shards";
 
 /** Humans in the loop: pause and resume, approvals and their decisions, webhook signing. */
 export const approvalRoutes = createRouter();
@@ -144,7 +145,7 @@ approvalRoutes.openapi(
 	async (c) => {
 		let rows: Awaited<ReturnType<typeof listTenantApprovals>>;
 		try {
-			rows = await listTenantApprovals(c.env.DB, c.var.principal.tenant, c.req.valid("query"), c.var.principal.scopes.sessions);
+			rows = await listTenantApprovals(indexDatabase(c.env, c.var.principal.tenant), c.var.principal.tenant, c.req.valid("query"), c.var.principal.scopes.sessions);
 		} catch (error) {
 			console.error(JSON.stringify({ level: "error", msg: "approval index query failed", error: String(error) }));
 			throw new ApiError("dependency_unavailable", "The approval index is unavailable; retry");

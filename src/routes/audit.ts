@@ -7,6 +7,7 @@ import { SessionAuditPage, SessionAuditQuery, TenantAuditPage, TenantAuditQuery 
 import type { Json } from "../schemas/common";
 import { SessionParams } from "../schemas/common";
 import { bearerSecurity, caller, createRouter, errorResponses, json } from "./router";
+import { indexDatabase } from "../projector/shards";
 
 export const auditRoutes = createRouter();
 
@@ -65,7 +66,7 @@ auditRoutes.openapi(
 		const filter = { ...query, from: from === undefined ? undefined : Date.parse(from), to: to === undefined ? undefined : Date.parse(to), scope: principal.scopes.sessions };
 		let page: Awaited<ReturnType<typeof listTenantAudit>>;
 		try {
-			page = await listTenantAudit(c.env.DB, principal.tenant, filter, after);
+			page = await listTenantAudit(indexDatabase(c.env, principal.tenant), principal.tenant, filter, after);
 		} catch (error) {
 			console.error(JSON.stringify({ level: "error", msg: "audit query failed", error: String(error) }));
 			throw new ApiError("dependency_unavailable", "The audit index is unavailable; retry");

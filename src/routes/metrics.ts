@@ -6,15 +6,17 @@ import { lookupBuckets, tenantMetrics } from "../db/metrics";
 import { ApiError } from "../errors";
 import { MetricsReport } from "../schemas/metrics";
 import { bearerSecurity, createRouter, errorResponses, json } from "./router";
+import { indexDatabase } from "../projector/shards";
 
 export const metricsRoutes = createRouter();
 
 async function report(c: Context<AppEnv>): Promise<MetricsReport & { figures: Array<{ name: string; label: string; value: number }> }> {
 	const tenant = c.var.principal.tenant;
+	const index = indexDatabase(c.env, tenant);
 	try {
 		const [metrics, figures] = await Promise.all([
-			tenantMetrics(c.env.DB, tenant, Date.now()),
-			c.env.DB.prepare("SELECT name, label, sum(value) AS value FROM session_metrics WHERE tenant = ? AND name = 'lookup_ms' GROUP BY name, label")
+			tenantMetrics(index, tenant, Date.now()),
+			index.prepare("SELECT name, label, sum(value) AS value FROM session_metrics WHERE tenant = ? AND name = 'lookup_ms' GROUP BY name, label")
 				.bind(tenant)
 				.all<{ name: string; label: string; value: number }>(),
 		]);

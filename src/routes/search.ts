@@ -8,6 +8,7 @@ import { SearchQuery, SearchResult, SessionSearchQuery, SessionSearchResult } fr
 import { noWords } from "../session/search/search";
 import { matchExpression } from "../session/search/query";
 import { bearerSecurity, caller, createRouter, errorResponses, json } from "./router";
+import { indexDatabase } from "../projector/shards";
 
 export const searchRoutes = createRouter();
 
@@ -53,7 +54,7 @@ searchRoutes.openapi(
 		if (match === null) throw ApiError.from(noWords());
 		let hits: Awaited<ReturnType<typeof searchSessions>>;
 		try {
-			hits = await searchSessions(c.env.DB, c.var.principal.tenant, match, query, c.var.principal.scopes.sessions);
+			hits = await searchSessions(indexDatabase(c.env, c.var.principal.tenant), c.var.principal.tenant, match, query, c.var.principal.scopes.sessions);
 		} catch (error) {
 			console.error(JSON.stringify({ level: "error", msg: "search index query failed", error: String(error) }));
 			throw new ApiError("dependency_unavailable", "The search index is unavailable; retry");

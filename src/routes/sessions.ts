@@ -11,6 +11,7 @@ import { sessionApi } from "../operations/session-api";
 import { createSession } from "../operations/sessions";
 import { writeResponse } from "./respond";
 import { writeOptions } from "./write-options";
+import { indexDatabase } from "../projector/shards";
 
 export const sessionRoutes = createRouter();
 
@@ -56,7 +57,7 @@ sessionRoutes.openapi(
 		}
 		let page: Awaited<ReturnType<typeof listSessions>>;
 		try {
-			page = await listSessions(c.env.DB, c.var.principal.tenant, query, after, c.var.principal.scopes.sessions);
+			page = await listSessions(indexDatabase(c.env, c.var.principal.tenant), c.var.principal.tenant, query, after, c.var.principal.scopes.sessions);
 		} catch (error) {
 			console.error(JSON.stringify({ level: "error", msg: "session index query failed", error: String(error) }));
 			throw new ApiError("dependency_unavailable", "The session index is unavailable; retry");

@@ -6,7 +6,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { BlobStore } from "../blobs/blob-store";
-import { D1Projection } from "../db/projection";
+import { ShardedIndex } from "../projector/shards";
 import type { CompactBody, ContextItem, ContextQuery, ForkBody, ListCheckpointsQuery, ListCompactionsQuery, RestoreBody } from "../schemas/context";
 import type { AppendEventsBody, ListEventsQuery, RetractEventsBody } from "../schemas/events";
 import type { AcquireLeaseBody } from "../schemas/lease";
@@ -64,7 +64,7 @@ const MAX_WAIT_MS = 30_000;
 const TIMER_HANDLERS = new Map<string, TimerHandler>(CAPABILITIES.flatMap((capability) => Object.entries(capability.timers ?? {})));
 
 export class SessionObject extends DurableObject<Env> implements SessionApi {
-	/** The object's adapters to R2 and D1; fault-injection tests wrap their bindings here. */
+	/** The object's adapters to R2 and the index; fault-injection tests wrap their bindings here. */
 	readonly dependencies: Dependencies;
 	readonly #session: SessionContext;
 	readonly #live: LiveFeed;
@@ -73,7 +73,7 @@ export class SessionObject extends DurableObject<Env> implements SessionApi {
 		super(ctx, env);
 		this.dependencies = {
 			blobs: new BlobStore(env.BLOBS),
-			projection: new D1Projection(env.DB),
+			projection: new ShardedIndex(env),
 			peer: (tenant, sessionId) => env.SESSION.getByName(`${tenant}/${sessionId}`),
 		};
 		const kernel = new WriteKernel(ctx.storage, () => this.dependencies.blobs, (key) => isReferenced(ctx.storage.sql, key));

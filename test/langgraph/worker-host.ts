@@ -46,10 +46,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		scriptPath,
 		modulesRoot: outDir,
 		compatibilityDate: "2026-11-01",
-		durableObjects: { SESSION: { className: "SessionObject", useSQLite: true }, ERASURE: { className: "ErasureObject", useSQLite: true } },
+		durableObjects: {
+			SESSION: { className: "SessionObject", useSQLite: true },
+			ERASURE: { className: "ErasureObject", useSQLite: true },
+			INDEX_PROJECTOR: { className: "IndexProjector", useSQLite: true },
+		},
 		d1Databases: { DB: "edge-context" },
 		r2Buckets: { BLOBS: "edge-context-blobs" },
-		bindings: { ADMIN_API_KEY: ADMIN_KEY, INLINE_LIMIT_BYTES: "16384", MAX_REQUEST_BYTES: "4194304", ADMIN_TENANT: "default" },
+		bindings: { ADMIN_API_KEY: ADMIN_KEY, INLINE_LIMIT_BYTES: "16384", MAX_REQUEST_BYTES: "4194304", ADMIN_TENANT: "default", INDEX_DATABASES: "DB" },
 	}));
 	const url = await mf.ready;
 	const database = await mf.getD1Database("DB");

@@ -5,13 +5,14 @@
  */
 import type { BlobStore } from "../../blobs/blob-store";
 import type { Caller } from "../../auth/scopes";
-import type { D1Projection } from "../../db/projection";
+import type { IndexWriter } from "../../db/projection";
 import type { WriteKernel } from "./write-kernel";
 import type { SessionObject } from "../session-object";
 
 export interface Dependencies {
 	blobs: BlobStore;
-	projection: D1Projection;
+	/** The D1 index, through the tenant's shard projector (projector/shards.ts). */
+	projection: IndexWriter;
 	/** Another session's object of the same tenant, by id: a subagent reports to its parent through it. */
 	peer: (tenant: string, sessionId: string) => DurableObjectStub<SessionObject>;
 }

@@ -3,6 +3,7 @@
  * external effects of changes already committed, safe to repeat: D1 statements are
  * idempotent (db/projection.ts) and a purge lists and deletes until the prefix is empty.
  */
+import type { IndexBatch } from "../../db/index-batch";
 import type { TimerHandler } from "../kernel/capability";
 import * as audit from "../audit/audit";
 import * as metrics from "../metrics/metrics";
@@ -11,48 +12,49 @@ import * as outbox from "./outbox";
 
 export const PURGE_TIMER = "purge_blobs";
 
-/** D1 batches one run sends before it yields to the other due timers (it is re-armed at once). */
+/** Batches one run sends before it yields to the other due timers (it is re-armed at once). */
 const MAX_BATCHES_PER_RUN = 20;
 
-/** Audit rows one D1 statement carries (10 bound parameters each, 100 at most). */
+/** Audit rows one batch carries: eight statements of nine (10 bound parameters each, 100 at most). */
 const AUDIT_ROWS_PER_BATCH = 9 * 8;
 
 /**
- * Projects every outbox row to D1, oldest first, then the audit records D1 has not seen;
- * only acknowledged rows are removed (or marked). The timer completes in the same
- * transaction as the read that finds both empty.
+ * Projects every outbox row to the index, oldest first, with the audit records and metric
+ * figures D1 has not seen: one batch per round, so the shard's projector gets one call per
+ * drain, not three. Only acknowledged rows are removed (or marked). The timer completes in the
+ * same transaction as the read that finds all three empty.
  */
 export const drainOutbox: TimerHandler = async (session, run) => {
 	const next = () =>
 		session.kernel.transaction(() => {
-			const changes = outbox.peek(session.sql);
-			if (changes) return { changes, records: [], figures: [], owner: null };
-			const records = audit.unprojected(session.sql, AUDIT_ROWS_PER_BATCH);
-			const figures = records.length === 0 ? metrics.dirtyRows(session.sql) : [];
+			const pending = outbox.peek(session.sql);
 			const row = session.kernel.session();
-			if ((records.length > 0 || figures.length > 0) && row) return { changes: null, records, figures, owner: { tenant: row.tenant, sessionId: row.id } };
-			timers.complete(session.sql, run);
-			return null;
+			const owner = row ? { tenant: row.tenant, sessionId: row.id } : null;
+			const records = owner ? audit.unprojected(session.sql, AUDIT_ROWS_PER_BATCH) : [];
+			const figures = owner ? metrics.dirtyRows(session.sql) : [];
+			if (!pending && records.length === 0 && figures.length === 0) {
+				timers.complete(session.sql, run);
+				return null;
+			}
+			const batch: IndexBatch = { changes: pending?.changes ?? [] };
+			if (owner && records.length > 0) batch.audit = { owner, records };
+			if (owner && figures.length > 0) batch.metrics = { owner, figures };
+			return { batch, acknowledged: pending };
 		});
-	for (let batch = next(), sent = 0; batch; batch = next(), sent++) {
+	for (let round = next(), sent = 0; round; round = next(), sent++) {
 		if (sent === MAX_BATCHES_PER_RUN) {
 			// Busy reads keep adding rows: hand the alarm back to the other timers, go on at once after.
 			session.kernel.transaction(() => timers.schedule(session.sql, outbox.DRAIN_TIMER, "", Date.now()));
 			return;
 		}
-		if (batch.changes) {
-			await session.dependencies.projection.apply(batch.changes.changes);
-			const acknowledged = batch.changes;
-			session.kernel.transaction(() => outbox.acknowledge(session.sql, acknowledged));
-		} else if (batch.owner && batch.records.length > 0) {
-			await session.dependencies.projection.applyAudit(batch.owner, batch.records);
-			const projected = batch.records.at(-1)?.seq ?? 0;
-			session.kernel.transaction(() => audit.markProjected(session.sql, projected, Date.now()));
-		} else if (batch.owner) {
-			await session.dependencies.projection.applyMetrics(batch.owner, batch.figures);
-			const figures = batch.figures;
-			session.kernel.transaction(() => metrics.markProjected(session.sql, figures));
-		}
+		await session.dependencies.projection.write(round.batch);
+		const { batch, acknowledged } = round;
+		session.kernel.transaction(() => {
+			if (acknowledged !== null) outbox.acknowledge(session.sql, acknowledged);
+			const projected = batch.audit?.records.at(-1)?.seq;
+			if (projected !== undefined) audit.markProjected(session.sql, projected, Date.now());
+			if (batch.metrics) metrics.markProjected(session.sql, batch.metrics.figures);
+		});
 	}
 };
 
