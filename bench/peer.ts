@@ -1,5 +1,5 @@
 /**
- * `npm run bench:peer [-- --quick]`: edge-context against Cloudflare's `agents/sessions`
+ * `npm run bench:peer [-- --quick | --rows-only]`: edge-context against Cloudflare's `agents/sessions`
  * (bench/peers/agents-sessions.ts) and the bare floor (bench/floor/), in the same run with the
  * same client and the same requests, served the same ways as `npm run bench`. Then the rows each
  * operation is billed for (bench/peer-rows.ts). Prints both tables and writes
@@ -16,8 +16,10 @@ import { countRows, formatRowTable } from "./peer-rows";
 import { type PeerScenarioName, peerScenarios } from "./peer-scenarios";
 import { buildBundle, projectRoot, runWrangler, type Server, startMiniflare, startWranglerDev } from "./processes";
 
-const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false } }, strict: true });
+const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "rows-only": { type: "boolean", default: false } }, strict: true });
 const quick = flags.quick;
+/** Only the row counts (deterministic, about two minutes): no latency, written to peer-rows-latest.json. */
+const rowsOnly = flags["rows-only"];
 const settings = quick ? { warmupSeconds: 0.2, measureSeconds: 0.6 } : { warmupSeconds: 2, measureSeconds: 10 };
 
 const adminKey = `bench-admin-${randomUUID()}`;
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
 	const startedAt = new Date();
 	console.log(`edge-context vs agents/sessions${quick ? " --quick" : ""}: ${settings.warmupSeconds} s warm-up + ${settings.measureSeconds} s per measurement, ${os.cpus().length} CPUs, Node ${process.version}`);
 	const latency: LatencyRow[] = [];
-	for (const mode of modes.filter((candidate) => !quick || !candidate.fullOnly)) {
+	for (const mode of rowsOnly ? [] : modes.filter((candidate) => !quick || !candidate.fullOnly)) {
 		console.log(`\n${mode.label}`);
 		const trio = await mode.start();
 		try {
@@ -181,10 +183,10 @@ async function main(): Promise<void> {
 	console.log("\nrow counts (miniflare, counting builds)");
 	const built = await bundles;
 	const rowCounts = await countRows({ workDir, adminKey, oursBundle: built.oursCounting, peerBundle: built.peer });
-	console.log(`\n${formatLatencyTable(latency)}\n\n${targetSummary(latency)}\n\n${formatRowTable(rowCounts)}`);
+	console.log(rowsOnly ? `\n${formatRowTable(rowCounts)}` : `\n${formatLatencyTable(latency)}\n\n${targetSummary(latency)}\n\n${formatRowTable(rowCounts)}`);
 	const failed = latency.reduce((sum, row) => sum + Object.values(row.measured).reduce((n, m) => n + m.non2xx + m.errors, 0), 0);
 	console.log(failed === 0 ? "non-2xx responses and errors: 0" : `WARNING: ${failed} non-2xx responses or errors: figures are suspect`);
-	const file = path.join(projectRoot, "bench/results/peer-latest.json");
+	const file = path.join(projectRoot, rowsOnly ? "bench/results/peer-rows-latest.json" : "bench/results/peer-latest.json");
 	const results = {
 		generatedAt: startedAt.toISOString(),
 		quick,
