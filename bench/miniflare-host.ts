@@ -42,7 +42,10 @@ const worker: V4WorkerOptions =
 		? {
 				name: "edge-context",
 				...source,
-				durableObjects: { SESSION: { className: "SessionObject", useSQLite: true }, ERASURE: { className: "ErasureObject", useSQLite: true } },
+				durableObjects: {
+					SESSION: { className: "SessionObject", useSQLite: true, unsafePreventEviction: config.preventEviction },
+					ERASURE: { className: "ErasureObject", useSQLite: true },
+				},
 				d1Databases: { DB: "edge-context" },
 				r2Buckets: { BLOBS: "edge-context-blobs" },
 				bindings: {
