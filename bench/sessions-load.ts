@@ -6,9 +6,9 @@
  * session round-robin; right after each, the same load on one hot session, on the same host,
  * as the baseline. Every session count starts on a freshly started host, so the first request
  * to each object pays its start-up: that first touch is reported apart, and the load runs
- * after it, with the objects kept in memory (see MiniflareHostConfig.preventEviction). The Worker is the
- * `wrangler deploy --dry-run` bundle served by Miniflare on 127.0.0.1 (the mode that measures
- * the code; see bench/README.md). Writes bench/results/sessions-latest.json.
+ * after it, with the objects kept in memory (see MiniflareHostConfig.preventEviction). The
+ * Worker is the `wrangler deploy --dry-run` bundle served by Miniflare on 127.0.0.1 (the mode
+ * that measures the code; see bench/README.md). Writes bench/results/sessions-latest.json.
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
