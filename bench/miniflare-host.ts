@@ -59,7 +59,7 @@ const worker: V4WorkerOptions =
 			? {
 					name: "edge-context-floor",
 					...source,
-					durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true } },
+					durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true, unsafePreventEviction: config.preventEviction } },
 				}
 			: {
 					name: "edge-context-peer-agents-sessions",

@@ -194,7 +194,7 @@ export interface MiniflareHostConfig {
 	/** The peer counts the rows its object is billed for (row-count phase only, never under load). */
 	countRows?: boolean;
 	/**
-	 * Keep our session objects in memory while the host runs. Miniflare evicts an object after
+	 * Keep the session objects (ours or the floor's) in memory while the host runs. Miniflare evicts an object after
 	 * 10 s without a request (production keeps it longer), so a load spread over more sessions
 	 * than it reaches in 10 s would otherwise start an object on nearly every request.
 	 */
