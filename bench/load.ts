@@ -21,9 +21,10 @@ export interface RequestSpec {
 	body?: string;
 	/**
 	 * Called for every request sent, warm-up included: what differs from one request to the
-	 * next (a fresh Idempotency-Key, the next expectedVersion). Headers add to the target's.
+	 * next (a fresh Idempotency-Key, the next expectedVersion, the next session's path).
+	 * Headers add to the target's; what is left out stays as in the spec.
 	 */
-	next?: () => { headers: Record<string, string>; body: string };
+	next?: () => { headers?: Record<string, string>; body?: string; path?: string };
 }
 
 export interface Measurement {
@@ -39,8 +40,11 @@ export interface Measurement {
 	seconds: number;
 }
 
-/** Loads `target` with `spec` from `connections` connections for `seconds` and ranks latencies. */
-export async function measure(target: Target, spec: RequestSpec, connections: number, seconds: number): Promise<Measurement> {
+/**
+ * Loads `target` with `spec` from `connections` connections for `seconds` (or, given `amount`,
+ * until that many requests have answered) and ranks latencies.
+ */
+export async function measure(target: Target, spec: RequestSpec, connections: number, seconds: number, amount?: number): Promise<Measurement> {
 	const latencies: number[] = [];
 	const result = await new Promise<autocannon.Result>((resolve, reject) => {
 		const instance = autocannon(
@@ -51,6 +55,7 @@ export async function measure(target: Target, spec: RequestSpec, connections: nu
 				body: spec.body,
 				connections,
 				duration: seconds,
+				...(amount !== undefined && { amount }),
 				// Stop on time: autocannon checks the clock once per sample interval (1 s by default).
 				sampleInt: 100,
 				...(spec.next && { requests: [{ setupRequest: (request) => varied(request, spec.next as NonNullable<RequestSpec["next"]>) }] }),
@@ -81,8 +86,8 @@ export async function measure(target: Target, spec: RequestSpec, connections: nu
 }
 
 function varied(request: autocannon.Request, next: NonNullable<RequestSpec["next"]>): autocannon.Request {
-	const { headers, body } = next();
-	return { ...request, headers: { ...request.headers, ...headers }, body };
+	const { headers, body, path } = next();
+	return { ...request, headers: { ...request.headers, ...headers }, ...(body !== undefined && { body }), ...(path !== undefined && { path }) };
 }
 
 /** Rounds for the JSON: microseconds are the most a loopback timing can tell. */

@@ -44,7 +44,7 @@ const worker: V4WorkerOptions =
 				name: "edge-context",
 				...source,
 				durableObjects: {
-					SESSION: { className: "SessionObject", useSQLite: true },
+					SESSION: { className: "SessionObject", useSQLite: true, unsafePreventEviction: config.preventEviction },
 					ERASURE: { className: "ErasureObject", useSQLite: true },
 					INDEX_PROJECTOR: { className: "IndexProjector", useSQLite: true },
 				},
@@ -62,7 +62,7 @@ const worker: V4WorkerOptions =
 			? {
 					name: "edge-context-floor",
 					...source,
-					durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true } },
+					durableObjects: { FLOOR: { className: "FloorObject", useSQLite: true, unsafePreventEviction: config.preventEviction } },
 				}
 			: {
 					name: "edge-context-peer-agents-sessions",

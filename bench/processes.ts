@@ -27,6 +27,8 @@ export interface Server {
 	name: string;
 	url: string;
 	logPath: string;
+	/** The process group's id: what the server and its children (workerd) are counted by. */
+	pid: number;
 	stop(): Promise<void>;
 	/** SIGKILL to the whole group at once, as a crash would: no chance to flush or clean up. */
 	kill(): Promise<void>;
@@ -176,7 +178,7 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Ser
 		await stopGroup(child);
 		throw error;
 	}
-	return { name: options.name, url, logPath: options.logPath, stop: () => stopGroup(child), kill: () => killGroup(child) };
+	return { name: options.name, url, logPath: options.logPath, pid: child.pid as number, stop: () => stopGroup(child), kill: () => killGroup(child) };
 }
 
 /** What bench/miniflare-host.ts needs to serve one bundled Worker. */
@@ -193,6 +195,12 @@ export interface MiniflareHostConfig {
 	countRows?: boolean;
 	/** Opens workerd's V8 inspector on this port (bench/profile.ts). */
 	inspectorPort?: number;
+	/**
+	 * Keep the session objects (ours or the floor's) in memory while the host runs. Miniflare evicts an object after
+	 * 10 s without a request (production keeps it longer), so a load spread over more sessions
+	 * than it reaches in 10 s would otherwise start an object on nearly every request.
+	 */
+	preventEviction?: boolean;
 }
 
 /** A Miniflare host, with how long it took to start. */
@@ -217,7 +225,7 @@ export async function startMiniflare(name: string, config: MiniflareHostConfig, 
 		});
 		child.disconnect();
 		await waitHealthy(name, url, child, logPath, pollMs);
-		return { name, url, logPath, startMs: performance.now() - started, stop: () => stopGroup(child), kill: () => killGroup(child) };
+		return { name, url, logPath, pid: child.pid as number, startMs: performance.now() - started, stop: () => stopGroup(child), kill: () => killGroup(child) };
 	} catch (error) {
 		await stopGroup(child);
 		throw error;
