@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { D1Projection } from "../src/db/projection";
 import type { SessionObject } from "../src/session/session-object";
-import { appendBody, callJson, createSession, sessionObject } from "./helpers";
+import { appendBody, callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
 import { failingD1, type Outage } from "./faults";
 
 async function indexRow(id: string) {
@@ -206,6 +206,25 @@ describe("appended events follow a mark, not the outbox", () => {
 		expect(await indexedEvents(forked.body.id)).toBe(2);
 		const texts = await env.DB.prepare("SELECT count(*) AS n FROM event_text WHERE session_id = ?").bind(forked.body.id).first<{ n: number }>();
 		expect(texts?.n).toBe(2);
+	});
+});
+
+describe("when the drain runs", () => {
+	it("waits 30 s for a read's audit record alone, and comes forward to a second for a write", async () => {
+		const id = await createSession();
+		await runJobsUntilIdle(id);
+		const drainDueIn = () =>
+			runInDurableObject(sessionObject(id), (_instance, state) => {
+				const row = state.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM timers WHERE kind = 'drain_outbox'").toArray()[0];
+				return row ? row.due_at - Date.now() : null;
+			});
+		expect(await drainDueIn()).toBeNull();
+		await callJson(`/v1/sessions/${id}/events`);
+		expect(await drainDueIn()).toBeGreaterThan(25_000);
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1) });
+		expect(await drainDueIn()).toBeLessThanOrEqual(1_000);
+		await runJobsUntilIdle(id);
+		expect(await indexedEvents(id)).toBe(1);
 	});
 });
 

@@ -8,8 +8,7 @@
  */
 import type { Caller } from "../../auth/scopes";
 import type { Json } from "../../schemas/common";
-import * as timers from "../kernel/timers";
-import { DRAIN_TIMER, PROJECTION_DELAY_MS } from "../projection/outbox";
+import { scheduleRecords } from "../projection/outbox";
 
 export interface AuditEntry {
 	caller: Caller | null;
@@ -43,7 +42,7 @@ export function record(sql: SqlStorage, entry: AuditEntry, now: number): void {
 		entry.what === null ? null : JSON.stringify(entry.what),
 		caller?.requestId ?? null,
 	);
-	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
+	scheduleRecords(sql, now);
 }
 
 export interface AuditQuery {

@@ -95,7 +95,11 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 		kernel.transaction(() => remember(0));
 	}
 	// The purges may have given up (parked) during a long outage: an erasure retries them.
-	kernel.transaction(() => timers.revive(sql, [DRAIN_TIMER, PURGE_TIMER], Date.now()));
+	// Records waiting out their delay (projection/outbox.ts) are sent now: the erasure waits on them.
+	kernel.transaction(() => {
+		timers.revive(sql, [DRAIN_TIMER, PURGE_TIMER], Date.now());
+		timers.ensureScheduledBy(sql, DRAIN_TIMER, "", Date.now());
+	});
 	await kernel.runDueTimers(Date.now());
 	if (purgePending(sql) || audit.unprojected(sql, 1).length > 0 || kernel.uploadsInFlight()) return ok(answer(sessionId, "pending", recorded(sql)));
 

@@ -111,6 +111,23 @@ export function ensureScheduled(sql: SqlStorage, kind: string, key: string, dueA
 	);
 }
 
+/**
+ * As ensureScheduled, and brings a waiting timer forward to `dueAt` if it was due later; a
+ * running one (it finds the new work itself), or one backing off, is left alone. Only that
+ * move writes the timer row.
+ */
+export function ensureScheduledBy(sql: SqlStorage, kind: string, key: string, dueAt: number): void {
+	sql.exec(
+		`INSERT INTO timers (kind, key, due_at, rev) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, rev = excluded.rev, attempts = 0, parked_at = NULL
+		 WHERE parked_at IS NOT NULL OR (claimed = 0 AND attempts = 0 AND due_at > excluded.due_at)`,
+		kind,
+		key,
+		dueAt,
+		newRev(),
+	);
+}
+
 /** Drops a timer whose work no longer exists (a decided approval, a deleted session). */
 export function cancel(sql: SqlStorage, kind: string, key: string): void {
 	sql.exec("DELETE FROM timers WHERE kind = ? AND key = ?", kind, key);

@@ -4,8 +4,7 @@
  * and by error code). Each change marks its row dirty; the projection drain copies dirty rows
  * to D1 as absolute values (idempotent), where /v1/metrics adds them up across sessions.
  */
-import * as timers from "../kernel/timers";
-import { DRAIN_TIMER, PROJECTION_DELAY_MS } from "../projection/outbox";
+import { scheduleRecords } from "../projection/outbox";
 
 export type Counter = "resumes" | "restores" | "escalations";
 
@@ -31,7 +30,7 @@ export function add(sql: SqlStorage, name: string, label: string, by: number, no
 		label,
 		by,
 	);
-	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
+	scheduleRecords(sql, now);
 }
 
 export function count(sql: SqlStorage, counter: Counter, now: number): void {

@@ -38,9 +38,23 @@ export function project(sql: SqlStorage, change: ProjectionChange, now: number):
 	scheduleProjection(sql, now);
 }
 
-/** Arms the drain for a change it will find on its own (appended events, audit records, figures). */
+/** Arms the drain, within PROJECTION_DELAY_MS, for a change it finds on its own (appended events). */
 export function scheduleProjection(sql: SqlStorage, now: number): void {
-	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
+	timers.ensureScheduledBy(sql, DRAIN_TIMER, "", now + PROJECTION_DELAY_MS);
+}
+
+/**
+ * How long audit records and lookup figures may wait for the drain when no change to the index
+ * does. Measured (bench:sessions, 100 sessions read in turn): with a drain a second after
+ * every read, each read of a rarely read session paid for a drain of its own, and state gets
+ * answered at 192 req/s, p95 149 ms; with 30 s, 356 req/s, p95 34 ms. A write still brings
+ * the drain forward to a second.
+ */
+export const RECORDS_DELAY_MS = 30_000;
+
+/** Arms the drain for records that can wait (see RECORDS_DELAY_MS). */
+export function scheduleRecords(sql: SqlStorage, now: number): void {
+	timers.ensureScheduled(sql, DRAIN_TIMER, "", now + RECORDS_DELAY_MS);
 }
 
 /** What one drain round sends, and what to acknowledge once D1 has it. */
