@@ -119,8 +119,8 @@ async function countOurs(ours: Target, session: string, operation: Operation): P
 	const taken = await takeOurs(ours, session);
 	const request = perOperation(taken.sql, operation.times);
 	const queries = queriesPerOperation(taken.queries, operation.times);
-	// No polling while the drain runs: a poll's own rows would land in its counts.
-	await delay(DRAIN_WAIT_MS);
+	// Records of reads would wait 30 s for the drain: it runs now, and is counted.
+	await drainNow(ours, session);
 	const drained = await takeOurs(ours, session);
 	const { projection } = (await call(ours, "GET", `/v1/sessions/${session}`)) as { projection: { pending: number } };
 	const drain = {
@@ -144,6 +144,11 @@ async function settle(ours: Target, session: string): Promise<void> {
 		await delay(100);
 	}
 	await delay(DRAIN_WAIT_MS);
+	await drainNow(ours, session);
+}
+
+async function drainNow(ours: Target, session: string): Promise<void> {
+	await call(ours, "POST", `/bench/drain/default/${session}`);
 }
 
 async function countPeer(peer: Target, session: string, operation: Operation): Promise<NonNullable<OperationRows["peer"]>> {

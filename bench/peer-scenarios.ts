@@ -43,7 +43,9 @@ export const peerScenarios: PeerScenario[] = [
 		concurrency: [1],
 		async prepare(target, sessionId) {
 			const path = `/v1/sessions/${encodeURIComponent(sessionId)}/events`;
-			await call(target, "POST", "/v1/sessions", { id: sessionId });
+			// A window too large to reach in one run: a compaction would bump the version, and the
+			// next request, expecting the old one, would be refused (409) as designed.
+			await call(target, "POST", "/v1/sessions", { id: sessionId, policy: { modelWindow: 10_000_000 } });
 			let { version } = (await call(target, "POST", path, messages(1))) as { version: number };
 			return {
 				method: "POST",

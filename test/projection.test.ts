@@ -22,6 +22,37 @@ async function breakD1(id: string): Promise<Outage> {
 	return outage;
 }
 
+/**
+ * Puts a D1 in front of the session's drain whose batches wait until released: `sent` settles
+ * when the drain has peeked and is waiting on D1, `release` lets it through.
+ */
+async function holdDrainOnD1(id: string): Promise<{ sent: Promise<void>; release: () => void }> {
+	let release!: () => void;
+	const held = new Promise<void>((resolve) => {
+		release = resolve;
+	});
+	let sending!: () => void;
+	const sent = new Promise<void>((resolve) => {
+		sending = resolve;
+	});
+	await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+		const gated = new Proxy(env.DB, {
+			get(target, property) {
+				const value = Reflect.get(target, property, target);
+				if (typeof value !== "function") return value;
+				if (property !== "batch") return value.bind(target);
+				return async (...args: unknown[]) => {
+					sending();
+					await held;
+					return value.apply(target, args);
+				};
+			},
+		});
+		instance.dependencies.projection = new D1Projection(gated);
+	});
+	return { sent, release };
+}
+
 describe("D1 projection through the outbox", () => {
 	it("indexes sessions and events once the alarm drains the outbox", async () => {
 		const id = await createSession({ body: { agent: "indexer" } });
@@ -113,30 +144,9 @@ describe("a deletion while a drain waits on D1", () => {
 	it("keeps the deletion's purge: the drain's acknowledgement cannot reach a change queued after it peeked", async () => {
 		const id = await createSession();
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(3) });
-		let release!: () => void;
-		const held = new Promise<void>((resolve) => {
-			release = resolve;
-		});
-		let peeked!: () => void;
-		const drainWaiting = new Promise<void>((resolve) => {
-			peeked = resolve;
-		});
-		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
-			const gated = new Proxy(env.DB, {
-				get(target, property) {
-					const value = Reflect.get(target, property, target);
-					if (property !== "batch" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
-					return async (...args: unknown[]) => {
-						peeked();
-						await held;
-						return value.apply(target, args);
-					};
-				},
-			});
-			instance.dependencies.projection = new D1Projection(gated);
-		});
+		const { sent, release } = await holdDrainOnD1(id);
 		const drain = runDurableObjectAlarm(sessionObject(id));
-		await drainWaiting;
+		await sent;
 		// The deletion empties the outbox and queues its purge while the drain holds ids it peeked.
 		expect((await callJson(`/v1/sessions/${id}`, { method: "DELETE" })).status).toBe(202);
 		release();
@@ -156,31 +166,9 @@ describe("appended events follow a mark, not the outbox", () => {
 		const id = await createSession();
 		await runDurableObjectAlarm(sessionObject(id));
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(5) });
-		let release!: () => void;
-		const held = new Promise<void>((resolve) => {
-			release = resolve;
-		});
-		let sent!: () => void;
-		const drainWaiting = new Promise<void>((resolve) => {
-			sent = resolve;
-		});
-		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
-			const gated = new Proxy(env.DB, {
-				get(target, property) {
-					const value = Reflect.get(target, property, target);
-					if (typeof value !== "function") return value;
-					if (property !== "batch") return value.bind(target);
-					return async (...args: unknown[]) => {
-						sent();
-						await held;
-						return value.apply(target, args);
-					};
-				},
-			});
-			instance.dependencies.projection = new D1Projection(gated);
-		});
+		const { sent, release } = await holdDrainOnD1(id);
 		const drain = runDurableObjectAlarm(sessionObject(id));
-		await drainWaiting;
+		await sent;
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(3) });
 		expect((await callJson(`/v1/sessions/${id}`)).body.projection.pending).toBeGreaterThanOrEqual(3);
 		release();

@@ -9,6 +9,17 @@ import type { D1Counts, QueryRows, RowCounts } from "./row-counts";
 /** Sums the billed rows of every cursor `storage.sql.exec` returns, from `install` until `take`. */
 export class SqlRowCounter {
 	#cursors: { query: string; cursor: SqlStorageCursor<Record<string, SqlStorageValue>> }[] = [];
+	#paused = false;
+
+	/** Runs what the bench itself does to the object (not an operation's cost) without counting it. */
+	uncounted<T>(work: () => T): T {
+		this.#paused = true;
+		try {
+			return work();
+		} finally {
+			this.#paused = false;
+		}
+	}
 
 	/** Replaces `storage.sql` with the same object whose `exec` remembers its cursors. */
 	install(storage: DurableObjectStorage): void {
@@ -19,7 +30,7 @@ export class SqlRowCounter {
 			configurable: true,
 			value: (query: string, ...bindings: unknown[]) => {
 				const cursor = exec(query, ...bindings);
-				cursors.push({ query, cursor });
+				if (!this.#paused) cursors.push({ query, cursor });
 				return cursor;
 			},
 		});
