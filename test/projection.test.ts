@@ -185,6 +185,29 @@ describe("appended events follow a mark, not the outbox", () => {
 		expect((await callJson(`/v1/sessions/${id}`)).body.projection).toEqual({ pending: 0, lastError: null });
 	});
 
+	it("sends appended events in the same round as the outbox's changes: a busy outbox does not hold them back", async () => {
+		const id = await createSession();
+		await runJobsUntilIdle(id);
+		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(2) });
+		await callJson(`/v1/sessions/${id}/state/kv/a`, { method: "PUT", body: { value: 1 } });
+		let batches = 0;
+		await runInDurableObject(sessionObject(id), (instance: SessionObject) => {
+			const counted = new Proxy(env.DB, {
+				get(target, property) {
+					const value = Reflect.get(target, property, target);
+					if (typeof value !== "function") return value;
+					if (property === "batch") batches++;
+					return value.bind(target);
+				},
+			});
+			instance.dependencies.projection = new D1Projection(counted);
+		});
+		await runJobsUntilIdle(id);
+		expect(batches).toBe(1);
+		expect(await indexedEvents(id)).toBe(2);
+		expect(await indexRow(id)).toEqual({ version: 3, event_count: 2 });
+	});
+
 	it("projects the events a fork was seeded with, rows and text", async () => {
 		const id = await createSession();
 		await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(2) });

@@ -121,7 +121,8 @@ export async function eraseForSubject(session: SessionContext, request: EraseReq
 	};
 	const keep = {
 		session: request.mode === "tombstone" ? sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM session").toArray() : [],
-		lastAuditSeq: sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM audit").one().seq ?? 0,
+		// Records already in D1 and a week old have left the table: the projected mark covers them.
+		lastAuditSeq: sql.exec<{ seq: number }>("SELECT max(coalesce((SELECT max(seq) FROM audit), 0), (SELECT projected_seq FROM audit_projection)) AS seq").one().seq,
 	};
 	await kernel.wipe((fresh) => {
 		migrate(fresh, CAPABILITIES);

@@ -60,25 +60,23 @@ export function scheduleRecords(sql: SqlStorage, now: number): void {
 /** What one drain round sends, and what to acknowledge once D1 has it. */
 export interface Peeked {
 	changes: ProjectionChange[];
-	/** The last outbox row sent, or null when the round carries appended events (appended.ts). */
+	/** The last outbox row sent, or null when the round carries none. */
 	lastId: number | null;
-	/** The last appended event sent, or null. */
+	/** The last appended event sent (appended.ts), or null. */
 	eventsThrough: number | null;
 }
 
 /**
  * The oldest changes that fit in one D1 batch (at least one, however large: a change of 500
- * events makes 43 statements); once the outbox is empty, the appended events D1 has not seen.
+ * events makes 43 statements), and the appended events D1 has not seen if they fit beside
+ * them: a session whose writes keep the outbox from ever being empty must not hold its events
+ * back. Event rows depend on no other row in D1, and a purge leaves no events to send.
  */
 export function peek(sql: SqlStorage): Peeked | null {
 	const rows = sql.exec<{ id: number; payload: string }>("SELECT id, payload FROM outbox ORDER BY id LIMIT ?", PEEK_ROWS).toArray();
-	if (rows.length === 0) {
-		const appended = peekAppended(sql);
-		return appended && { changes: [appended.change], lastId: null, eventsThrough: appended.through };
-	}
 	const changes: ProjectionChange[] = [];
 	let statements = 0;
-	let lastId = rows[0].id;
+	let lastId: number | null = null;
 	for (const row of rows) {
 		const change = JSON.parse(row.payload) as ProjectionChange;
 		const cost = statementsFor(change);
@@ -87,14 +85,18 @@ export function peek(sql: SqlStorage): Peeked | null {
 		statements += cost;
 		lastId = row.id;
 	}
-	return { lastId, changes, eventsThrough: null };
+	const appended = peekAppended(sql);
+	if (appended && (changes.length === 0 || statements + statementsFor(appended.change) <= MAX_STATEMENTS_PER_BATCH)) {
+		return { changes: [...changes, appended.change], lastId, eventsThrough: appended.through };
+	}
+	return changes.length > 0 ? { changes, lastId, eventsThrough: null } : null;
 }
 
 export function acknowledge(sql: SqlStorage, peeked: Peeked): void {
 	if (peeked.eventsThrough !== null) markAppendedProjected(sql, peeked.eventsThrough);
 	if (peeked.lastId === null) return;
+	sql.exec("UPDATE outbox_mark SET last_removed_id = max(last_removed_id, ?)", peeked.lastId);
 	sql.exec("DELETE FROM outbox WHERE id <= ?", peeked.lastId);
-	rememberRemoved(sql);
 }
 
 /** Changes D1 has not seen: outbox rows and appended events. */
