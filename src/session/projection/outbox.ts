@@ -21,8 +21,8 @@ const PEEK_ROWS = 50;
 const MAX_STATEMENTS_PER_BATCH = 64;
 
 /**
- * Queues a change for the D1 index, in the transaction of the write it describes. The drain
- * timer is only created if none waits: a drain reads the outbox until it is empty and
+ * Queues a change for the D1 index, in the transaction of the write it describes, and brings
+ * the drain within PROJECTION_DELAY_MS. A drain reads the outbox until it is empty and
  * completes in the same synchronous step as that last read (drain.ts), so a row can never be
  * left behind by a drain that is finishing.
  */
@@ -104,12 +104,8 @@ export function pendingCount(sql: SqlStorage): number {
 	return sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n + unprojectedEvents(sql);
 }
 
+/** Empties the outbox, keeping the highest id it gave out so the next one starts above it. */
 export function clear(sql: SqlStorage): void {
-	rememberRemoved(sql);
-	sql.exec("DELETE FROM outbox");
-}
-
-/** Keeps the highest id given out before rows leave, so the next one starts above it. */
-function rememberRemoved(sql: SqlStorage): void {
 	sql.exec("UPDATE outbox_mark SET last_removed_id = max(last_removed_id, coalesce((SELECT max(id) FROM outbox), 0))");
+	sql.exec("DELETE FROM outbox");
 }
