@@ -1,5 +1,25 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, newId } from "./helpers";
+import { callJson, createSession, newId, sessionObject } from "./helpers";
+
+/** Rows the session's SQLite reads from now on (cursor.rowsRead: what Durable Object SQLite bills). */
+async function rowsReadFrom(id: string): Promise<() => Promise<number>> {
+	const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+	await runInDurableObject(sessionObject(id), (_instance, state) => {
+		const sql = state.storage.sql;
+		const exec = sql.exec.bind(sql);
+		Object.defineProperty(sql, "exec", {
+			configurable: true,
+			value: (query: string, ...bindings: unknown[]) => {
+				const cursor = exec(query, ...bindings);
+				cursors.push(cursor);
+				return cursor;
+			},
+		});
+	});
+	// A cursor's figures are read inside the object that made it.
+	return () => runInDurableObject(sessionObject(id), () => cursors.reduce((sum, cursor) => sum + cursor.rowsRead, 0));
+}
 
 async function put(id: string, ns: string, key: string, value: unknown, pinned = false) {
 	const result = await callJson(`/v1/sessions/${id}/state/${ns}/${key}`, { method: "PUT", body: { value, ...(pinned ? { pinned } : {}) } });
@@ -116,6 +136,31 @@ describe("layered context", () => {
 		await link(id, { user, org: newId() });
 		const removed = await link(id, { org: null });
 		expect(removed.body.links).toEqual({ user });
+	});
+
+	it("reads rows in proportion to its share, not to how much the layer pinned", async () => {
+		const measure = async (pinned: number) => {
+			const id = await thread();
+			const memory = await createSession();
+			for (let from = 0; from < pinned; from += 500) {
+				const events = Array.from({ length: Math.min(500, pinned - from) }, (_, index) => ({ type: "note", pinned: true, content: `pinned fact ${from + index} ${"detail ".repeat(10)}` }));
+				expect((await callJson(`/v1/sessions/${memory}/events`, { method: "POST", body: { events } })).status).toBe(201);
+			}
+			await link(id, { memory });
+			const rowsRead = await rowsReadFrom(memory);
+			const { body } = await callJson(`/v1/sessions/${id}/context?budget=600&layers=memory`);
+			expect(body.layers[0].used).toBeLessThanOrEqual(150);
+			return { rows: await rowsRead(), omitted: body.layers[0].omitted, items: body.items.filter((item: { source?: unknown }) => item.source).length };
+		};
+		const few = await measure(10);
+		const many = await measure(2000);
+		expect(many.items).toBe(few.items);
+		expect(few.omitted).toBe(10 - few.items);
+		// What a layer leaves out is counted up to 100 items past what it took: counting reads rows too.
+		expect(many.omitted).toBe(100);
+		// Each pinned event costs about two rows (the event and its retraction check): reading all
+		// 2,000 would be some 4,000; the cut and the bounded count stay near 250.
+		expect(many.rows).toBeLessThan(few.rows + 300);
 	});
 
 	it("lets a credential link only sessions it could read itself, with every namespace", async () => {

@@ -1861,7 +1861,7 @@ export interface components {
         LayerUse: {
             budget: number;
             layer: string;
-            /** @description Pinned items, digest lines or a summary left out for the budget */
+            /** @description Pinned items, digest lines or a summary left out for the budget (pinned items and digest lines are counted up to 100 past those taken) */
             omitted: number;
             /** @example user:42 */
             sessionId: string;

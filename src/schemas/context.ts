@@ -63,7 +63,7 @@ export const LayerUse = z
 		version: Version.nullable().openapi({ description: "The layer session's version its items reflect" }),
 		budget: z.number().int().max(Number.MAX_SAFE_INTEGER),
 		used: z.number().int().max(Number.MAX_SAFE_INTEGER),
-		omitted: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "Pinned items, digest lines or a summary left out for the budget" }),
+		omitted: z.number().int().max(Number.MAX_SAFE_INTEGER).openapi({ description: "Pinned items, digest lines or a summary left out for the budget (pinned items and digest lines are counted up to 100 past those taken)" }),
 		unavailable: z.string().optional().openapi({ description: "Why the layer contributed nothing: session_deleted, session_not_found" }),
 	})
 	.openapi("LayerUse");

@@ -206,17 +206,29 @@ export function lastSeqAt(sql: SqlStorage, version: number): number {
 
 /** Pinned events visible at the given intervals, oldest first; pinned events are never compacted. */
 export function pinnedEvents(sql: SqlStorage, intervals: Intervals, types?: EventType[]): EventRow[] {
+	return [...pinnedEventsOldestFirst(sql, intervals, types)];
+}
+
+/** The same through a cursor, for a layer that stops pulling at its share of the budget. */
+export function* pinnedEventsOldestFirst(sql: SqlStorage, intervals: Intervals, types?: EventType[]): Generator<EventRow> {
+	const pinned = pinnedEventsWhere(intervals, types);
+	yield* sql.exec<Row>(`SELECT ${COLUMNS} FROM events WHERE ${pinned.clause} ORDER BY seq`, ...pinned.params);
+}
+
+/** Pinned events counted up to a limit, so counting what a layer left out reads no more rows than that. */
+export function pinnedEventCountUpTo(sql: SqlStorage, intervals: Intervals, limit: number): number {
+	const pinned = pinnedEventsWhere(intervals);
+	return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${pinned.clause} LIMIT ?)`, ...pinned.params, limit).one().n;
+}
+
+function pinnedEventsWhere(intervals: Intervals, types?: EventType[]): { clause: string; params: Array<string | number> } {
 	const typeFilter = types?.length ? `AND type IN (${types.map(() => "?").join(",")})` : "";
 	const visible = visibilitySql(intervals);
 	const notRetracted = notRetractedSql(intervals);
-	return sql
-		.exec<Row>(
-			`SELECT ${COLUMNS} FROM events WHERE pinned = 1 AND ${visible.clause} AND ${notRetracted.clause} ${typeFilter} ORDER BY seq`,
-			...visible.params,
-			...notRetracted.params,
-			...(types ?? []),
-		)
-		.toArray();
+	return {
+		clause: `pinned = 1 AND ${visible.clause} AND ${notRetracted.clause} ${typeFilter}`,
+		params: [...visible.params, ...notRetracted.params, ...(types ?? [])],
+	};
 }
 
 /** Tokens an event takes in a window: its preview's when its content is in R2. */

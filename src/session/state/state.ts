@@ -114,8 +114,13 @@ function logChange(sql: SqlStorage, row: StateRow, deleted: boolean): void {
 
 /** Pinned keys now, most recently written first (a window holds all of them or is refused). */
 export function pinnedState(sql: SqlStorage, namespaces: string[] | undefined, scope: readonly string[] | null): StateRow[] {
+	return [...pinnedStateNewestFirst(sql, namespaces, scope)];
+}
+
+/** Pinned keys through a cursor, for a layer that stops pulling at its share of the budget. */
+export function* pinnedStateNewestFirst(sql: SqlStorage, namespaces: string[] | undefined, scope: readonly string[] | null): Generator<StateRow> {
 	const filter = namespaceFilter(namespaces, scope);
-	return sql.exec<Row>(`SELECT * FROM state WHERE pinned = 1 ${filter.clause} ORDER BY version DESC, ns, key`, ...filter.params).toArray();
+	yield* sql.exec<Row>(`SELECT * FROM state WHERE pinned = 1 ${filter.clause} ORDER BY version DESC, ns, key`, ...filter.params);
 }
 
 /**
@@ -130,6 +135,14 @@ export function* unpinnedStateNewestFirst(sql: SqlStorage, namespaces: string[] 
 export function unpinnedStateCount(sql: SqlStorage, namespaces: string[] | undefined, scope: readonly string[] | null): number {
 	const filter = namespaceFilter(namespaces, scope);
 	return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM state WHERE pinned = 0 ${filter.clause}`, ...filter.params).one().n;
+}
+
+/** Keys (pinned or not) counted up to a limit, so counting what a layer left out reads no more rows than that. */
+export function stateCountUpTo(sql: SqlStorage, pinned: boolean, scope: readonly string[] | null, limit: number): number {
+	const filter = namespaceFilter(undefined, scope);
+	return sql
+		.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM state WHERE pinned = ? ${filter.clause} LIMIT ?)`, pinned ? 1 : 0, ...filter.params, limit)
+		.one().n;
 }
 
 /**
