@@ -87,6 +87,20 @@ describe("handoffs", () => {
 		expect(fromParent.links).toEqual([expect.objectContaining({ kind: "fork", from: a, to: fork.body.id })]);
 	});
 
+	it("traces a session created with parentId as a parent link, and a handoff target's parent by its handoff alone", async () => {
+		const a = await triage();
+		const child = await createSession({ body: { parentId: a } });
+		const fromChild = (await callJson(`/v1/sessions/${child}/lineage`)).body;
+		expect(fromChild.links).toEqual([expect.objectContaining({ kind: "parent", from: a, to: child })]);
+		const handedTo = newId("research");
+		const handoff = await callJson(`/v1/sessions/${child}/handoffs`, { method: "POST", body: { to: { agent: "research", sessionId: handedTo }, task: "go on" } });
+		expect(handoff.status).toBe(201);
+		await runJobsUntilIdle(child);
+		const fromParent = (await callJson(`/v1/sessions/${a}/lineage`)).body;
+		expect(fromParent.sessions.map((node: { id: string }) => node.id).sort()).toEqual([a, child, handedTo].sort());
+		expect(fromParent.links.map((link: { kind: string; from: string; to: string }) => `${link.kind} ${link.from}>${link.to}`)).toEqual([`parent ${a}>${child}`, `handoff ${child}>${handedTo}`]);
+	});
+
 	it("refuses a package whose task does not fit maxTokens with 422, and touches neither side", async () => {
 		const a = await triage();
 		const before = (await callJson(`/v1/sessions/${a}`)).body.version;
@@ -134,6 +148,28 @@ describe("handoffs", () => {
 		expect(refused.body.error.code).toBe("subject_mismatch");
 		expect(await eventsOf(other, "handoff_in")).toHaveLength(0);
 		expect(await eventsOf(a, "handoff_out")).toHaveLength(0);
+	});
+
+	it("hands over open work (workflow steps, pending approvals) and where compacted events are archived", async () => {
+		const a = await createSession({ body: { agent: "triage", policy: { keepRecentEvents: 1 } } });
+		await append(a, ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((index) => ({ type: "note", content: `old note ${index}` })));
+		const compacted = await callJson(`/v1/sessions/${a}/compact`, { method: "POST", body: { summary: "Earlier: notes about Acme", upToSeq: 8 } });
+		expect(compacted.body).toMatchObject({ compacted: true });
+		await callJson(`/v1/sessions/${a}/workflows/fix-import`, { method: "PUT", body: { steps: [{ id: "patch", action: "patch the VAT mapper" }] } });
+		const approval = await callJson(`/v1/sessions/${a}/approvals`, { method: "POST", body: { title: "Refund Acme", summary: "Two invoices double-charged", requestedBy: "triage" } });
+		expect(approval.status).toBe(201);
+
+		const { status, body } = await callJson(`/v1/sessions/${a}/handoffs`, { method: "POST", body: { to: { agent: "research" }, task: "finish the fix" } });
+		expect(status).toBe(201);
+		const openItems = body.package.openItems.join("\n");
+		expect(openItems).toContain("patch the VAT mapper");
+		expect(openItems).toContain("Refund Acme");
+		const archive = body.package.refs.find((ref: { kind: string }) => ref.kind === "archive");
+		expect(archive).toMatchObject({ sessionId: a, fromSeq: 1, toSeq: 8 });
+		expect(archive.events).toBeGreaterThan(0);
+		// The archive reference reads back: the compacted events come from R2 through the source.
+		const archived = await callJson(`/v1/sessions/${a}/events?after=${archive.fromSeq - 1}&limit=${archive.toSeq}&includeArchived=true`);
+		expect(archived.body.events.map((event: { seq: number }) => event.seq)).toContain(archive.toSeq);
 	});
 
 	it("carries large content as references to the source, not inline", async () => {

@@ -114,14 +114,21 @@ describe("search within a session", () => {
 		expect((await search(id, "q=axolotl")).body.hits).toEqual([expect.objectContaining({ seq: 1, archived: true })]);
 	});
 
-	it("answers FTS5-looking input with a sane result or a 400, never a 500", async () => {
+	it("reads FTS5 syntax as plain words: a query with words answers 200, one without is a clear 400, never a 500", async () => {
 		const id = await createSession();
 		await append(id, [{ type: "note", content: "alpha beta gamma NEAR the end" }]);
-		for (const q of ['"', "AND (", "*", "NEAR(", "alpha AND (beta", 'body:alpha"', "-beta", "^gamma", "alpha OR", "NOT", "{body}: x", "'; DROP TABLE events; --"]) {
+		const asWords = ["AND (", "NEAR(", "alpha AND (beta", 'body:alpha"', "-beta", "^gamma", "alpha OR", "NOT", "{body}: x", "'; DROP TABLE events; --"];
+		for (const q of asWords) {
 			const { status, body } = await search(id, `q=${encodeURIComponent(q)}`);
-			expect([200, 400], `${q} → ${status} ${JSON.stringify(body)}`).toContain(status);
-			if (status === 400) expect(body).toMatchObject({ error: { code: "validation_failed" } });
+			expect(status, `${q} → ${status} ${JSON.stringify(body)}`).toBe(200);
 		}
+		for (const q of ['"', "*", "( ) ^ :", "-"]) {
+			const { status, body } = await search(id, `q=${encodeURIComponent(q)}`);
+			expect(status, `${q} → ${status}`).toBe(400);
+			expect(body).toMatchObject({ error: { code: "validation_failed", details: { issues: [{ path: "q" }] } } });
+		}
+		expect((await search(id, `q=${encodeURIComponent("-beta")}`)).body.hits).toHaveLength(1);
+		expect((await search(id, `q=${encodeURIComponent("^gamma")}`)).body.hits).toHaveLength(1);
 		expect((await search(id, `q=${encodeURIComponent("alpha AND (beta")}`)).body.hits).toHaveLength(1);
 		const empty = await search(id, `q=${encodeURIComponent('"*"')}`);
 		expect(empty.status).toBe(400);
@@ -175,6 +182,18 @@ describe("search in copies of a session", () => {
 });
 
 describe("search across sessions", () => {
+	it("indexes the first 2 KB of an event's text, and the session search all of it", async () => {
+		const head = `wombat${crypto.randomUUID().slice(0, 8)}`;
+		const tail = `numbat${crypto.randomUUID().slice(0, 8)}`;
+		const id = await createSession();
+		await append(id, [{ type: "tool_result", name: "crawl", content: `${head} ${"filler words in a long page ".repeat(300)} ${tail}` }]);
+		await runJobsUntilIdle(id);
+		const across = async (word: string) => (await callJson(`/v1/search?q=${word}`)).body.hits.map((hit: { sessionId: string }) => hit.sessionId);
+		expect(await across(head)).toEqual([id]);
+		expect(await across(tail)).toEqual([]);
+		expect((await search(id, `q=${tail}`)).body.hits).toEqual([expect.objectContaining({ seq: 1 })]);
+	});
+
 	it("finds events of the tenant's sessions, filtered by agent and subject, nothing of another tenant", async () => {
 		const tenant = newId("t").slice(0, 30).toLowerCase();
 		const key = await mintKey("writer", tenant);
@@ -196,7 +215,10 @@ describe("search across sessions", () => {
 		expect(all.body.hits[0].snippet).toContain(`**${word}**`);
 		expect((await callJson(`/v1/search?q=${word}&agent=coder`, { key })).body.hits).toEqual([expect.objectContaining({ sessionId: second, agent: "coder" })]);
 		expect((await callJson(`/v1/search?q=${word}&subject=user-1`, { key })).body.hits).toEqual([expect.objectContaining({ sessionId: first, subject: "user-1" })]);
-		expect((await callJson(`/v1/search?q=${encodeURIComponent('( * "')}`, { key })).status).toBe(400);
+		const noWord = await callJson(`/v1/search?q=${encodeURIComponent('( * "')}`, { key });
+		expect(noWord.status).toBe(400);
+		expect(noWord.body.error).toMatchObject({ code: "validation_failed", details: { issues: [{ path: "q" }] } });
+		expect(noWord.body.error.message).toContain("no word");
 		expect((await callJson(`/v1/search?q=${encodeURIComponent(`NEAR(${word} *`)}`, { key })).body.hits).toHaveLength(2);
 	});
 

@@ -1897,8 +1897,11 @@ export interface components {
             at: string;
             /** @example user:42 */
             from: string;
-            /** @enum {string} */
-            kind: "fork" | "handoff" | "subagent";
+            /**
+             * @description parent: created with parentId (and no other link between the two)
+             * @enum {string}
+             */
+            kind: "parent" | "fork" | "handoff" | "subagent";
             /** @description The handoff id, or null */
             ref: string | null;
             /** @description A subagent's: running, completed or timed_out */

@@ -1,5 +1,5 @@
 /**
- * `GET …/lineage`: walks the sessions linked to one (fork parents and forks, handoff sources
+ * `GET …/lineage`: walks the sessions linked to one (parents and children, fork parents and forks, handoff sources
  * and targets, subagents and their parents), asking each session for its own links and the
  * D1 index for children that name it as their parent. Sessions the credential may not reach
  * are left out, with their links.
@@ -60,6 +60,9 @@ export async function lineage(env: Env, principal: Principal, rootId: string): P
 			nodes.set(id, { id, agent: self.agent, status: "active", closed: self.closed, createdAt: self.createdAt });
 			if (self.forkedFrom) addLink({ kind: "fork", from: self.forkedFrom.sessionId, to: id, ref: null, status: null, at: self.createdAt });
 			enqueue(self.forkedFrom?.sessionId ?? self.parentId);
+			// A session created with a parentId is linked to it, unless a fork, handoff or subagent link already says how.
+			const parentLinked = self.forkedFrom !== null || self.links.some((link) => link.peer === self.parentId);
+			if (self.parentId && !parentLinked) addLink({ kind: "parent", from: self.parentId, to: id, ref: null, status: null, at: self.createdAt });
 			for (const link of self.links) {
 				enqueue(link.peer);
 				if (link.kind === "handoff_out") addLink({ kind: "handoff", from: id, to: link.peer, ref: link.ref, status: null, at: link.at });

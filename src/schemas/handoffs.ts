@@ -82,7 +82,7 @@ export const HandoffResult = z
 	.openapi("HandoffResult");
 export type HandoffResult = z.infer<typeof HandoffResult>;
 
-export const LineageKind = z.enum(["fork", "handoff", "subagent"]);
+export const LineageKind = z.enum(["parent", "fork", "handoff", "subagent"]).openapi({ description: "parent: created with parentId (and no other link between the two)" });
 
 export const LineageNode = z
 	.object({
