@@ -30,12 +30,13 @@ function model(turns: Array<{ text?: string; toolCall?: { id: string; name: stri
 }
 
 /** One streamed turn, as a route handler runs it: the reply is saved when the stream finishes. */
-async function turn(chatId: string, messages: UIMessage[], languageModel: MockLanguageModelV4, tools = {}) {
+async function turn(chatId: string, messages: UIMessage[], languageModel: MockLanguageModelV4, tools = {}, messageMetadata?: (options: { part: { type: string } }) => unknown) {
 	let saved: Promise<void> = Promise.resolve();
 	const result = streamText({ model: languageModel, messages: await convertToModelMessages(messages), tools, stopWhen: ({ steps }) => steps.length >= 2 });
 	const stream = result.toUIMessageStream({
 		originalMessages: messages,
 		generateMessageId: () => `a-${crypto.randomUUID()}`,
+		messageMetadata,
 		onFinish: ({ messages: all }) => {
 			saved = chats.saveChat({ chatId, messages: all });
 		},
@@ -95,6 +96,22 @@ describe("Vercel AI SDK chat store", () => {
 		const version = (await callJson(`/v1/sessions/${chatId}`)).body.version;
 		await chats.saveChat({ chatId, messages: latest });
 		expect((await callJson(`/v1/sessions/${chatId}`)).body.version).toBe(version);
+	});
+
+	it("keeps message metadata: a streamed reply's comes back on reload, and a change to it alone is a new revision", async () => {
+		const chatId = newId("chat");
+		const question: UIMessage = { ...user("Bonjour ?"), metadata: { locale: "fr" } };
+		const stamp = ({ part }: { part: { type: string } }) => (part.type === "start" ? { model: "mock-1" } : part.type === "finish" ? { finishedAt: 1_700_000_000 } : undefined);
+		await turn(chatId, [question], model([{ text: "Bonjour !" }]), {}, stamp);
+		const reloaded = await chats.loadChat(chatId);
+		expect(reloaded[0]).toEqual(question);
+		expect(reloaded[1].metadata).toEqual({ model: "mock-1", finishedAt: 1_700_000_000 });
+
+		const rated = [reloaded[0], { ...reloaded[1], metadata: { ...(reloaded[1].metadata as object), rating: "up" } }];
+		await chats.saveChat({ chatId, messages: rated });
+		expect(await chats.loadChat(chatId)).toEqual(rated);
+		const log = (await callJson(`/v1/sessions/${chatId}/events?includeRetracted=true`)).body.events;
+		expect(log.map((event: { retracted?: boolean }) => event.retracted === true)).toEqual([false, true, false]);
 	});
 
 	it("keeps the whole chat through a compaction, an event another writer added, and a restore", async () => {
