@@ -298,6 +298,58 @@ describe("OpenAI Agents SDK session", () => {
 		expect(await ours.getItems()).toEqual([{ type: "message", role: "user", content: "exactly once" }]);
 	});
 
+	it("keeps an item appended while the runner replaces the history with a compaction", async () => {
+		const sessionId = newId("agents");
+		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
+		const other = new EdgeContextSession({ baseUrl: "http://edge-context.test", apiKey: ADMIN_KEY, sessionId, backoffMs: 5, fetch: direct });
+		const raced = { type: "message", role: "user", content: "added by another process mid-compaction" } as AgentInputItem;
+		let races = 0;
+		// The other process's append lands between the compaction's read of the history and its write.
+		const ours = new EdgeContextSession({
+			baseUrl: "http://edge-context.test",
+			apiKey: ADMIN_KEY,
+			sessionId,
+			backoffMs: 5,
+			fetch: async (input, init) => {
+				const request = new Request(input, init);
+				if (request.url.endsWith("/events/retract") && races++ === 0) await other.addItems([raced]);
+				return exports.default.fetch(request);
+			},
+		});
+		await ours.addItems([{ type: "message", role: "user", content: "old question" }, assistantMessage("old answer")]);
+		// An input that starts with a compaction item: the runner replaces the stored history with the turn it starts.
+		const compaction = { type: "compaction", encrypted_content: "summary of the old turns" } as AgentInputItem;
+		const question = { type: "message", role: "user", content: "go on" } as AgentInputItem;
+		const model = new ScriptedModel([[assistantMessage("Going on.")]]);
+		await run(researcher(model), [compaction, question], { session: ours });
+		expect(races).toBeGreaterThan(0);
+		// The turn (compaction, question, answer) replaced the old history; the append read after it is kept, after it.
+		expect(await ours.getItems()).toEqual([compaction, question, assistantMessage("Going on."), raced]);
+	});
+
+	it("refuses a compaction replacement when the history it read lost an item meanwhile, and changes nothing", async () => {
+		const sessionId = newId("agents");
+		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
+		const other = new EdgeContextSession({ baseUrl: "http://edge-context.test", apiKey: ADMIN_KEY, sessionId, backoffMs: 5, fetch: direct });
+		let races = 0;
+		const ours = new EdgeContextSession({
+			baseUrl: "http://edge-context.test",
+			apiKey: ADMIN_KEY,
+			sessionId,
+			backoffMs: 5,
+			fetch: async (input, init) => {
+				const request = new Request(input, init);
+				if (request.url.endsWith("/events/retract") && races++ === 0) await other.popItem();
+				return exports.default.fetch(request);
+			},
+		});
+		await ours.addItems([{ type: "message", role: "user", content: "question" }, assistantMessage("answer")]);
+		const compacted = [{ type: "compaction", encrypted_content: "summary" }] as AgentInputItem[];
+		await expect(ours.replaceHistoryWithCompaction(compacted)).rejects.toBeInstanceOf(UserError);
+		// Only the other process's pop happened.
+		expect(await ours.getItems()).toEqual([{ type: "message", role: "user", content: "question" }]);
+	});
+
 	it("replaces the whole history with a compaction item and its suffix in one write", async () => {
 		const ours = edgeSession();
 		await ours.addItems([{ type: "message", role: "user", content: "old" }, assistantMessage("older answer")]);

@@ -163,10 +163,15 @@ export class EdgeContextSaver extends BaseCheckpointSaver {
 		});
 	}
 
-	/** Clears the thread's checkpoints and writes so its id can be used again (its session stays). */
+	/**
+	 * Clears the thread's checkpoints and writes, and retracts the messages mirrored from it, so
+	 * its id can be used again (its session stays). The ids sent are forgotten with them: a new
+	 * run on the id that reuses one must send it again.
+	 */
 	async deleteThread(threadId: string): Promise<void> {
 		await this.#request("DELETE", `${thread(threadId)}/graph`);
 		this.#ownThreads.delete(threadId);
+		this.#mirrored.delete(threadId);
 	}
 
 	async #toTuple(stored: GraphTuple): Promise<CheckpointTuple> {

@@ -35,6 +35,8 @@ const ITEM_MARK = "openaiAgentsItem";
 const BYTES_TAG = "$edgeContextBytes";
 /** The most events one write takes (the API's limit). */
 const MAX_EVENTS_PER_WRITE = 500;
+/** The most seqs a retraction compares (the API's limit). */
+const MAX_EXPECTED_SEQS = 1000;
 /** Re-reads after a concurrent write moved the tail under a pop or a replacement. */
 const TAIL_ATTEMPTS = 10;
 
@@ -106,11 +108,38 @@ export class EdgeContextSession implements SessionHistoryTransactionAwareSession
 		await this.#session.events.retract({ fromSeq: 1 });
 	}
 
-	/** The whole history becomes `items` (a compaction item and its kept suffix) in one write. */
+	/**
+	 * The whole history becomes `items` (a compaction item and its kept suffix) in one write,
+	 * guarded by what it replaces (compare-and-set: the seqs read, or the version they were read
+	 * at when there are more than the API compares). The SDK does not say which history its
+	 * compaction summarized, so it is the one read here: items another writer appends after that
+	 * read are not in the summary, and they are kept, re-appended after the replacement in their
+	 * order (a retraction hides a whole tail). If the history read lost events meanwhile (a pop,
+	 * another replacement), the compaction no longer describes it: that is a UserError, and
+	 * nothing changes.
+	 */
 	async replaceHistoryWithCompaction(items: AgentInputItem[]): Promise<void> {
 		await this.#ensureSession();
 		if (items.length > MAX_EVENTS_PER_WRITE) throw new UserError(`A replacement history holds at most ${MAX_EVENTS_PER_WRITE} items`);
-		await this.#session.events.retract({ fromSeq: 1, ...(items.length > 0 ? { events: items.map((item) => eventFor(item)) } : {}) });
+		let replaced: number[] | undefined;
+		for (let attempt = 1; ; attempt++) {
+			// The version first: if it has not moved by the write, nothing changed since this read.
+			const { version } = await this.#session.describe();
+			const current = await this.#readFrom(0);
+			replaced ??= current.map((event) => event.seq);
+			if (replaced.some((seq, index) => current[index]?.seq !== seq)) {
+				throw new UserError("Session history changed while it was being replaced with a compaction; the replacement was not applied.");
+			}
+			const events = [...items, ...itemsOf(current.slice(replaced.length))].map((item) => eventFor(item));
+			if (events.length > MAX_EVENTS_PER_WRITE) throw new UserError(`A replacement history holds at most ${MAX_EVENTS_PER_WRITE} items`);
+			const guard = current.length <= MAX_EXPECTED_SEQS ? { expectSeqs: current.map((event) => event.seq) } : { expectedVersion: version };
+			try {
+				await this.#session.events.retract({ fromSeq: 1, ...guard, ...(events.length > 0 ? { events } : {}) });
+				return;
+			} catch (error) {
+				if (!(isTailChanged(error) || isVersionConflict(error)) || attempt >= TAIL_ATTEMPTS) throw error;
+			}
+		}
 	}
 
 	async applyHistoryTransaction({ operationId, transaction }: SessionHistoryTransactionArgs): Promise<void> {
@@ -225,6 +254,10 @@ function itemsOf(events: LoggedEvent[]): AgentInputItem[] {
 
 function isTailChanged(error: unknown): boolean {
 	return error instanceof EdgeContextError && error.code === "tail_changed";
+}
+
+function isVersionConflict(error: unknown): boolean {
+	return error instanceof EdgeContextError && error.code === "version_conflict";
 }
 
 function alreadyAppliedDifferently(): UserError {

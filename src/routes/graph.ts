@@ -26,8 +26,10 @@ graphRoutes.openapi(
 		summary: "Store a LangGraph checkpoint and the channel values it changed (the thread's session is created on its first one)",
 		description:
 			"One transaction: the checkpoint (without its channel values), and each new channel value keyed by (namespace, channel, " +
-			"version); a value already stored at that version is kept. Values larger than the inline limit go to R2. Nothing is " +
-			"appended to the events, the state or the context window, and no tokens are counted; the session version moves by one.",
+			"version); a value already stored at that version is kept. Values larger than the inline limit go to R2. The checkpoint " +
+			"itself stays out of the events, the state, the token counts and the context window. The root graph's messages sent in " +
+			"`conversation` are mirrored: those whose id the session has not seen are appended as message events (so they count " +
+			"tokens and show in the window). The session version moves by one.",
 		security: bearerSecurity,
 		request: { params: SessionParams, headers: WriteHeaders, body: { required: true, content: { "application/json": { schema: GraphPutBody } } } },
 		responses: { 200: writeJson(GraphWriteResult, "Stored"), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },
@@ -121,7 +123,10 @@ graphRoutes.openapi(
 		operationId: "deleteGraphThread",
 		tags: ["langgraph"],
 		summary: "Clear the thread's graph data so its id can be used again",
-		description: "Empties the checkpoints, channel values and pending writes; the session, its events and state stay. A thread that does not exist is already clear.",
+		description:
+			"One transaction: empties the checkpoints, channel values and pending writes, and retracts the message events mirrored " +
+			"from the graph's conversation (they leave the events list and the context window, and stay in the history with " +
+			"`includeRetracted=true`). The session, its state and events written otherwise stay. A thread that does not exist is already clear.",
 		security: bearerSecurity,
 		request: { params: SessionParams, headers: WriteHeaders },
 		responses: { 200: writeJson(z.object({ deleted: z.number().int().openapi({ description: "Checkpoints removed" }), version: Version }), "Cleared"), ...errorResponses(409, 410, 423, 503) },

@@ -120,3 +120,34 @@ test("a graph's conversation is mirrored into the log once, so the window shows 
 	// The saver sends each message once: later puts carry only what is new.
 	expect(sentConversations.flat().sort()).toEqual(["question-1", "question-2", "reply-1", "reply-2"]);
 });
+
+test("deleteThread retracts the mirrored conversation, so a new run on the reused id starts with an empty window and mirrors its own messages", async () => {
+	const key = await freshTenantKey();
+	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	let reply = 0;
+	const graph = new StateGraph(MessagesAnnotation)
+		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
+		.addEdge(START, "agent")
+		.addEdge("agent", END)
+		.compile({ checkpointer });
+	const config = { configurable: { thread_id: "reused-chat" } };
+	await graph.invoke({ messages: [new HumanMessage({ id: "question-1", content: "The old question" })] }, config);
+	// Someone else's event in the same session is not the graph's: it stays.
+	await api(key, "POST", "/v1/sessions/reused-chat/events", { events: [{ type: "note", content: "an operator's note" }] });
+	const windowContents = async () => (await api(key, "GET", "/v1/sessions/reused-chat/context?budget=100000")).body.items.map((item: { content: unknown }) => item.content);
+	expect(await windowContents()).toEqual(["The old question", "answer number 1", "an operator's note"]);
+
+	await checkpointer.deleteThread("reused-chat");
+	expect(await windowContents()).toEqual(["an operator's note"]);
+	const listed = (await api(key, "GET", "/v1/sessions/reused-chat/events")).body.events as Array<{ content: unknown }>;
+	expect(listed.map((event) => event.content)).toEqual(["an operator's note"]);
+	// Retracted, not erased: the audit history still holds the old conversation.
+	const history = (await api(key, "GET", "/v1/sessions/reused-chat/events?includeRetracted=true")).body.events as Array<{ content: unknown; retracted?: boolean }>;
+	expect(history.filter((event) => event.retracted).map((event) => event.content)).toEqual(["The old question", "answer number 1"]);
+
+	// The new run reuses the id "question-1": the server and the saver both forgot it was sent.
+	await graph.invoke({ messages: [new HumanMessage({ id: "question-1", content: "The new question" })] }, config);
+	expect(await windowContents()).toEqual(["an operator's note", "The new question", "answer number 2"]);
+	const state = await graph.getState(config);
+	expect(state.values.messages.map((message: { content: unknown }) => message.content)).toEqual(["The new question", "answer number 2"]);
+});

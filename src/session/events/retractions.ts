@@ -49,3 +49,32 @@ export function recordRetractions(sql: SqlStorage, kind: Kind, refsSql: { clause
 export function latestRetraction(sql: SqlStorage): number {
 	return sql.exec<{ v: number | null }>("SELECT max(version) AS v FROM retractions").one().v ?? 0;
 }
+
+/**
+ * Hides the events in effect that `seqs` names (anywhere in the log, not only a tail) as of
+ * `version`, and the summaries in effect covering any of them, since a summary would carry them
+ * back into the window. Returns how many events it hid. Inside the retracting write's transaction.
+ */
+export function retractSeqs(sql: SqlStorage, intervals: Intervals, seqs: { clause: string; params: Array<string | number> }, version: number): number {
+	const visible = visibilitySql(intervals);
+	const notRetracted = notRetractedSql(intervals);
+	const hidden = sql
+		.exec<{ seq: number }>(`SELECT seq FROM events WHERE seq IN (${seqs.clause}) AND ${visible.clause} AND ${notRetracted.clause}`, ...seqs.params, ...visible.params, ...notRetracted.params)
+		.toArray()
+		.map((row) => row.seq);
+	if (hidden.length === 0) return 0;
+	const list = JSON.stringify(hidden);
+	recordRetractions(sql, "event", { clause: "SELECT value AS ref FROM json_each(?)", params: [list] }, version);
+	const summaries = visibilitySql(intervals);
+	const shown = notRetractedSql(intervals, "compactions.id", "summary");
+	recordRetractions(
+		sql,
+		"summary",
+		{
+			clause: `SELECT id AS ref FROM compactions WHERE EXISTS (SELECT 1 FROM json_each(?) WHERE value BETWEEN compactions.from_seq AND compactions.to_seq) AND ${summaries.clause} AND ${shown.clause}`,
+			params: [list, ...summaries.params, ...shown.params],
+		},
+		version,
+	);
+	return hidden.length;
+}

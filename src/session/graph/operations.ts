@@ -4,8 +4,8 @@
  * graph's bookkeeping appends no event, counts no tokens and touches no state, so it never
  * shows in the context window, the token counts or the state history. What does show is the
  * conversation: a put carries the root graph's messages, and those new to the session are
- * appended as message events in the same write. `getTuple` and `list` are one
- * read each. Values larger than the session's inline limit go to R2 in prepare.
+ * appended as message events in the same write (and retracted by `deleteThread`). `getTuple`
+ * and `list` are one read each. Values larger than the session's inline limit go to R2 in prepare.
  */
 import { BlobStoreUnavailable } from "../../blobs/blob-store";
 import { fail, ok, type Result } from "../../errors";
@@ -16,7 +16,10 @@ import type { WriteOptions, WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import type { RecordedEvent } from "../../schemas/events";
 import { commitEvents, prepareEvents } from "../events/operations";
-import { bumpVersion, indexRow, inlineLimitOf, type SessionRow } from "../sessions/session-row";
+import { bumpVersion, indexRow, inlineLimitOf, readSession, type SessionRow } from "../sessions/session-row";
+import { refreshContextSize } from "../compaction/compactor";
+import { retractSeqs } from "../events/retractions";
+import { visibleIntervals } from "../history/visibility";
 import { fromBase64, toBase64 } from "./bytes";
 import { clearGraph, insertBlob, insertCheckpoint, insertWrite, listTuples, readTuple, type StoredTuple, type StoredValue } from "./store";
 
@@ -89,17 +92,27 @@ export function putWrites(session: SessionContext, body: GraphWritesBody, option
 }
 
 /**
- * Clears the graph's data so the thread id can be used again; the session, its events and
- * state stay. Values already in R2 stay there until the session is deleted: keys are content
- * addressed and shared, and only the session's own purge can sweep them without racing a write.
+ * Clears the graph's data so the thread id can be used again; the session, its state and the
+ * events others wrote stay. The messages mirrored from the graph's conversation are retracted
+ * in the same write: a reused id would otherwise start with the old conversation in its window.
+ * They leave the list and the window and stay in the log's history, as any retraction's do.
+ * Values already in R2 stay there until the session is deleted: keys are content addressed
+ * and shared, and only the session's own purge can sweep them without racing a write.
  */
 export function deleteThread(session: SessionContext, options: WriteOptions): Promise<WriteResult<{ deleted: number; version: number }>> {
 	return session.kernel.write({
 		operation: "graph_delete_thread",
 		options,
 		apply: ({ row, now }) => {
-			const deleted = clearGraph(session.sql);
-			return ok({ deleted, version: deleted > 0 ? bump(session.sql, now) : (row as SessionRow).version });
+			const current = row as SessionRow;
+			const retracted = retractSeqs(session.sql, visibleIntervals(session.sql, current.version), { clause: "SELECT seq FROM graph_messages", params: [] }, current.version + 1);
+			const cleared = clearGraph(session.sql);
+			if (retracted === 0 && cleared.checkpoints === 0 && cleared.messages === 0) return ok({ deleted: 0, version: current.version });
+			const updated = bumpVersion(session.sql, {}, now);
+			// The window's size changes with the retraction; projected after, so the index sees this version's size.
+			if (retracted > 0) refreshContextSize(session.sql, visibleIntervals(session.sql, updated.version));
+			project(session.sql, { kind: "write", session: indexRow(readSession(session.sql) as SessionRow) }, now);
+			return ok({ deleted: cleared.checkpoints, version: updated.version });
 		},
 	});
 }

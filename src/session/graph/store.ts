@@ -126,11 +126,16 @@ export function listTuples(sql: SqlStorage, query: Omit<GraphListQuery, "filter"
 	return rows.map((row) => withValues(sql, toCheckpointRow(row)));
 }
 
-/** Empties the thread's graph data; returns how many checkpoints it held. */
-export function clearGraph(sql: SqlStorage): number {
-	const checkpoints = sql.exec<{ n: number }>("SELECT count(*) AS n FROM graph_checkpoints").one().n;
-	for (const table of ["graph_checkpoints", "graph_blobs", "graph_writes"]) sql.exec(`DELETE FROM ${table}`);
-	return checkpoints;
+/**
+ * Empties the thread's graph data, the record of its mirrored messages included (so a new run
+ * on the id mirrors its own); returns how many checkpoints and mirrored messages it held. The
+ * caller retracts those messages' events first: this forgets which they were.
+ */
+export function clearGraph(sql: SqlStorage): { checkpoints: number; messages: number } {
+	const count = (table: string) => sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+	const cleared = { checkpoints: count("graph_checkpoints"), messages: count("graph_messages") };
+	for (const table of ["graph_checkpoints", "graph_blobs", "graph_writes", "graph_messages"]) sql.exec(`DELETE FROM ${table}`);
+	return cleared;
 }
 
 function toCheckpointRow(row: Row): CheckpointRow {
