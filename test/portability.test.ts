@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { graphSession } from "./graph-data";
 import { call, callJson, createSession, newId, runJobsUntilIdle } from "./helpers";
 
 const bulky = (label: string) => ({ type: "tool_result", name: "search", content: `${label}: ${"a result line with several words ".repeat(30)}` });
@@ -64,6 +65,48 @@ describe("export and import", () => {
 		}
 		// The copy is a session of its own: it takes writes.
 		expect((await callJson(`/v1/sessions/${copy}/events`, { method: "POST", body: { events: [{ type: "note", content: "continued elsewhere" }] } })).status).toBe(201);
+	});
+
+	it("carries a LangGraph thread: checkpoints, channel values (inline and from R2), pending writes and the mirrored messages", async () => {
+		const id = await graphSession(`user:${crypto.randomUUID()}`);
+		const first = await exportText(id);
+		expect(first).toContain('"kind":"graph_checkpoint"');
+		const copy = newId("graph-copy");
+		expect((await importText(first, copy)).status).toBe(201);
+		expect(await exportText(copy)).toBe(first.replace(`"sessionId":"${id}"`, `"sessionId":"${copy}"`));
+		for (const path of ["graph/tuple", "graph/tuple?checkpointId=c1", "graph/checkpoints"]) {
+			const theirs = JSON.stringify((await callJson(`/v1/sessions/${id}/${path}`)).body).replaceAll(id, copy);
+			expect(JSON.stringify((await callJson(`/v1/sessions/${copy}/${path}`)).body) === theirs, path).toBe(true);
+		}
+		const tuple = (await callJson(`/v1/sessions/${copy}/graph/tuple`)).body.tuple;
+		expect(tuple.writes).toHaveLength(2);
+		expect(atob(tuple.blobs.find((blob: { channel: string }) => blob.channel === "big").data)).toBe("b".repeat(40_000));
+		// The mirrored messages came along: the next put does not mirror them again.
+		const again = await callJson(`/v1/sessions/${copy}/graph/checkpoints`, {
+			method: "POST",
+			body: { checkpointId: "c3", parentCheckpointId: "c2", format: 4, checkpoint: { type: "json", data: btoa("{}") }, channelVersions: {}, metadata: "{}", blobs: [], conversation: [{ id: "message-c1", role: "user", content: "again" }] },
+		});
+		expect(again.status).toBe(200);
+		expect((await callJson(`/v1/sessions/${copy}/events?types=message`)).body.events).toHaveLength(2);
+	});
+
+	it("refuses bytes where a column holds none, and text where it holds bytes, creating nothing", async () => {
+		const id = await graphSession(`user:${crypto.randomUUID()}`);
+		const lines = (await exportText(id)).trimEnd().split("\n").map((line) => JSON.parse(line));
+		const tamper = (change: (line: Record<string, any>) => boolean) => {
+			const copy = structuredClone(lines);
+			expect(copy.some(change)).toBe(true);
+			return `${copy.map((line) => JSON.stringify(line)).join("\n")}\n`;
+		};
+		const bytesInText = tamper((line) => line.kind === "graph_checkpoint" && Boolean((line.row.metadata = { base64: "e30=" })));
+		const textInBytes = tamper((line) => line.kind === "graph_blob" && line.row.data !== null && Boolean((line.row.data = "not bytes")));
+		for (const document of [bytesInText, textInBytes]) {
+			const target = newId("bad-graph");
+			const refused = await importText(document, target);
+			expect(refused.status).toBe(400);
+			expect(refused.body.error.code).toBe("validation_failed");
+			expect((await callJson(`/v1/sessions/${target}`)).status).toBe(404);
+		}
 	});
 
 	it("refuses malformed, truncated, inconsistent or oversized documents with a 4xx and creates nothing", async () => {

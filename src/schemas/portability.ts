@@ -5,11 +5,28 @@ import { SessionId } from "./common";
 export const EXPORT_FORMAT = "edge-context/session";
 export const EXPORT_FORMAT_VERSION = 1;
 
-/** A stored row as exported: column → SQLite value (text, integer or real, or null). */
-export const ExportedRow = z.record(z.string().max(64), z.union([z.string(), z.number(), z.null()]));
+/** A BLOB column's bytes, as base64 (JSON has no bytes). */
+export const ExportedBytes = z.object({ base64: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/) }).strict();
+
+/** A stored row as exported: column → SQLite value (text, integer or real, bytes, or null). */
+export const ExportedRow = z.record(z.string().max(64), z.union([z.string(), z.number(), z.null(), ExportedBytes]));
 export type ExportedRow = z.infer<typeof ExportedRow>;
 
-export const TABLE_KINDS = ["event", "state", "state_log", "compaction", "archived_event", "restore", "checkpoint", "escalation", "retraction"] as const;
+export const TABLE_KINDS = [
+	"event",
+	"state",
+	"state_log",
+	"compaction",
+	"archived_event",
+	"restore",
+	"checkpoint",
+	"escalation",
+	"retraction",
+	"graph_checkpoint",
+	"graph_blob",
+	"graph_write",
+	"graph_message",
+] as const;
 export type TableKind = (typeof TABLE_KINDS)[number];
 
 /** One line of an export (NDJSON), in the order written: header, session, tables, blobs, end. */

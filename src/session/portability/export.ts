@@ -2,7 +2,7 @@
  * Export: the whole session as one NDJSON document, lossless and deterministic. Every row of
  * every content table in primary-key order (archived events with the view kept in their R2
  * archive), then the content of every R2 blob the rows reference, then an `end` line that
- * counts the lines (a truncated document is refused on import). Operational tables
+ * counts the lines (a truncated document is refused on import). BLOB columns go as base64. Operational tables
  * (idempotency, lease, outbox, timers) are not exported: they are re-derived on import.
  *
  * The rows are read in one synchronous step, so the document is one version of the session;
@@ -13,6 +13,7 @@ import { sessionPrefix } from "../../blobs/blob-store";
 import { fail, ok, type Result } from "../../errors";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION, type ExportLine, type ExportedRow, type TableKind } from "../../schemas/portability";
 import { loadArchived } from "../context/window";
+import { toBase64 } from "../graph/bytes";
 import type { EventRow } from "../events/log";
 import type { SessionContext } from "../kernel/session-context";
 
@@ -27,6 +28,11 @@ export const EXPORTED_TABLES: ReadonlyArray<{ kind: TableKind; table: string; or
 	{ kind: "checkpoint", table: "checkpoints", order: "version, name" },
 	{ kind: "escalation", table: "escalations", order: "subject" },
 	{ kind: "retraction", table: "retractions", order: "kind, ref, version" },
+	// A LangGraph thread's checkpoints, channel values, pending writes and mirrored messages.
+	{ kind: "graph_checkpoint", table: "graph_checkpoints", order: "checkpoint_ns, checkpoint_id" },
+	{ kind: "graph_blob", table: "graph_blobs", order: "checkpoint_ns, channel, version" },
+	{ kind: "graph_write", table: "graph_writes", order: "checkpoint_ns, checkpoint_id, task_id, idx" },
+	{ kind: "graph_message", table: "graph_messages", order: "message_id" },
 ];
 
 /** Session columns that belong to where the session lives, not to what it holds. */
@@ -47,12 +53,16 @@ export function exportSession(session: SessionContext): Promise<Result<ReadableS
 		const sessionRow = Object.fromEntries(Object.entries(row).filter(([column]) => !LOCAL_SESSION_COLUMNS.includes(column))) as ExportedRow;
 		const tables = EXPORTED_TABLES.map(({ kind, table, order }) => ({
 			kind,
-			rows: sql.exec<ExportedRow>(`SELECT * FROM ${table} ORDER BY ${order}`).toArray().map((stored) => relativeKeys(kind, stored, prefix)),
+			rows: sql
+				.exec<Record<string, SqlStorageValue>>(`SELECT * FROM ${table} ORDER BY ${order}`)
+				.toArray()
+				.map((stored) => relativeKeys(kind, bytesAsBase64(stored), prefix)),
 		}));
 		const hashes = sql
 			.exec<{ sha: string }>(
 				`SELECT blob_sha256 AS sha FROM events WHERE blob_sha256 IS NOT NULL UNION SELECT blob_sha256 FROM state WHERE blob_sha256 IS NOT NULL
-				 UNION SELECT blob_sha256 FROM state_log WHERE blob_sha256 IS NOT NULL ORDER BY 1`,
+				 UNION SELECT blob_sha256 FROM state_log WHERE blob_sha256 IS NOT NULL UNION SELECT blob_sha256 FROM graph_blobs WHERE blob_sha256 IS NOT NULL
+				 UNION SELECT blob_sha256 FROM graph_writes WHERE blob_sha256 IS NOT NULL ORDER BY 1`,
 			)
 			.toArray()
 			.map((entry) => entry.sha);
@@ -101,6 +111,11 @@ export function exportSession(session: SessionContext): Promise<Result<ReadableS
 			}),
 		);
 	});
+}
+
+/** BLOB columns (a graph's checkpoints and values) as `{base64}`: JSON has no bytes. */
+function bytesAsBase64(stored: Record<string, SqlStorageValue>): ExportedRow {
+	return Object.fromEntries(Object.entries(stored).map(([column, value]) => [column, value instanceof ArrayBuffer ? { base64: toBase64(new Uint8Array(value)) } : value]));
 }
 
 /** Archive keys are exported relative to the session's prefix, so an import can re-home them. */

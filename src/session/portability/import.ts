@@ -7,6 +7,7 @@
  * D1 index are re-derived from what was imported.
  */
 import { insertRow } from "../kernel/rows";
+import { fromBase64 } from "../graph/bytes";
 import { hashed, sessionPrefix } from "../../blobs/blob-store";
 import { fail, ok } from "../../errors";
 import type { ExportedRow, ImportDocument } from "../../schemas/portability";
@@ -28,14 +29,26 @@ import { sessionView } from "../sessions/view";
 import { EXPORTED_TABLES } from "./export";
 
 
-function columnsOf(sql: SqlStorage, table: string): Set<string> {
-	return new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray().map((column) => column.name));
+/** The table's columns by name, each with its declared type. */
+function columnsOf(sql: SqlStorage, table: string): Map<string, string> {
+	return new Map(sql.exec<{ name: string; type: string }>(`SELECT name, type FROM pragma_table_info('${table}')`).toArray().map((column) => [column.name, column.type]));
 }
 
-function insertChecked(sql: SqlStorage, table: string, row: ExportedRow, columns: Set<string>): void {
+function insertChecked(sql: SqlStorage, table: string, row: ExportedRow, columns: Map<string, string>): void {
 	const unknown = Object.keys(row).filter((name) => !columns.has(name));
 	if (unknown.length > 0) throw new ImportMismatch(`${table} has no column ${unknown.join(", ")}`);
-	insertRow(sql, table, row as Record<string, SqlStorageValue>);
+	const values = Object.entries(row).map(([column, value]): [string, SqlStorageValue] => {
+		// Bytes go where bytes are read back, and only there: anything else would fail the first read of the row.
+		const isBytes = value !== null && typeof value === "object";
+		if (isBytes !== (columns.get(column) === "BLOB") && value !== null) throw new ImportMismatch(`${table}.${column} ${isBytes ? "holds no bytes" : "holds bytes, as {base64}"}`);
+		return [column, isBytes ? bytesOf(value.base64) : value];
+	});
+	insertRow(sql, table, Object.fromEntries(values));
+}
+
+function bytesOf(base64: string): ArrayBuffer {
+	const bytes = fromBase64(base64);
+	return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
 class ImportMismatch extends Error {}
