@@ -1,5 +1,6 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { appendBody, callJson, createSession } from "./helpers";
+import { appendBody, callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
 
 describe("idempotency", () => {
 	it("returns the first response to a retry and writes nothing twice", async () => {
@@ -57,6 +58,39 @@ describe("idempotency", () => {
 		expect(conflict.status).toBe(409);
 		const again = await callJson(`/v1/sessions/${id}/state/kv/a`, { method: "PUT", body: { value: 1, ifVersion: 5 }, headers });
 		expect(again.status).toBe(409);
+	});
+
+	it("forgets a key after 24 hours, and one sent with Idempotency-Retention: session as long as the session lives", async () => {
+		const id = await createSession();
+		const append = (key: string, retention?: string) =>
+			callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1), headers: { "idempotency-key": key, ...(retention ? { "idempotency-retention": retention } : {}) } });
+		expect((await append("op-daily")).status).toBe(201);
+		const kept = await append("op-kept", "session");
+		expect(kept.status).toBe(201);
+		// A day and an hour pass: both records look that old, and the forget job runs.
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE idempotency SET created_at = created_at - ?", 25 * 3600 * 1000);
+			state.storage.sql.exec("UPDATE timers SET due_at = ? WHERE kind = 'forget_idempotency'", Date.now() - 1);
+		});
+		await runJobsUntilIdle(id);
+		const keys = await runInDurableObject(sessionObject(id), (_instance, state) => state.storage.sql.exec<{ key: string }>("SELECT key FROM idempotency").toArray().map((row) => row.key));
+		expect(keys).toEqual(["op-kept"]);
+
+		const retriedKept = await append("op-kept", "session");
+		expect(retriedKept.body).toEqual(kept.body);
+		expect(retriedKept.headers.get("idempotent-replayed")).toBe("true");
+		expect((await append("op-daily")).headers.get("idempotent-replayed")).toBeNull();
+		expect((await callJson(`/v1/sessions/${id}`)).body.eventCount).toBe(3);
+	});
+
+	it("refuses Idempotency-Retention without a key, or with a value it does not know, and writes nothing", async () => {
+		const id = await createSession();
+		const withoutKey = await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1), headers: { "idempotency-retention": "session" } });
+		expect(withoutKey.status).toBe(400);
+		expect(withoutKey.body.error.code).toBe("validation_failed");
+		const unknown = await callJson(`/v1/sessions/${id}/events`, { method: "POST", body: appendBody(1), headers: { "idempotency-key": "k", "idempotency-retention": "forever" } });
+		expect(unknown.status).toBe(400);
+		expect((await callJson(`/v1/sessions/${id}`)).body.eventCount).toBe(0);
 	});
 
 	it("makes a create without an id safe to retry: the same key yields the same session", async () => {

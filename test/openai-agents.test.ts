@@ -5,11 +5,12 @@
  */
 import { Agent, type AgentInputItem, MemorySession, OutputGuardrailTripwireTriggered, RunState, type Session, type SessionHistoryTransactionArgs, UserError, run, tool } from "@openai/agents-core";
 import { ScriptedModel, type ScriptedModelInput, assistantMessage, functionCall } from "@openai/agents-core/testing";
+import { runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { EdgeContextSession } from "../sdk/src/openai-agents";
-import { ADMIN_KEY, callJson, newId } from "./helpers";
+import { ADMIN_KEY, callJson, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
 const LARGE_OUTPUT = `page 31: ${"the CRDT merge is commutative. ".repeat(2000)}`;
 
@@ -204,6 +205,25 @@ describe("OpenAI Agents SDK session", () => {
 		}
 		expect((await callJson(`/v1/sessions/${await ours.getSessionId()}`)).body.version).toBe(before);
 		expect(await ours.getItems()).toEqual(await memory.getItems());
+	});
+
+	it("applies an append once per operation id even when it is retried days later, as MemorySession does", async () => {
+		const memory = new MemorySession();
+		const ours = edgeSession();
+		const append: SessionHistoryTransactionArgs = { operationId: "op-late-retry", transaction: { type: "append_items", items: [assistantMessage("done")] as AgentInputItem[] } };
+		await memory.applyHistoryTransaction(append);
+		await ours.applyHistoryTransaction(append);
+		// Three days pass and the server's forget job runs; then the runner retries the operation.
+		const id = await ours.getSessionId();
+		await runInDurableObject(sessionObject(id), (_instance, state) => {
+			state.storage.sql.exec("UPDATE idempotency SET created_at = created_at - ?", 3 * 24 * 3600 * 1000);
+			state.storage.sql.exec("UPDATE timers SET due_at = ? WHERE kind = 'forget_idempotency'", Date.now() - 1);
+		});
+		await runJobsUntilIdle(id);
+		await memory.applyHistoryTransaction(append);
+		await ours.applyHistoryTransaction(append);
+		expect(await ours.getItems()).toEqual(await memory.getItems());
+		expect(await ours.getItems()).toHaveLength(1);
 	});
 
 	it("persists the executed tool call of a run whose output a guardrail blocked, through the runner's history transaction, as MemorySession does", async () => {

@@ -62,6 +62,17 @@ interface Answer<T> {
 	response: Response;
 }
 
+/** A write's own Idempotency-Key (a framework's operation id), and how long the server keeps it. */
+export interface KeyOptions {
+	idempotencyKey?: string;
+	/** "session": remembered as long as the session lives, not 24 hours, for ids that may be retried at any time. */
+	idempotencyRetention?: "24h" | "session";
+}
+
+function keyHeaders(key: string, retention: KeyOptions["idempotencyRetention"]): { "idempotency-key": string; "idempotency-retention"?: "24h" | "session" } {
+	return retention ? { "idempotency-key": key, "idempotency-retention": retention } : { "idempotency-key": key };
+}
+
 const RETRYABLE = new Set([429, 503]);
 
 export function edgeContext(options: EdgeContextOptions) {
@@ -112,11 +123,14 @@ export function edgeContext(options: EdgeContextOptions) {
 			describe: () => call(() => api.GET("/v1/sessions/{id}", { params: { path } })),
 			context: (query: operations["getContext"]["parameters"]["query"]) => call(() => api.GET("/v1/sessions/{id}/context", { params: { path, query } })),
 			events: {
-				append: (events: EventInput[], { idempotencyKey, ...write }: { expectedVersion?: number; idempotencyKey?: string } = {}) =>
-					call((key) => api.POST("/v1/sessions/{id}/events", { params: { path, header: { "idempotency-key": key } }, body: { events, ...write } }), idempotencyKey),
+				append: (events: EventInput[], { idempotencyKey, idempotencyRetention, ...write }: { expectedVersion?: number } & KeyOptions = {}) =>
+					call(
+						(key) => api.POST("/v1/sessions/{id}/events", { params: { path, header: keyHeaders(key, idempotencyRetention) }, body: { events, ...write } }),
+						idempotencyKey,
+					),
 				/** Hides the events from `fromSeq` on (if still `expectSeqs`), appending `events` in the same write. */
-				retract: (body: RetractEvents, { idempotencyKey }: { idempotencyKey?: string } = {}) =>
-					call((key) => api.POST("/v1/sessions/{id}/events/retract", { params: { path, header: { "idempotency-key": key } }, body }), idempotencyKey),
+				retract: (body: RetractEvents, { idempotencyKey, idempotencyRetention }: KeyOptions = {}) =>
+					call((key) => api.POST("/v1/sessions/{id}/events/retract", { params: { path, header: keyHeaders(key, idempotencyRetention) }, body }), idempotencyKey),
 				list: (query: operations["listEvents"]["parameters"]["query"] = {}) => call(() => api.GET("/v1/sessions/{id}/events", { params: { path, query } })),
 			},
 			state: {

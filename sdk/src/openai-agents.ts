@@ -15,7 +15,7 @@
  * items leave the list and the window atomically, guarded by the seqs that were read, and stay
  * in the log's history. A retraction hides every event from its seq on, so events others wrote
  * after the last item go with a pop: give the adapter a session of its own. A history
- * transaction's operation id is its Idempotency-Key (remembered 24 hours), and its
+ * transaction's operation id is its Idempotency-Key, kept as long as the session lives, and its
  * events carry the operation and a fingerprint of the transaction, so a retry after success
  * is recognised even once the suffix it replaced is gone.
  */
@@ -152,7 +152,7 @@ export class EdgeContextSession implements SessionHistoryTransactionAwareSession
 		const events = items.map((item) => eventFor(item, operation));
 		try {
 			if (transaction.type === "append_items") {
-				if (events.length > 0) await this.#session.events.append(events, { idempotencyKey: operation.key });
+				if (events.length > 0) await this.#session.events.append(events, { idempotencyKey: operation.key, idempotencyRetention: "session" });
 				return;
 			}
 			await this.#replaceSuffix(transaction.expectedSuffix, events, operation);
@@ -182,7 +182,7 @@ export class EdgeContextSession implements SessionHistoryTransactionAwareSession
 			try {
 				await this.#session.events.retract(
 					{ fromSeq, expectSeqs: tail.filter((event) => event.seq >= fromSeq).map((event) => event.seq), ...(events.length > 0 ? { events } : {}) },
-					{ idempotencyKey: operation.key },
+					{ idempotencyKey: operation.key, idempotencyRetention: "session" },
 				);
 				return;
 			} catch (error) {

@@ -3802,6 +3802,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -4004,6 +4006,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -4205,6 +4209,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -4550,6 +4556,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -4753,6 +4761,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -5158,6 +5168,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -5296,6 +5308,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -5646,6 +5660,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -5834,6 +5850,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -6054,6 +6072,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -6615,6 +6635,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -6753,6 +6775,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -6882,6 +6906,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -7020,6 +7046,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -7158,6 +7186,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -7539,6 +7569,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -7681,6 +7713,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -8288,6 +8322,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -8418,6 +8454,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -8549,6 +8587,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -8680,6 +8720,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */
@@ -8811,6 +8853,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
                 /** @description Expected session version; a stale one gets 409 version_conflict */
                 "if-match"?: string;
                 /** @description Fencing token of the writer lease, required while a lease is held */

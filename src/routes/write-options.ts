@@ -15,8 +15,12 @@ export function writeOptions(headers: WriteHeaders, bodyExpectedVersion?: number
 			expectedVersion: bodyExpectedVersion,
 		});
 	}
+	if (headers["idempotency-retention"] !== undefined && headers["idempotency-key"] === undefined) {
+		throw new ApiError("validation_failed", "Idempotency-Retention says how long an Idempotency-Key is remembered: send one", { header: "idempotency-retention" });
+	}
 	return {
 		idempotencyKey: headers["idempotency-key"],
+		idempotencyRetention: headers["idempotency-retention"],
 		expectedVersion: fromHeader ?? bodyExpectedVersion,
 		leaseToken: headers["lease-token"] === undefined ? undefined : Number(headers["lease-token"]),
 	};

@@ -76,6 +76,10 @@ export const WriteHeaders = z.object({
 		.regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
 		.optional()
 		.openapi({ description: "A retry with the same key returns the first response and writes nothing" }),
+	"idempotency-retention": z
+		.enum(["24h", "session"])
+		.optional()
+		.openapi({ description: "How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time" }),
 	"if-match": z
 		.string()
 		.regex(/^(W\/)?"?\d{1,15}"?$/, 'a session version, e.g. "7"')

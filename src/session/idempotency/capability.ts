@@ -2,7 +2,7 @@ import type { Capability } from "../kernel/capability";
 import * as timers from "../kernel/timers";
 import { FORGET_TIMER, forgetExpired, IDEMPOTENCY_RETENTION_MS } from "./idempotency";
 
-/** Remembered responses of writes that carried an Idempotency-Key, forgotten after 24 h. */
+/** Remembered responses of writes that carried an Idempotency-Key, forgotten after 24 h unless kept for the session's life. */
 export const idempotency: Capability = {
 	name: "idempotency",
 	migrations: [
@@ -15,6 +15,18 @@ export const idempotency: Capability = {
 			) WITHOUT ROWID`,
 			"CREATE INDEX idempotency_by_age ON idempotency (created_at)",
 		],
+		[],
+		[],
+		[],
+		[],
+		[],
+		[],
+		[],
+		[],
+		[],
+		[],
+		// Keys kept as long as the session lives (Idempotency-Retention: session): a framework's operation ids.
+		["ALTER TABLE idempotency ADD COLUMN kept INTEGER NOT NULL DEFAULT 0"],
 	],
 	contentTables: ["idempotency"],
 	timers: {
@@ -22,7 +34,7 @@ export const idempotency: Capability = {
 			kernel.transaction(() => {
 				forgetExpired(sql, Date.now());
 				timers.complete(sql, run);
-				const oldest = sql.exec<{ at: number | null }>("SELECT min(created_at) AS at FROM idempotency").one().at;
+				const oldest = sql.exec<{ at: number | null }>("SELECT min(created_at) AS at FROM idempotency WHERE kept = 0").one().at;
 				if (oldest !== null) timers.schedule(sql, FORGET_TIMER, "", oldest + IDEMPOTENCY_RETENTION_MS);
 			});
 		},

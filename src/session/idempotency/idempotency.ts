@@ -11,7 +11,7 @@ export type Remembered = { kind: "replay"; response: unknown } | { kind: "mismat
 export function recall(sql: SqlStorage, key: string, fingerprint: string, now: number): Remembered {
 	const row = sql
 		.exec<{ fingerprint: string; response: string }>(
-			"SELECT fingerprint, response FROM idempotency WHERE key = ? AND created_at > ?",
+			"SELECT fingerprint, response FROM idempotency WHERE key = ? AND (kept = 1 OR created_at > ?)",
 			key,
 			now - IDEMPOTENCY_RETENTION_MS,
 		)
@@ -21,19 +21,21 @@ export function recall(sql: SqlStorage, key: string, fingerprint: string, now: n
 	return { kind: "replay", response: JSON.parse(row.response) };
 }
 
-export function remember(sql: SqlStorage, key: string, fingerprint: string, response: unknown, now: number): void {
+/** `kept`: remembered as long as the session lives, not 24 hours (Idempotency-Retention: session). */
+export function remember(sql: SqlStorage, key: string, fingerprint: string, response: unknown, now: number, kept: boolean): void {
 	sql.exec(
-		"INSERT OR REPLACE INTO idempotency (key, fingerprint, response, created_at) VALUES (?, ?, ?, ?)",
+		"INSERT OR REPLACE INTO idempotency (key, fingerprint, response, created_at, kept) VALUES (?, ?, ?, ?, ?)",
 		key,
 		fingerprint,
 		JSON.stringify(response),
 		now,
+		kept ? 1 : 0,
 	);
 }
 
 /** Forgets keys past the retention window; returns how many were dropped. */
 export function forgetExpired(sql: SqlStorage, now: number): number {
-	return sql.exec("DELETE FROM idempotency WHERE created_at <= ?", now - IDEMPOTENCY_RETENTION_MS).rowsWritten;
+	return sql.exec("DELETE FROM idempotency WHERE kept = 0 AND created_at <= ?", now - IDEMPOTENCY_RETENTION_MS).rowsWritten;
 }
 
 /** A stable digest of what a write asked for, to tell a true retry from a reused key. */

@@ -213,7 +213,7 @@ export class WriteKernel {
 					const before = this.session()?.version;
 					const applied = spec.apply({ plan: prepared as Plan, row: this.session(), now });
 					if (!applied.ok) throw new Refusal(applied);
-					if (options.idempotencyKey) this.#remember(options.idempotencyKey, fingerprint, applied.value, now);
+					if (options.idempotencyKey) this.#remember(options.idempotencyKey, fingerprint, applied.value, now, options.idempotencyRetention);
 					version = readSession(this.sql)?.version ?? 0;
 					changed = version !== before;
 					const call = this.#call;
@@ -330,9 +330,10 @@ export class WriteKernel {
 		return null;
 	}
 
-	#remember(key: string, fingerprint: string, response: unknown, now: number): void {
-		idempotency.remember(this.sql, key, fingerprint, response, now);
-		timers.schedule(this.sql, idempotency.FORGET_TIMER, "", now + idempotency.IDEMPOTENCY_RETENTION_MS);
+	#remember(key: string, fingerprint: string, response: unknown, now: number, retention: WriteOptions["idempotencyRetention"]): void {
+		const kept = retention === "session";
+		idempotency.remember(this.sql, key, fingerprint, response, now, kept);
+		if (!kept) timers.schedule(this.sql, idempotency.FORGET_TIMER, "", now + idempotency.IDEMPOTENCY_RETENTION_MS);
 	}
 
 	/**

@@ -22,6 +22,8 @@ export interface Call {
 /** What the Worker passes along with every write, from the request's headers and body. */
 export interface WriteOptions {
 	idempotencyKey?: string;
+	/** How long the key is remembered: 24 hours (the default) or as long as the session lives. */
+	idempotencyRetention?: "24h" | "session";
 	expectedVersion?: number;
 	leaseToken?: number;
 }
