@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { appendBody, callJson, createSession, runJobsUntilIdle, sessionObject } from "./helpers";
+import { appendBody, callJson, createSession, newId, runJobsUntilIdle, sessionObject } from "./helpers";
 
 describe("idempotency", () => {
 	it("returns the first response to a retry and writes nothing twice", async () => {
@@ -81,6 +81,19 @@ describe("idempotency", () => {
 		expect(retriedKept.headers.get("idempotent-replayed")).toBe("true");
 		expect((await append("op-daily")).headers.get("idempotent-replayed")).toBeNull();
 		expect((await callJson(`/v1/sessions/${id}`)).body.eventCount).toBe(3);
+	});
+
+	it("keeps the key for the session's life on writes that take no version guard too (a create, a lease)", async () => {
+		const id = newId("kept");
+		const headers = { "idempotency-key": `create-${id}`, "idempotency-retention": "session" };
+		expect((await callJson("/v1/sessions", { method: "POST", body: { id }, headers })).status).toBe(201);
+		const lease = await callJson(`/v1/sessions/${id}/lease`, { method: "POST", body: { holder: "agent-1", ttlSeconds: 60 }, headers: { ...headers, "idempotency-key": `lease-${id}` } });
+		expect(lease.status).toBeLessThan(300);
+		const kept = await runInDurableObject(sessionObject(id), (_instance, state) => state.storage.sql.exec<{ key: string; kept: number }>("SELECT key, kept FROM idempotency ORDER BY key").toArray());
+		expect(kept).toEqual([
+			{ key: `create-${id}`, kept: 1 },
+			{ key: `lease-${id}`, kept: 1 },
+		]);
 	});
 
 	it("refuses Idempotency-Retention without a key, or with a value it does not know, and writes nothing", async () => {

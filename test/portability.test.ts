@@ -90,7 +90,25 @@ describe("export and import", () => {
 		expect((await callJson(`/v1/sessions/${copy}/events?types=message`)).body.events).toHaveLength(2);
 	});
 
-	it("refuses bytes where a column holds none, and text where it holds bytes, creating nothing", async () => {
+	it("makes the copy of a fork a session of its own: no parent, no fork point, not in the original's lineage", async () => {
+		const parent = await createSession();
+		await callJson(`/v1/sessions/${parent}/events`, { method: "POST", body: { events: [{ type: "note", content: "before the fork" }] } });
+		const fork = (await callJson(`/v1/sessions/${parent}/fork`, { method: "POST", body: {} })).body.id;
+		const document = await exportText(fork);
+		const copy = newId("fork-copy");
+		expect((await importText(document, copy)).status).toBe(201);
+		expect((await callJson(`/v1/sessions/${copy}`)).body).toMatchObject({ parentId: null, forkedFrom: null });
+		// A document that names a parent anyway does not make the copy anyone's child.
+		const crafted = document.replace('"row":{', `"row":{"parent_id":"${parent}",`);
+		const craftedCopy = newId("crafted");
+		expect((await importText(crafted, craftedCopy)).status).toBe(201);
+		expect((await callJson(`/v1/sessions/${craftedCopy}`)).body.parentId).toBeNull();
+		for (const session of [fork, copy, craftedCopy]) await runJobsUntilIdle(session);
+		const lineage = (await callJson(`/v1/sessions/${parent}/lineage`)).body;
+		expect(lineage.sessions.map((node: { id: string }) => node.id).sort()).toEqual([parent, fork].sort());
+	});
+
+	it("refuses bytes where a column holds none, text where it holds bytes, and graph metadata that is not JSON, creating nothing", async () => {
 		const id = await graphSession(`user:${crypto.randomUUID()}`);
 		const lines = (await exportText(id)).trimEnd().split("\n").map((line) => JSON.parse(line));
 		const tamper = (change: (line: Record<string, any>) => boolean) => {
@@ -100,7 +118,8 @@ describe("export and import", () => {
 		};
 		const bytesInText = tamper((line) => line.kind === "graph_checkpoint" && Boolean((line.row.metadata = { base64: "e30=" })));
 		const textInBytes = tamper((line) => line.kind === "graph_blob" && line.row.data !== null && Boolean((line.row.data = "not bytes")));
-		for (const document of [bytesInText, textInBytes]) {
+		const notJson = tamper((line) => line.kind === "graph_checkpoint" && Boolean((line.row.metadata = "{not json")));
+		for (const document of [bytesInText, textInBytes, notJson]) {
 			const target = newId("bad-graph");
 			const refused = await importText(document, target);
 			expect(refused.status).toBe(400);

@@ -3543,6 +3543,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
             };
             path?: never;
             cookie?: never;
@@ -5533,6 +5535,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
             };
             path: {
                 id: string;
@@ -6212,6 +6216,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
             };
             path: {
                 id: string;
@@ -6348,6 +6354,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
             };
             path: {
                 id: string;
@@ -7980,6 +7988,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
             };
             path: {
                 id: string;
@@ -8989,6 +8999,8 @@ export interface operations {
             header?: {
                 /** @description A retry with the same key returns the first response and writes nothing */
                 "idempotency-key"?: string;
+                /** @description How long the Idempotency-Key is remembered: 24h (default), or as long as the session lives, for operation ids a framework may retry at any time */
+                "idempotency-retention"?: "24h" | "session";
             };
             path?: never;
             cookie?: never;

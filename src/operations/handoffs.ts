@@ -10,6 +10,7 @@ import { fail, type Result } from "../errors";
 import type { HandoffBody, HandoffPackage, HandoffResult } from "../schemas/handoffs";
 import type { Session } from "../schemas/sessions";
 import type { WriteOptions, WriteResult } from "../session/api";
+import { keyOptions } from "../session/kernel/write-spec";
 import { sessionApi } from "./session-api";
 import { newSessionId } from "./session-ids";
 
@@ -32,13 +33,13 @@ export async function handOff(env: Env, principal: Principal, sourceId: string, 
 	const received: WriteResult<Session> = await sessionApi(env, principal, targetId).receiveHandoff(
 		caller,
 		{ package: handoff, request, newSession: { id: targetId, tenant: principal.tenant, agent: body.to.agent, subject: built.value.subject ?? undefined } },
-		{ idempotencyKey: key },
+		keyOptions(options),
 	);
 	if (!received.ok) return received;
 	const recorded: WriteResult<{ version: number }> = await source.recordHandoffOut(
 		caller,
 		{ handoffId, to: { agent: body.to.agent, sessionId: targetId }, task: body.task, tokens: handoff.tokens, request },
-		{ idempotencyKey: key },
+		keyOptions(options),
 	);
 	if (!recorded.ok) return recorded;
 	// On a retry the target keeps the package it first received; the answer shows the one this request built.

@@ -60,8 +60,8 @@ export async function lineage(env: Env, principal: Principal, rootId: string): P
 			nodes.set(id, { id, agent: self.agent, status: "active", closed: self.closed, createdAt: self.createdAt });
 			if (self.forkedFrom) addLink({ kind: "fork", from: self.forkedFrom.sessionId, to: id, ref: null, status: null, at: self.createdAt });
 			enqueue(self.forkedFrom?.sessionId ?? self.parentId);
-			// A session created with a parentId is linked to it, unless a fork, handoff or subagent link already says how.
-			const parentLinked = self.forkedFrom !== null || self.links.some((link) => link.peer === self.parentId);
+			// A session created with a parentId is linked to it, unless it is a fork or a subagent of it (those links say how).
+			const parentLinked = self.forkedFrom !== null || self.links.some((link) => link.kind === "subagent_of" && link.peer === self.parentId);
 			if (self.parentId && !parentLinked) addLink({ kind: "parent", from: self.parentId, to: id, ref: null, status: null, at: self.createdAt });
 			for (const link of self.links) {
 				enqueue(link.peer);

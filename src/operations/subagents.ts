@@ -13,6 +13,7 @@ import type { ContextWindow } from "../schemas/context";
 import type { Session } from "../schemas/sessions";
 import type { CreateSubagentBody, Subagent, SubmitResultBody } from "../schemas/subagents";
 import type { LayerSlice, WriteOptions, WriteResult } from "../session/api";
+import { keyOptions } from "../session/kernel/write-spec";
 import { childCaller } from "../session/subagents/timers";
 import { schemaProblems } from "../session/subagents/result-schema";
 import { sessionApi } from "./session-api";
@@ -53,11 +54,11 @@ export async function startSubagent(env: Env, principal: Principal, parentId: st
 			context: context.value,
 			request: { parentId, body },
 		},
-		{ idempotencyKey: key },
+		keyOptions(options),
 	);
 	if (!created.ok) return created;
 	if (created.value.parentId !== parentId) return fail("idempotency_key_reused", "Idempotency-Key was already used to start another parent's subagent", { childId, parentId: created.value.parentId });
-	const registered: WriteResult<{ version: number }> = await parent.registerSubagent(caller, childId, { idempotencyKey: key });
+	const registered: WriteResult<{ version: number }> = await parent.registerSubagent(caller, childId, keyOptions(options));
 	if (!registered.ok) return registered;
 	const view: Result<Subagent> = await child.describeSubagent(caller);
 	return view.ok ? { ...view, replayed: created.replayed } : view;

@@ -1,7 +1,7 @@
 import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
-import { SessionId, SessionParams, WriteHeaders } from "../schemas/common";
+import { KeyHeaders, SessionId, SessionParams, WriteHeaders } from "../schemas/common";
 import { Checkpoint, CheckpointName, CheckpointPage, CreateCheckpointBody, ForkBody, ListCheckpointsQuery, RestoreBody, RestoreResult } from "../schemas/context";
 import { Session } from "../schemas/sessions";
 import { StateItem } from "../schemas/state";
@@ -117,7 +117,7 @@ checkpointRoutes.openapi(
 		security: bearerSecurity,
 		request: {
 			params: SessionParams,
-			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			headers: KeyHeaders,
 			body: { required: true, content: { "application/json": { schema: ForkBody } } },
 		},
 		responses: { 201: writeJson(Session, "The fork", { location: "The fork: /v1/sessions/{forkId}", links: sessionLinks }), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },

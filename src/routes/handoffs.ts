@@ -1,7 +1,7 @@
 import { requires } from "../auth/authorize";
 import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
-import { SessionParams, WriteHeaders } from "../schemas/common";
+import { KeyHeaders, SessionParams } from "../schemas/common";
 import { HandoffBody, HandoffResult, Lineage } from "../schemas/handoffs";
 import { handOff } from "../operations/handoffs";
 import { lineage } from "../operations/lineage";
@@ -28,7 +28,7 @@ handoffRoutes.openapi(
 		security: bearerSecurity,
 		request: {
 			params: SessionParams,
-			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			headers: KeyHeaders,
 			body: { required: true, content: { "application/json": { schema: HandoffBody } } },
 		},
 		responses: { 201: writeJson(HandoffResult, "Handed off", { location: "The target session: /v1/sessions/{to.sessionId}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 423, 503) },

@@ -1,7 +1,7 @@
 import { requires } from "../auth/authorize";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, unwrap } from "../errors";
-import { SessionParams, WriteHeaders } from "../schemas/common";
+import { KeyHeaders, SessionParams, WriteHeaders } from "../schemas/common";
 import { AcquireLeaseBody, Lease } from "../schemas/lease";
 import { bearerSecurity, createRouter, errorResponses, json, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
@@ -24,7 +24,7 @@ leaseRoutes.openapi(
 		security: bearerSecurity,
 		request: {
 			params: SessionParams,
-			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			headers: KeyHeaders,
 			body: { required: true, content: { "application/json": { schema: AcquireLeaseBody } } },
 		},
 		responses: { 200: writeJson(Lease, "The lease"), ...errorResponses(404, 409, 410, 413, 415, 422, 423) },

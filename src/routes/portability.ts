@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { unwrap, validationError } from "../errors";
 import { importSession } from "../operations/portability";
 import { sessionApi } from "../operations/session-api";
-import { WriteHeaders } from "../schemas/common";
+import { KeyHeaders } from "../schemas/common";
 import { ExportParams, ImportQuery } from "../schemas/portability";
 import { Session } from "../schemas/sessions";
 import { writeResponse } from "./respond";
@@ -52,7 +52,7 @@ portabilityRoutes.openapi(
 			"The body is an export document (Content-Type application/x-ndjson). A malformed, truncated or inconsistent document is a 400 " +
 			"naming the line, and creates nothing. The body limit (MAX_REQUEST_BYTES) bounds what can be imported in one request.",
 		security: bearerSecurity,
-		request: { query: ImportQuery, headers: WriteHeaders.pick({ "idempotency-key": true }), body: { required: true, content: ndjson } },
+		request: { query: ImportQuery, headers: KeyHeaders, body: { required: true, content: ndjson } },
 		responses: { 201: writeJson(Session, "The imported session", { location: "The new session: /v1/sessions/{id}", links: sessionLinks }), ...errorResponses(409, 410, 413, 415, 422, 503) },
 	}),
 	async (c) => {

@@ -4,7 +4,7 @@ import type { Principal } from "../app-env";
 import { createRoute } from "@hono/zod-openapi";
 import { decodeCursor, encodeCursor, listSessions, type SessionIndexEntry } from "../db/sessions";
 import { ApiError, type Result, unwrap } from "../errors";
-import { SessionParams, WriteHeaders } from "../schemas/common";
+import { KeyHeaders, SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSessionBody, DeletedSession, ListSessionsQuery, Session, SessionList, UpdateSessionBody } from "../schemas/sessions";
 import { bearerSecurity, createRouter, errorResponses, json, sessionLinks, writeJson, caller } from "./router";
 import { sessionApi } from "../operations/session-api";
@@ -25,7 +25,7 @@ sessionRoutes.openapi(
 		summary: "Create a session",
 		security: bearerSecurity,
 		request: {
-			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			headers: KeyHeaders,
 			body: { required: true, content: { "application/json": { schema: CreateSessionBody } } },
 		},
 		responses: { 201: writeJson(Session, "Created", { location: "The session: /v1/sessions/{id}", links: sessionLinks }), ...errorResponses(409, 410, 413, 415, 422) },

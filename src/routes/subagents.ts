@@ -1,7 +1,7 @@
 import { requires } from "../auth/authorize";
 import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../errors";
-import { SessionParams, WriteHeaders } from "../schemas/common";
+import { KeyHeaders, SessionParams, WriteHeaders } from "../schemas/common";
 import { CreateSubagentBody, Subagent, SubmitResultBody } from "../schemas/subagents";
 import { startSubagent, submitSubagentResult } from "../operations/subagents";
 import { sessionApi } from "../operations/session-api";
@@ -27,7 +27,7 @@ subagentRoutes.openapi(
 		security: bearerSecurity,
 		request: {
 			params: SessionParams,
-			headers: WriteHeaders.pick({ "idempotency-key": true }),
+			headers: KeyHeaders,
 			body: { required: true, content: { "application/json": { schema: CreateSubagentBody } } },
 		},
 		responses: { 201: writeJson(Subagent, "The child, running", { location: "The child session: /v1/sessions/{childId}" }), ...errorResponses(404, 409, 410, 413, 415, 422, 503) },

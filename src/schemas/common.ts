@@ -93,6 +93,9 @@ export const WriteHeaders = z.object({
 });
 export type WriteHeaders = z.infer<typeof WriteHeaders>;
 
+/** The headers of a write that takes no version or lease guard: its key, and how long it is kept. */
+export const KeyHeaders = WriteHeaders.pick({ "idempotency-key": true, "idempotency-retention": true });
+
 /** The pattern of a comma-separated list whose items match `item` (an anchored-free regex source). */
 export function csvPattern(item: string): string {
 	return `^(${item})(,(${item}))*$`;

@@ -45,8 +45,9 @@ export function layerSlice(session: SessionContext, layer: string, budget: numbe
 			return true;
 		};
 		// Pinned rows come through cursors that stop at the layer's share, so a window's cost
-		// follows its budget, not how much a linked session has pinned. Returns how many it took,
-		// or null when it stopped before the end.
+		// follows its budget, not how much a linked session has pinned. Returns how many it took
+		// when it stopped before the end (the caller counts what it left), or null when the rows
+		// ran out (what it passed over is already in `omitted`).
 		const pull = <Row>(rows: Iterable<Row>, toItem: (row: Row) => ContextItem, taken: (row: Row) => void): number | null => {
 			let count = 0;
 			let passedOver = 0;

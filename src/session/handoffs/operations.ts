@@ -14,7 +14,7 @@ import { DEFAULT_ENCODING } from "../content/tokens";
 import { commitEvents, prepareEvents, prepareEventsWith, seedEvents } from "../events/operations";
 import type { PreparedEvent } from "../events/log";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-spec";
+import { keyOptions, type WriteOptions, type WriteResult } from "../kernel/write-spec";
 import { outOfScope } from "../kernel/failures";
 import { findLink, recordLink } from "../lineage/links";
 import { createWith } from "../sessions/lifecycle";
@@ -71,7 +71,7 @@ export async function receiveHandoff(session: SessionContext, arrival: HandoffAr
 	return session.kernel.write({
 		operation: "handoff_in",
 		input: arrival.request,
-		options: { idempotencyKey: options.idempotencyKey },
+		options: keyOptions(options),
 		// Like a message in an inbox, a handoff does not take the session from its lease holder.
 		fenced: false,
 		basis: () => findLink(session.sql, "handoff_in", arrival.package.handoffId) !== null,
@@ -109,7 +109,7 @@ export function recordHandoffOut(session: SessionContext, departure: HandoffDepa
 	return session.kernel.write({
 		operation: "handoff_out",
 		input: departure.request,
-		options: { idempotencyKey: options.idempotencyKey },
+		options: keyOptions(options),
 		// A record of what happened, like an escalation: it does not need the lease.
 		fenced: false,
 		basis: () => findLink(session.sql, "handoff_out", departure.handoffId) !== null,

@@ -28,6 +28,11 @@ export interface WriteOptions {
 	leaseToken?: number;
 }
 
+/** A write's Idempotency-Key and its retention alone: for writes that take no version or lease guard. */
+export function keyOptions(options: WriteOptions): WriteOptions {
+	return { idempotencyKey: options.idempotencyKey, idempotencyRetention: options.idempotencyRetention };
+}
+
 /** A successful write, flagged when it is the remembered response to an earlier request. */
 export type WriteResult<T> = { ok: true; value: T; replayed?: boolean } | Failure;
 

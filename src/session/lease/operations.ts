@@ -5,7 +5,7 @@
 import { ok, type Result } from "../../errors";
 import type { AcquireLeaseBody, Lease } from "../../schemas/lease";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-spec";
+import { keyOptions, type WriteOptions, type WriteResult } from "../kernel/write-spec";
 import { acquire, release } from "./lease";
 
 /** Acquires the writer lease (new fencing token), or renews it when `token` is the current one. */
@@ -13,7 +13,7 @@ export function acquireLease(session: SessionContext, body: AcquireLeaseBody, op
 	return session.kernel.write({
 		operation: "lease",
 		input: body,
-		options: { idempotencyKey: options.idempotencyKey },
+		options: keyOptions(options),
 		fenced: false,
 		apply: ({ now }) => {
 			const granted = acquire(session.sql, body, now);

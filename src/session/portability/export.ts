@@ -35,8 +35,11 @@ export const EXPORTED_TABLES: ReadonlyArray<{ kind: TableKind; table: string; or
 	{ kind: "graph_message", table: "graph_messages", order: "message_id" },
 ];
 
-/** Session columns that belong to where the session lives, not to what it holds. */
-export const LOCAL_SESSION_COLUMNS = ["singleton", "tenant", "id"];
+/**
+ * Session columns that belong to where the session lives, not to what it holds: its place in
+ * a lineage included (a copy is a new session, not another child or fork of the original's parent).
+ */
+export const LOCAL_SESSION_COLUMNS = ["singleton", "tenant", "id", "parent_id", "forked_from"];
 
 /** Rows one export may hold: it is read into memory in one step. */
 const MAX_EXPORT_ROWS = 200_000;

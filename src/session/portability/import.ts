@@ -17,7 +17,7 @@ import { rederiveApprovals } from "../approvals/operations";
 import { scheduleCompaction } from "../compaction/compactor";
 import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
-import type { WriteOptions, WriteResult } from "../kernel/write-spec";
+import { keyOptions, type WriteOptions, type WriteResult } from "../kernel/write-spec";
 import { project } from "../projection/outbox";
 import { indexArchivedView } from "../search/feed";
 import { RESUME_TIMER } from "../sessions/pause";
@@ -121,7 +121,7 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 	return session.kernel.write({
 		operation: "import",
 		input: { id, document },
-		options: { idempotencyKey: options.idempotencyKey },
+		options: keyOptions(options),
 		precondition: "create",
 		owner: { tenant, sessionId: id },
 		prepare: async ({ uploads }) => {
@@ -149,7 +149,12 @@ export function importSession(session: SessionContext, tenant: string, id: strin
 			try {
 				// An import creates a live session, whatever the document says of the one it came from.
 				// A copy is never closed: the subagent contract that closed the original is not exported with it.
-				insertChecked(sql, "session", { ...document.session, singleton: 1, tenant, id, status: "active", deleted_at: null, closed_at: null, close_reason: null }, columnsOf(sql, "session"));
+				insertChecked(
+					sql,
+					"session",
+					{ ...document.session, singleton: 1, tenant, id, parent_id: null, forked_from: null, status: "active", deleted_at: null, closed_at: null, close_reason: null },
+					columnsOf(sql, "session"),
+				);
 				for (const { table, kind } of EXPORTED_TABLES) {
 					const columns = columnsOf(sql, table);
 					for (const line of document.rows) {
@@ -188,6 +193,11 @@ function inconsistencyOf(sql: SqlStorage, row: SessionRow): string | null {
 		const maxVersion = sql.exec<{ n: number | null }>(`SELECT max(version) AS n FROM ${table}`).one().n ?? 0;
 		if (maxVersion > row.version) return `a ${table} row at version ${maxVersion} is beyond the session's version ${row.version}`;
 	}
+	// A graph's reads filter and order through SQLite's JSON functions, which fail on anything else.
+	const notJson = sql
+		.exec<{ id: string }>("SELECT checkpoint_id AS id FROM graph_checkpoints WHERE NOT json_valid(channel_versions) OR NOT json_valid(metadata) LIMIT 1")
+		.toArray()[0];
+	if (notJson) return `graph checkpoint ${notJson.id} holds channel versions or metadata that are not JSON`;
 	return null;
 }
 

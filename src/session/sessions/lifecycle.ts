@@ -15,7 +15,7 @@ import type { SessionContext } from "../kernel/session-context";
 import * as timers from "../kernel/timers";
 import type { WriteUploads } from "../kernel/uploads";
 import { sessionNotFound } from "../kernel/failures";
-import type { WriteOptions, WriteResult } from "../kernel/write-spec";
+import { keyOptions, type WriteOptions, type WriteResult } from "../kernel/write-spec";
 import { purgePending, schedulePurge } from "../projection/drain";
 import * as outbox from "../projection/outbox";
 import { bumpVersion, indexRow, insertSession, linksOf, markDeleted, type NewSession, readSession, type SessionRow, sessionPolicy } from "./session-row";
@@ -52,7 +52,7 @@ export function createWith(
 	return session.kernel.write({
 		operation: how.operation,
 		input: how.fingerprinted,
-		options: { idempotencyKey: options.idempotencyKey },
+		options: keyOptions(options),
 		precondition: "create",
 		owner: { tenant: input.tenant, sessionId: input.id },
 		prepare: prepare ? ({ uploads }) => prepare(uploads) : undefined,

@@ -10,7 +10,7 @@ import type { SubagentOutcome } from "../../schemas/subagents";
 import type { PreparedEvent } from "../events/log";
 import { commitEvents, prepareEvents } from "../events/operations";
 import type { SessionContext } from "../kernel/session-context";
-import type { WriteOptions, WriteResult } from "../kernel/write-spec";
+import { keyOptions, type WriteOptions, type WriteResult } from "../kernel/write-spec";
 import { findLink, recordLink, setLinkStatus } from "../lineage/links";
 import type { SessionRow } from "../sessions/session-row";
 
@@ -19,7 +19,7 @@ export function registerSubagent(session: SessionContext, childId: string, optio
 	return session.kernel.write({
 		operation: "register_subagent",
 		input: childId,
-		options: { idempotencyKey: options.idempotencyKey },
+		options: keyOptions(options),
 		fenced: false,
 		apply: ({ row, now }) => {
 			recordLink(session.sql, { kind: "subagent", ref: childId, peer: childId, status: "running" }, now);
