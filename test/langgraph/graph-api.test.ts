@@ -151,3 +151,25 @@ test("deleteThread retracts the mirrored conversation, so a new run on the reuse
 	const state = await graph.getState(config);
 	expect(state.values.messages.map((message: { content: unknown }) => message.content)).toEqual(["The new question", "answer number 2"]);
 });
+
+test("a restore to before deleteThread brings the old conversation back once: the next run does not mirror it again", async () => {
+	const key = await freshTenantKey();
+	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
+	let reply = 0;
+	const graph = new StateGraph(MessagesAnnotation)
+		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
+		.addEdge(START, "agent")
+		.addEdge("agent", END)
+		.compile({ checkpointer });
+	const config = { configurable: { thread_id: "restored-chat" } };
+	const question = () => new HumanMessage({ id: "question-1", content: "The old question" });
+	await graph.invoke({ messages: [question()] }, config);
+	expect((await api(key, "POST", "/v1/sessions/restored-chat/checkpoints", { name: "before-delete" })).status).toBe(201);
+	await checkpointer.deleteThread("restored-chat");
+	expect((await api(key, "POST", "/v1/sessions/restored-chat/restore", { checkpoint: "before-delete" })).status).toBe(200);
+
+	// The graph's own checkpoints are gone, so the next run sends question-1 again: the log has it already.
+	await graph.invoke({ messages: [question()] }, config);
+	const listed = (await api(key, "GET", "/v1/sessions/restored-chat/events")).body.events as Array<{ content: unknown }>;
+	expect(listed.map((event) => event.content)).toEqual(["The old question", "answer number 1", "answer number 2"]);
+});

@@ -18,8 +18,8 @@ import type { RecordedEvent } from "../../schemas/events";
 import { commitEvents, prepareEvents } from "../events/operations";
 import { bumpVersion, indexRow, inlineLimitOf, readSession, type SessionRow } from "../sessions/session-row";
 import { refreshContextSize } from "../compaction/compactor";
-import { retractSeqs } from "../events/retractions";
-import { visibleIntervals } from "../history/visibility";
+import { notRetractedSql, retractSeqs } from "../events/retractions";
+import { visibilitySql, visibleIntervals } from "../history/visibility";
 import { fromBase64, toBase64 } from "./bytes";
 import { clearGraph, insertBlob, insertCheckpoint, insertWrite, listTuples, readTuple, type StoredTuple, type StoredValue } from "./store";
 
@@ -67,7 +67,8 @@ export function putCheckpoint(session: SessionContext, body: GraphPutBody, optio
 			if (plan.events.length === 0) return ok({ version: bump(session.sql, now) });
 			// The new messages and the checkpoint are one version: the append bumps it.
 			const { updated, firstSeq } = commitEvents(session.sql, row as SessionRow, plan.events, now);
-			plan.messages.forEach((message, index) => session.sql.exec("INSERT INTO graph_messages (message_id, seq) VALUES (?, ?)", message.id, firstSeq + index));
+			// A message mirrored before and retracted since (deleteThread) now points at its new event.
+			plan.messages.forEach((message, index) => session.sql.exec("INSERT OR REPLACE INTO graph_messages (message_id, seq) VALUES (?, ?)", message.id, firstSeq + index));
 			return ok({ version: updated.version });
 		},
 	});
@@ -106,13 +107,13 @@ export function deleteThread(session: SessionContext, options: WriteOptions): Pr
 		apply: ({ row, now }) => {
 			const current = row as SessionRow;
 			const retracted = retractSeqs(session.sql, visibleIntervals(session.sql, current.version), { clause: "SELECT seq FROM graph_messages", params: [] }, current.version + 1);
-			const cleared = clearGraph(session.sql);
-			if (retracted === 0 && cleared.checkpoints === 0 && cleared.messages === 0) return ok({ deleted: 0, version: current.version });
+			const deleted = clearGraph(session.sql);
+			if (retracted === 0 && deleted === 0) return ok({ deleted: 0, version: current.version });
 			const updated = bumpVersion(session.sql, {}, now);
 			// The window's size changes with the retraction; projected after, so the index sees this version's size.
 			if (retracted > 0) refreshContextSize(session.sql, visibleIntervals(session.sql, updated.version));
 			project(session.sql, { kind: "write", session: indexRow(readSession(session.sql) as SessionRow) }, now);
-			return ok({ deleted: cleared.checkpoints, version: updated.version });
+			return ok({ deleted, version: updated.version });
 		},
 	});
 }
@@ -133,13 +134,28 @@ export function listCheckpoints(session: SessionContext, query: GraphListQuery):
 	});
 }
 
-/** The messages not yet in the log, in order (the basis re-plans a put if another mirrored some meanwhile). */
+/**
+ * The messages not in the session's history as it is now, in order (the basis re-plans a put if
+ * another mirrored some meanwhile). A message counts as there while the event it was mirrored to
+ * is: `deleteThread` retracts them, so a reused id mirrors anew, and a restore to before that
+ * brings them back, so they are not mirrored twice.
+ */
 function unmirrored(sql: SqlStorage, conversation: GraphMessage[]): GraphMessage[] {
+	const row = readSession(sql) as SessionRow;
+	const intervals = visibleIntervals(sql, row.version);
+	const visible = visibilitySql(intervals, "events.version");
+	const notRetracted = notRetractedSql(intervals, "events.seq");
 	const seen = new Set(
 		sql
-			.exec<{ message_id: string }>("SELECT message_id FROM graph_messages WHERE message_id IN (SELECT value FROM json_each(?))", JSON.stringify(conversation.map((message) => message.id)))
+			.exec<{ message_id: string }>(
+				`SELECT message_id FROM graph_messages JOIN events ON events.seq = graph_messages.seq
+				 WHERE message_id IN (SELECT value FROM json_each(?)) AND ${visible.clause} AND ${notRetracted.clause}`,
+				JSON.stringify(conversation.map((message) => message.id)),
+				...visible.params,
+				...notRetracted.params,
+			)
 			.toArray()
-			.map((row) => row.message_id),
+			.map((found) => found.message_id),
 	);
 	const fresh = new Map<string, GraphMessage>();
 	for (const message of conversation) if (!seen.has(message.id) && !fresh.has(message.id)) fresh.set(message.id, message);

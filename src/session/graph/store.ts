@@ -127,15 +127,14 @@ export function listTuples(sql: SqlStorage, query: Omit<GraphListQuery, "filter"
 }
 
 /**
- * Empties the thread's graph data, the record of its mirrored messages included (so a new run
- * on the id mirrors its own); returns how many checkpoints and mirrored messages it held. The
- * caller retracts those messages' events first: this forgets which they were.
+ * Empties the thread's checkpoints, values and pending writes; returns how many checkpoints it
+ * held. The record of mirrored messages stays: the caller retracts their events, which is what
+ * lets a new run on the id mirror its own (and a restore to before it bring the old ones back once).
  */
-export function clearGraph(sql: SqlStorage): { checkpoints: number; messages: number } {
-	const count = (table: string) => sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
-	const cleared = { checkpoints: count("graph_checkpoints"), messages: count("graph_messages") };
-	for (const table of ["graph_checkpoints", "graph_blobs", "graph_writes", "graph_messages"]) sql.exec(`DELETE FROM ${table}`);
-	return cleared;
+export function clearGraph(sql: SqlStorage): number {
+	const checkpoints = sql.exec<{ n: number }>("SELECT count(*) AS n FROM graph_checkpoints").one().n;
+	for (const table of ["graph_checkpoints", "graph_blobs", "graph_writes"]) sql.exec(`DELETE FROM ${table}`);
+	return checkpoints;
 }
 
 function toCheckpointRow(row: Row): CheckpointRow {
