@@ -347,6 +347,32 @@ describe("OpenAI Agents SDK session", () => {
 		expect(await ours.getItems()).toEqual([compaction, question, assistantMessage("Going on."), raced]);
 	});
 
+	it("guards a compaction of more items than the API compares by the version it read, and still keeps a raced append", async () => {
+		const sessionId = newId("agents");
+		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
+		const other = new EdgeContextSession({ baseUrl: "http://edge-context.test", apiKey: ADMIN_KEY, sessionId, backoffMs: 5, fetch: direct });
+		const raced = { type: "message", role: "user", content: "added while 1,001 items were being replaced" } as AgentInputItem;
+		let races = 0;
+		const ours = new EdgeContextSession({
+			baseUrl: "http://edge-context.test",
+			apiKey: ADMIN_KEY,
+			sessionId,
+			backoffMs: 5,
+			fetch: async (input, init) => {
+				const request = new Request(input, init);
+				if (request.url.endsWith("/events/retract") && races++ === 0) await other.addItems([raced]);
+				return exports.default.fetch(request);
+			},
+		});
+		const turns = Array.from({ length: 1001 }, (_, index) => ({ type: "message", role: "user", content: `turn ${index}` }) as AgentInputItem);
+		for (let from = 0; from < turns.length; from += 500) await ours.addItems(turns.slice(from, from + 500));
+		const compacted = [{ type: "compaction", encrypted_content: "summary of 1,001 turns" }] as AgentInputItem[];
+		await ours.replaceHistoryWithCompaction(compacted);
+		// The first write met a newer version (the raced append) and was refused whole; the second kept the append after the summary.
+		expect(races).toBe(2);
+		expect(await ours.getItems()).toEqual([...compacted, raced]);
+	});
+
 	it("refuses a compaction replacement when the history it read lost an item meanwhile, and changes nothing", async () => {
 		const sessionId = newId("agents");
 		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
