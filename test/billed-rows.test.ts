@@ -3,27 +3,10 @@
  * FTS rows included). These tests hold the hot paths to what they must write, so a change that
  * adds a row to every append or every read shows up here, not on an invoice.
  */
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, createSession, sessionObject } from "./helpers";
+import { call, createSession, type RecordedQuery, recordQueries } from "./helpers";
 
-const cursors: Array<{ query: string; cursor: SqlStorageCursor<Record<string, SqlStorageValue>> }> = [];
-
-/** Makes the session's `storage.sql` remember every cursor it returns. */
-async function countRows(id: string): Promise<void> {
-	await runInDurableObject(sessionObject(id), (_instance, state) => {
-		const sql = state.storage.sql;
-		const exec = sql.exec.bind(sql);
-		Object.defineProperty(sql, "exec", {
-			configurable: true,
-			value: (query: string, ...bindings: unknown[]) => {
-				const cursor = exec(query, ...bindings);
-				cursors.push({ query, cursor });
-				return cursor;
-			},
-		});
-	});
-}
+const cursors: RecordedQuery[] = [];
 
 /**
  * Rows written since the last take, by the table each statement writes. Not the drain timer's
@@ -51,7 +34,7 @@ const message = (content: string) => ({ method: "POST", body: { events: [{ type:
 describe("rows an operation writes", () => {
 	it("an append without an Idempotency-Key: the event (and its two indexes), the session row, one audit record", async () => {
 		const id = await createSession();
-		await countRows(id);
+		await recordQueries(id, cursors);
 		await call(`/v1/sessions/${id}/events`, message("the first message"));
 		takeWritten();
 		expect((await call(`/v1/sessions/${id}/events`, message("the second message"))).status).toBe(201);
@@ -63,7 +46,7 @@ describe("rows an operation writes", () => {
 	it("a state or context lookup: its audit record", async () => {
 		const id = await createSession();
 		await call(`/v1/sessions/${id}/state/kv/a`, { method: "PUT", body: { value: 1 } });
-		await countRows(id);
+		await recordQueries(id, cursors);
 		takeWritten();
 		expect((await call(`/v1/sessions/${id}/state/kv/a`)).status).toBe(200);
 		expect(withoutFigures(takeWritten())).toEqual({ audit: 1 });
@@ -73,7 +56,7 @@ describe("rows an operation writes", () => {
 
 	it("search: indexes what was appended since the last search, once", async () => {
 		const id = await createSession();
-		await countRows(id);
+		await recordQueries(id, cursors);
 		for (const word of ["1111", "2222", "3333"]) await call(`/v1/sessions/${id}/events`, message(`word ${word}`));
 		takeWritten();
 		const first = await call(`/v1/sessions/${id}/search?q=2222`);

@@ -82,6 +82,25 @@ export async function runJobsUntilIdle(id: string, tenant = env.ADMIN_TENANT): P
 	throw new Error(`session ${id} still has background jobs after 20 alarm runs`);
 }
 
+/** A statement the session ran, with its cursor (rowsRead, rowsWritten: what Durable Object SQLite bills). */
+export type RecordedQuery = { query: string; cursor: SqlStorageCursor<Record<string, SqlStorageValue>> };
+
+/** Makes the session's `storage.sql` push every statement it runs, with its cursor, onto `into`. */
+export async function recordQueries(id: string, into: RecordedQuery[]): Promise<void> {
+	await runInDurableObject(sessionObject(id), (_instance, state) => {
+		const sql = state.storage.sql;
+		const exec = sql.exec.bind(sql);
+		Object.defineProperty(sql, "exec", {
+			configurable: true,
+			value: (query: string, ...bindings: unknown[]) => {
+				const cursor = exec(query, ...bindings);
+				into.push({ query, cursor });
+				return cursor;
+			},
+		});
+	});
+}
+
 /** Puts a wrapped bucket (fault injection, pause gate) in front of the session object's R2. */
 export async function useBucket(id: string, bucket: R2Bucket, tenant = env.ADMIN_TENANT): Promise<void> {
 	await runInDurableObject(sessionObject(id, tenant), (instance: SessionObject) => {

@@ -1,24 +1,13 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { callJson, createSession, newId, sessionObject } from "./helpers";
+import { callJson, createSession, newId, type RecordedQuery, recordQueries, sessionObject } from "./helpers";
 
 /** Rows the session's SQLite reads from now on (cursor.rowsRead: what Durable Object SQLite bills). */
 async function rowsReadFrom(id: string): Promise<() => Promise<number>> {
-	const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
-	await runInDurableObject(sessionObject(id), (_instance, state) => {
-		const sql = state.storage.sql;
-		const exec = sql.exec.bind(sql);
-		Object.defineProperty(sql, "exec", {
-			configurable: true,
-			value: (query: string, ...bindings: unknown[]) => {
-				const cursor = exec(query, ...bindings);
-				cursors.push(cursor);
-				return cursor;
-			},
-		});
-	});
+	const queries: RecordedQuery[] = [];
+	await recordQueries(id, queries);
 	// A cursor's figures are read inside the object that made it.
-	return () => runInDurableObject(sessionObject(id), () => cursors.reduce((sum, cursor) => sum + cursor.rowsRead, 0));
+	return () => runInDurableObject(sessionObject(id), () => queries.reduce((sum, { cursor }) => sum + cursor.rowsRead, 0));
 }
 
 async function put(id: string, ns: string, key: string, value: unknown, pinned = false) {

@@ -14,15 +14,34 @@ import { ADMIN_KEY, callJson, newId, runJobsUntilIdle, sessionObject } from "./h
 
 const LARGE_OUTPUT = `page 31: ${"the CRDT merge is commutative. ".repeat(2000)}`;
 
-function edgeSession(options: { create?: Record<string, unknown>; fetch?: typeof fetch } = {}) {
+function edgeSession(options: { create?: Record<string, unknown>; fetch?: typeof fetch; sessionId?: string } = {}) {
 	return new EdgeContextSession({
 		baseUrl: "http://edge-context.test",
 		apiKey: ADMIN_KEY,
-		sessionId: newId("agents"),
+		sessionId: options.sessionId ?? newId("agents"),
 		backoffMs: 5,
 		fetch: options.fetch ?? ((input, init) => exports.default.fetch(new Request(input, init))),
 		create: options.create,
 	});
+}
+
+/**
+ * Two processes on one session: `ours`, and `other`, which acts (`beforeFirstRetract`) just
+ * before our first retraction reaches the server, between our read of the history and our write.
+ */
+function racingSessions(beforeFirstRetract: (other: EdgeContextSession) => Promise<unknown>) {
+	const sessionId = newId("agents");
+	const other = edgeSession({ sessionId });
+	let retracts = 0;
+	const ours = edgeSession({
+		sessionId,
+		fetch: async (input, init) => {
+			const request = new Request(input, init);
+			if (request.url.endsWith("/events/retract") && retracts++ === 0) await beforeFirstRetract(other);
+			return exports.default.fetch(request);
+		},
+	});
+	return { ours, retracts: () => retracts };
 }
 
 function researcher(model: ScriptedModel, options: { approval?: boolean; outputGuardrail?: "blocks" | "passes" } = {}) {
@@ -319,76 +338,34 @@ describe("OpenAI Agents SDK session", () => {
 	});
 
 	it("keeps an item appended while the runner replaces the history with a compaction", async () => {
-		const sessionId = newId("agents");
-		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
-		const other = new EdgeContextSession({ baseUrl: "http://edge-context.test", apiKey: ADMIN_KEY, sessionId, backoffMs: 5, fetch: direct });
 		const raced = { type: "message", role: "user", content: "added by another process mid-compaction" } as AgentInputItem;
-		let races = 0;
 		// The other process's append lands between the compaction's read of the history and its write.
-		const ours = new EdgeContextSession({
-			baseUrl: "http://edge-context.test",
-			apiKey: ADMIN_KEY,
-			sessionId,
-			backoffMs: 5,
-			fetch: async (input, init) => {
-				const request = new Request(input, init);
-				if (request.url.endsWith("/events/retract") && races++ === 0) await other.addItems([raced]);
-				return exports.default.fetch(request);
-			},
-		});
+		const { ours, retracts } = racingSessions((other) => other.addItems([raced]));
 		await ours.addItems([{ type: "message", role: "user", content: "old question" }, assistantMessage("old answer")]);
 		// An input that starts with a compaction item: the runner replaces the stored history with the turn it starts.
 		const compaction = { type: "compaction", encrypted_content: "summary of the old turns" } as AgentInputItem;
 		const question = { type: "message", role: "user", content: "go on" } as AgentInputItem;
 		const model = new ScriptedModel([[assistantMessage("Going on.")]]);
 		await run(researcher(model), [compaction, question], { session: ours });
-		expect(races).toBeGreaterThan(0);
+		expect(retracts()).toBeGreaterThan(0);
 		// The turn (compaction, question, answer) replaced the old history; the append read after it is kept, after it.
 		expect(await ours.getItems()).toEqual([compaction, question, assistantMessage("Going on."), raced]);
 	});
 
 	it("guards a compaction of more items than the API compares by the version it read, and still keeps a raced append", async () => {
-		const sessionId = newId("agents");
-		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
-		const other = new EdgeContextSession({ baseUrl: "http://edge-context.test", apiKey: ADMIN_KEY, sessionId, backoffMs: 5, fetch: direct });
 		const raced = { type: "message", role: "user", content: "added while 1,001 items were being replaced" } as AgentInputItem;
-		let races = 0;
-		const ours = new EdgeContextSession({
-			baseUrl: "http://edge-context.test",
-			apiKey: ADMIN_KEY,
-			sessionId,
-			backoffMs: 5,
-			fetch: async (input, init) => {
-				const request = new Request(input, init);
-				if (request.url.endsWith("/events/retract") && races++ === 0) await other.addItems([raced]);
-				return exports.default.fetch(request);
-			},
-		});
+		const { ours, retracts } = racingSessions((other) => other.addItems([raced]));
 		const turns = Array.from({ length: 1001 }, (_, index) => ({ type: "message", role: "user", content: `turn ${index}` }) as AgentInputItem);
 		for (let from = 0; from < turns.length; from += 500) await ours.addItems(turns.slice(from, from + 500));
 		const compacted = [{ type: "compaction", encrypted_content: "summary of 1,001 turns" }] as AgentInputItem[];
 		await ours.replaceHistoryWithCompaction(compacted);
 		// The first write met a newer version (the raced append) and was refused whole; the second kept the append after the summary.
-		expect(races).toBe(2);
+		expect(retracts()).toBe(2);
 		expect(await ours.getItems()).toEqual([...compacted, raced]);
 	});
 
 	it("refuses a compaction replacement when the history it read lost an item meanwhile, and changes nothing", async () => {
-		const sessionId = newId("agents");
-		const direct = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
-		const other = new EdgeContextSession({ baseUrl: "http://edge-context.test", apiKey: ADMIN_KEY, sessionId, backoffMs: 5, fetch: direct });
-		let races = 0;
-		const ours = new EdgeContextSession({
-			baseUrl: "http://edge-context.test",
-			apiKey: ADMIN_KEY,
-			sessionId,
-			backoffMs: 5,
-			fetch: async (input, init) => {
-				const request = new Request(input, init);
-				if (request.url.endsWith("/events/retract") && races++ === 0) await other.popItem();
-				return exports.default.fetch(request);
-			},
-		});
+		const { ours } = racingSessions((other) => other.popItem());
 		await ours.addItems([{ type: "message", role: "user", content: "question" }, assistantMessage("answer")]);
 		const compacted = [{ type: "compaction", encrypted_content: "summary" }] as AgentInputItem[];
 		await expect(ours.replaceHistoryWithCompaction(compacted)).rejects.toBeInstanceOf(UserError);

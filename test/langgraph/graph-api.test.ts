@@ -20,6 +20,19 @@ async function api(key: string, method: string, path: string, body?: unknown) {
 
 const meta = { source: "loop" as const, step: 0, parents: {} };
 
+/** A one-node graph on a fresh tenant that answers each turn with "answer number N" (message id reply-N). */
+async function replyingGraph(fetchVia?: typeof fetch) {
+	const key = await freshTenantKey();
+	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key, ...(fetchVia ? { fetch: fetchVia } : {}) });
+	let reply = 0;
+	const graph = new StateGraph(MessagesAnnotation)
+		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
+		.addEdge(START, "agent")
+		.addEdge("agent", END)
+		.compile({ checkpointer });
+	return { key, checkpointer, graph };
+}
+
 test("checkpoints stay out of the session's events, state, tokens and window, and move its version once per call", async () => {
 	const key = await freshTenantKey();
 	const saver = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
@@ -79,24 +92,13 @@ test("a deleted session is a thread that cannot be written again", async () => {
 });
 
 test("a graph's conversation is mirrored into the log once, so the window shows the messages and none of the checkpoints", async () => {
-	const key = await freshTenantKey();
 	const sentConversations: string[][] = [];
-	const checkpointer = new EdgeContextSaver({
-		baseUrl: workerUrl,
-		apiKey: key,
-		fetch: (input, init) => {
-			if (String(input).endsWith("/graph/checkpoints") && init?.method === "POST") {
-				sentConversations.push((JSON.parse(String(init.body)) as { conversation: Array<{ id: string }> }).conversation.map((message) => message.id));
-			}
-			return fetch(input, init);
-		},
+	const { key, graph } = await replyingGraph((input, init) => {
+		if (String(input).endsWith("/graph/checkpoints") && init?.method === "POST") {
+			sentConversations.push((JSON.parse(String(init.body)) as { conversation: Array<{ id: string }> }).conversation.map((message) => message.id));
+		}
+		return fetch(input, init);
 	});
-	let reply = 0;
-	const graph = new StateGraph(MessagesAnnotation)
-		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
-		.addEdge(START, "agent")
-		.addEdge("agent", END)
-		.compile({ checkpointer });
 	const config = { configurable: { thread_id: "chatty" } };
 	await graph.invoke({ messages: [new HumanMessage({ id: "question-1", content: "What is a checkpointer?" })] }, config);
 	await graph.invoke({ messages: [new HumanMessage({ id: "question-2", content: "And a thread?" })] }, config);
@@ -122,14 +124,7 @@ test("a graph's conversation is mirrored into the log once, so the window shows 
 });
 
 test("deleteThread retracts the mirrored conversation, so a new run on the reused id starts with an empty window and mirrors its own messages", async () => {
-	const key = await freshTenantKey();
-	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
-	let reply = 0;
-	const graph = new StateGraph(MessagesAnnotation)
-		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
-		.addEdge(START, "agent")
-		.addEdge("agent", END)
-		.compile({ checkpointer });
+	const { key, checkpointer, graph } = await replyingGraph();
 	const config = { configurable: { thread_id: "reused-chat" } };
 	await graph.invoke({ messages: [new HumanMessage({ id: "question-1", content: "The old question" })] }, config);
 	// Someone else's event in the same session is not the graph's: it stays.
@@ -153,14 +148,7 @@ test("deleteThread retracts the mirrored conversation, so a new run on the reuse
 });
 
 test("a restore to before deleteThread brings the old conversation back once: the next run does not mirror it again", async () => {
-	const key = await freshTenantKey();
-	const checkpointer = new EdgeContextSaver({ baseUrl: workerUrl, apiKey: key });
-	let reply = 0;
-	const graph = new StateGraph(MessagesAnnotation)
-		.addNode("agent", () => ({ messages: [new AIMessage({ id: `reply-${++reply}`, content: `answer number ${reply}` })] }))
-		.addEdge(START, "agent")
-		.addEdge("agent", END)
-		.compile({ checkpointer });
+	const { key, checkpointer, graph } = await replyingGraph();
 	const config = { configurable: { thread_id: "restored-chat" } };
 	const question = () => new HumanMessage({ id: "question-1", content: "The old question" });
 	await graph.invoke({ messages: [question()] }, config);
