@@ -37,7 +37,7 @@ export function putCheckpoint(session: SessionContext, body: GraphPutBody, optio
 		operation: "graph_put",
 		input: body,
 		options,
-		basis: () => unmirrored(session.sql, body.conversation).length,
+		basis: () => unmirrored(session.sql, body.conversation).map((message) => message.id),
 		prepare: async ({ row, uploads }) => {
 			const checkpoint = fromBase64(body.checkpoint.data);
 			if (checkpoint.length > MAX_CHECKPOINT_BYTES) return fail("payload_too_large", `A checkpoint without its channel values must be at most ${MAX_CHECKPOINT_BYTES} bytes`, { maxBytes: MAX_CHECKPOINT_BYTES });
